@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make run` (the REPL on the embedded default)
+# and `make test` (every test). Both install the system packages the build needs.
+CARGO ?= cargo
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/eddy/target
+
+.PHONY: deps run test build release bench
+
+# RocksDB comes from Debian's librocksdb-dev (linked dynamically, see .cargo/config.toml);
+# its Rust bindings run bindgen, which needs libclang.
+deps:
+	@if ! dpkg -s libclang-dev librocksdb-dev >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libclang-dev librocksdb-dev; \
+	fi
+
+build: deps
+	$(CARGO) build -p eddy
+
+release: deps
+	$(CARGO) build --release -p eddy
+
+run: release
+	$(CARGO_TARGET_DIR)/release/eddy $(ARGS)
+
+test: deps
+	$(CARGO) test --workspace
+
+bench: deps
+	$(CARGO) bench -p eddy-benches
