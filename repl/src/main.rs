@@ -1,1 +1,145 @@
-fn main() {}
+//! `eddy`: the REPL, the non-interactive CLI, and the tools around them.
+//!
+//! ```text
+//! eddy [--data-dir D]                       REPL on a terminal; SQL from stdin otherwise
+//! eddy -f FILE | -e 'SQL' [--output table|json|csv]
+//! eddy produce TOPIC [--partitions N] [--key FIELD] [--timestamp FIELD]  < lines.json
+//! eddy consume TOPIC [--from-beginning] [--limit N] [--timeout SECS]
+//! eddy test FILE.slt...
+//! ```
+
+mod consume;
+mod print;
+mod produce;
+mod repl;
+mod script;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Output modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputMode {
+    /// Aligned tables.
+    Table,
+    /// One JSON object per row per line.
+    Json,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "eddy", version, about = "Eddy: a SQL stream query engine (ksqlDB's dialect, one binary)")]
+struct Cli {
+    /// Data directory holding topics and state.
+    #[arg(long, env = "EDDY_DATA_DIR", default_value = "./eddy-data", global = true)]
+    data_dir: PathBuf,
+    /// Run the statements in FILE and exit.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Run these statements and exit.
+    #[arg(short = 'e', long = "execute")]
+    execute: Option<String>,
+    /// Output format (default: table on a terminal, table otherwise too).
+    #[arg(long, value_enum)]
+    output: Option<OutputMode>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Append JSON lines from stdin to a topic.
+    Produce {
+        /// Topic to append to (created when missing).
+        topic: String,
+        /// Partitions when creating the topic.
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+        /// Field whose value becomes the record key.
+        #[arg(long)]
+        key: Option<String>,
+        /// Field holding the record timestamp (ms since the epoch).
+        #[arg(long)]
+        timestamp: Option<String>,
+    },
+    /// Print records of a topic as JSON lines.
+    Consume {
+        /// Topic to read.
+        topic: String,
+        /// Start at the first record (default: only new records).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this many records.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Stop after this many seconds without new records.
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+    /// Run sqllogictest files, each against a fresh engine.
+    Test {
+        /// Files to run.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Rewrite the expected results with the actual ones.
+        #[arg(long)]
+        complete: bool,
+    },
+}
+
+fn main() {
+    let code = match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run() -> Result<i32> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::Test { files, complete }) => {
+            let (_, failed) = sql_tests::run_files(&files, complete);
+            return Ok(if failed > 0 { 1 } else { 0 });
+        }
+        Some(Cmd::Produce { topic, partitions, key, timestamp }) => {
+            return produce::run(&cli.data_dir, &topic, partitions, key.as_deref(), timestamp.as_deref());
+        }
+        Some(Cmd::Consume { topic, from_beginning, limit, timeout }) => {
+            return consume::run(&cli.data_dir, &topic, from_beginning, limit, timeout);
+        }
+        None => {}
+    }
+    let mode = cli.output.unwrap_or(OutputMode::Table);
+    let script = match (&cli.file, &cli.execute) {
+        (Some(f), _) => Some(std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?),
+        (None, Some(e)) => Some(e.clone()),
+        (None, None) if !std::io::stdin().is_terminal() => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("cannot read stdin")?;
+            Some(s)
+        }
+        _ => None,
+    };
+    let eddy = open(&cli.data_dir)?;
+    let code = match script {
+        Some(sql) => script::run(&eddy, &sql, mode),
+        None => repl::run(&eddy, &cli.data_dir, mode),
+    };
+    eddy.shutdown().context("shutdown failed")?;
+    code
+}
+
+/// Opens the data directory.
+pub fn open(dir: &std::path::Path) -> Result<planner::Eddy> {
+    planner::Eddy::open(dir, engine::EngineConfig::default())
+        .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))
+        .with_context(|| format!("cannot open data directory {}", dir.display()))
+}

@@ -55,6 +55,13 @@ impl StateBatch {
         });
     }
 
+    /// Appends every write of `other`, after this batch's own.
+    pub fn extend(&mut self, other: StateBatch) {
+        let base = self.data.len();
+        self.data.extend_from_slice(&other.data);
+        self.ops.extend(other.ops.into_iter().map(|op| Op { start: op.start + base, ..op }));
+    }
+
     /// Sets `key` to `value`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
         self.push(Kind::Put, key, value);

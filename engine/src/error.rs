@@ -1,0 +1,98 @@
+//! The engine's error type.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+
+/// Errors of the runtime: operators, sources, sinks, checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// An operator failed; the source says why.
+    #[error("operator {op} failed")]
+    Operator {
+        /// Operator name.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<EngineError>,
+    },
+    /// The topic log or the state store failed.
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    /// An Arrow kernel failed.
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    /// Evaluating an expression failed.
+    #[error("expression evaluation failed")]
+    Expr(#[source] DataFusionError),
+    /// A record format could not be set up for a schema.
+    #[error("cannot use format for topic \"{topic}\"")]
+    Format {
+        /// Topic whose format failed.
+        topic: String,
+        /// The cause.
+        #[source]
+        source: crate::format::FormatError,
+    },
+    /// Encoding output records failed.
+    #[error("cannot encode records for topic \"{topic}\"")]
+    Encode {
+        /// Topic written to.
+        topic: String,
+        /// The cause.
+        #[source]
+        source: crate::format::EncodeError,
+    },
+    /// A query with this id is not running.
+    #[error("unknown query \"{0}\"")]
+    UnknownQuery(String),
+    /// A query with this id is already running.
+    #[error("query \"{0}\" is already running")]
+    QueryExists(String),
+    /// Sources of one sub-topology have different partition counts.
+    #[error("topics {topics} must have the same number of partitions to be read together")]
+    PartitionMismatch {
+        /// The topics and their partition counts.
+        topics: String,
+    },
+    /// Waiting for queries to catch up took too long.
+    #[error("timed out after {ms} ms waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        ms: u64,
+    },
+    /// The state store holds data this version cannot read.
+    #[error("corrupt state for {what}")]
+    CorruptState {
+        /// Which state.
+        what: String,
+    },
+    /// The engine is shutting down.
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+impl From<DataFusionError> for EngineError {
+    fn from(e: DataFusionError) -> Self {
+        EngineError::Expr(e)
+    }
+}
+
+/// Result with [`EngineError`].
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The message of an error and its causes, joined with ": ".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,83 @@
+//! The operator trait: one node of a running DAG, push-based and synchronous.
+//!
+//! A task (one partition of a sub-topology) runs on one thread and calls its operators in
+//! topological order, so operators never touch channels or locks: the runtime routes what they
+//! emit to the downstream nodes.
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::error::Result;
+use crate::processing_log::ProcessingError;
+use crate::types::{Epoch, Watermark};
+
+/// What flows on an edge.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Rows (with `_ts` and `_op` last).
+    Batch(RecordBatch),
+    /// Stream time advanced.
+    Watermark(Watermark),
+}
+
+/// Identity of the task an operator runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TaskInfo {
+    /// Query id.
+    pub query_id: String,
+    /// Sub-topology index.
+    pub subtopology: usize,
+    /// Partition the task reads.
+    pub partition: u32,
+}
+
+/// What an operator may do while handling a message.
+pub struct OpContext<'a> {
+    pub(crate) out: &'a mut Vec<Message>,
+    pub(crate) errors: &'a mut Vec<ProcessingError>,
+    /// The task this operator runs in.
+    pub task: &'a TaskInfo,
+    /// Stream time of the task: the largest event time seen so far.
+    pub stream_time: i64,
+}
+
+impl OpContext<'_> {
+    /// Sends a batch downstream (empty batches are dropped).
+    pub fn emit(&mut self, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.out.push(Message::Batch(batch));
+        }
+    }
+
+    /// Sends a watermark downstream.
+    pub fn emit_watermark(&mut self, wm: Watermark) {
+        self.out.push(Message::Watermark(wm));
+    }
+
+    /// Records a row-level problem in the processing log; the query goes on.
+    pub fn log_error(&mut self, error: ProcessingError) {
+        self.errors.push(error);
+    }
+}
+
+/// One node of a running DAG.
+///
+/// The runtime calls `open` once, then `on_batch`/`on_watermark` as messages arrive, and
+/// `on_barrier` at each checkpoint; after `on_barrier` returns, the runtime commits the epoch.
+pub trait Operator: Send {
+    /// Short name for errors and metrics, e.g. `"filter"`.
+    fn name(&self) -> &'static str;
+
+    /// Handles a batch arriving on input `input` (0 for single-input operators).
+    fn on_batch(&mut self, input: usize, batch: RecordBatch, cx: &mut OpContext<'_>) -> Result<()>;
+
+    /// Handles stream time advancing. Default: forwards the watermark.
+    fn on_watermark(&mut self, wm: Watermark, cx: &mut OpContext<'_>) -> Result<()> {
+        cx.emit_watermark(wm);
+        Ok(())
+    }
+
+    /// Writes dirty in-memory state before the epoch commits. Default: nothing to write.
+    fn on_barrier(&mut self, _epoch: Epoch, _cx: &mut OpContext<'_>) -> Result<()> {
+        Ok(())
+    }
+}

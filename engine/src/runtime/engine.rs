@@ -1,0 +1,518 @@
+//! The [`Engine`]: owns the topic log, the state store and the running queries; starts and stops
+//! queries, runs checkpoints (periodically and on demand) and recovers after a crash.
+//!
+//! Recovery on open: every sink partition recorded by the last checkpoint is cut back to its
+//! recorded end offset (output written after the checkpoint is replayed instead); queries then
+//! resume from their checkpointed source offsets when the planner restarts them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use parking_lot::{Mutex, RwLock};
+use storage::{
+    FileLog, FsyncPolicy, Header, KvStore, LogOptions, Offset, RecordIn, RocksStore, StateBatch, StateOptions,
+    TopicConfig, TopicLog,
+};
+use tokio::sync::mpsc;
+
+use super::checkpoint::{Checkpointer, TaskKey};
+use super::keys::{self, decode_i64, offset_key, prefix_end, query_prefix, sink_key, EPOCH_KEY, SINK_PREFIX};
+use super::query::{QueryInfo, QueryShared, QueryState, RunningQuery, TaskHandle};
+use super::signal::Signal;
+use super::source::SourceReader;
+use super::task::Task;
+use crate::error::{error_chain, EngineError, Result};
+use crate::operator::{Operator, TaskInfo};
+use crate::ops::{CollectOp, FilterOp, ProjectOp, SinkOp};
+use crate::processing_log::{ProcessingError, PROCESSING_LOG_TOPIC};
+use crate::spec::{OpSpec, QuerySpec};
+use crate::types::Epoch;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Time between periodic checkpoints.
+    pub checkpoint_interval: Duration,
+    /// Upper bound on the bytes of records a source reads into one batch.
+    pub max_batch_bytes: usize,
+    /// fsync the log and the state store at every checkpoint and user append.
+    pub fsync: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { checkpoint_interval: Duration::from_secs(1), max_batch_bytes: 1 << 20, fsync: false }
+    }
+}
+
+/// Where a query without committed offsets starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// From the first record still in the log.
+    Earliest,
+    /// From the end: only records appended after the query starts.
+    Latest,
+}
+
+/// How to start a query.
+pub struct StartOptions {
+    /// Persistent queries checkpoint and resume after restarts; push queries do not.
+    pub persistent: bool,
+    /// Start position when no committed offsets exist.
+    pub offset_reset: OffsetReset,
+    /// For push queries: where `Collect` nodes send their batches.
+    pub collect: Option<mpsc::Sender<RecordBatch>>,
+}
+
+type Subscribers = RwLock<HashMap<(String, u32), Vec<Weak<Signal>>>>;
+
+/// The runtime of one data directory.
+pub struct Engine {
+    log: Arc<dyn TopicLog>,
+    state: Arc<dyn KvStore>,
+    config: EngineConfig,
+    queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
+    subscribers: Arc<Subscribers>,
+    ckpt: Arc<Checkpointer>,
+    dirty: Arc<AtomicBool>,
+    closing: AtomicBool,
+    last_periodic: Mutex<Instant>,
+    truncated: Vec<(String, u32, Offset, Offset)>,
+}
+
+impl Engine {
+    /// Opens (or creates) a data directory: the log under `topics/`, the state under `state/`.
+    pub fn open(dir: &Path, config: EngineConfig) -> Result<Arc<Engine>> {
+        let fsync = if config.fsync { FsyncPolicy::Always } else { FsyncPolicy::OnSync };
+        let log = Arc::new(FileLog::open(&dir.join("topics"), LogOptions { fsync, ..LogOptions::default() })?);
+        let state = Arc::new(RocksStore::open(&dir.join("state"), StateOptions::default())?);
+        Self::with_parts(log, state, config)
+    }
+
+    /// An engine over a given log and state store (tests use in-memory stores).
+    pub fn with_parts(log: Arc<dyn TopicLog>, state: Arc<dyn KvStore>, config: EngineConfig) -> Result<Arc<Engine>> {
+        // Recovery: cut sink output written after the last checkpoint.
+        let mut truncated = Vec::new();
+        let positions: Vec<(Vec<u8>, Vec<u8>)> =
+            state.scan(SINK_PREFIX, &prefix_end(SINK_PREFIX))?.collect::<storage::Result<_>>()?;
+        for (k, v) in positions {
+            let (Some((topic, p)), Some(pos)) = (keys::parse_sink_key(&k), decode_i64(&v)) else { continue };
+            let Ok(info) = log.describe_topic(&topic) else { continue };
+            if let Some(part) = info.partitions.get(p as usize) {
+                if part.end_offset > pos {
+                    log.truncate(&topic, p, pos)?;
+                    truncated.push((topic, p, pos, part.end_offset));
+                }
+            }
+        }
+        let committed = state.get(EPOCH_KEY)?.and_then(|v| decode_i64(&v)).unwrap_or(0) as u64;
+        if log.describe_topic(PROCESSING_LOG_TOPIC).is_err() {
+            log.create_topic(PROCESSING_LOG_TOPIC, &TopicConfig::new(1))?;
+        }
+        let subscribers: Arc<Subscribers> = Arc::new(RwLock::new(HashMap::new()));
+        let subs = Arc::downgrade(&subscribers);
+        log.add_listener(Arc::new(move |topic: &str, partition: u32, _end: Offset| {
+            let Some(subs) = subs.upgrade() else { return };
+            let g = subs.read();
+            if let Some(list) = g.get(&(topic.to_string(), partition)) {
+                for s in list.iter().filter_map(Weak::upgrade) {
+                    s.notify();
+                }
+            }
+        }));
+        let engine = Arc::new(Engine {
+            log,
+            state,
+            config,
+            queries: Mutex::new(BTreeMap::new()),
+            subscribers,
+            ckpt: Arc::new(Checkpointer::new(committed)),
+            dirty: Arc::new(AtomicBool::new(false)),
+            closing: AtomicBool::new(false),
+            last_periodic: Mutex::new(Instant::now()),
+            truncated,
+        });
+        let weak = Arc::downgrade(&engine);
+        let interval = engine.config.checkpoint_interval;
+        std::thread::Builder::new()
+            .name("eddy-checkpoint".into())
+            .spawn(move || periodic_checkpoints(weak, interval))
+            .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "checkpoint thread".into(), source: e }))?;
+        Ok(engine)
+    }
+
+    /// The topic log.
+    pub fn log(&self) -> &Arc<dyn TopicLog> {
+        &self.log
+    }
+
+    /// The state store.
+    pub fn state(&self) -> &Arc<dyn KvStore> {
+        &self.state
+    }
+
+    /// Sink partitions cut back on open: (topic, partition, kept end, old end).
+    pub fn recovery_truncations(&self) -> &[(String, u32, Offset, Offset)] {
+        &self.truncated
+    }
+
+    /// The last committed checkpoint.
+    pub fn committed_epoch(&self) -> Epoch {
+        Epoch(self.ckpt.committed())
+    }
+
+    /// Duration of the last checkpoint.
+    pub fn last_checkpoint_duration(&self) -> Duration {
+        Duration::from_micros(self.ckpt.last_duration_us.load(Ordering::Relaxed))
+    }
+
+    /// Appends records on behalf of a user (INSERT VALUES, `eddy produce`). When a persistent
+    /// query also writes the topic, a checkpoint follows, so that recovery never cuts an
+    /// acknowledged record.
+    pub fn append(&self, topic: &str, partition: u32, records: &[RecordIn<'_>]) -> Result<Offset> {
+        let off = self.log.append(topic, partition, records)?;
+        if self.config.fsync {
+            self.log.sync()?;
+        }
+        let is_sink = self.queries.lock().values().any(|q| q.shared.persistent && q.spec.sink_topics().iter().any(|t| t == topic));
+        if is_sink {
+            self.checkpoint()?;
+        }
+        Ok(off)
+    }
+
+    /// Starts a query. A persistent query resumes from its committed offsets when it has some;
+    /// a checkpoint then records its starting point.
+    pub fn start_query(&self, spec: QuerySpec, opts: StartOptions) -> Result<()> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(EngineError::ShuttingDown);
+        }
+        if self.queries.lock().contains_key(&spec.id) {
+            return Err(EngineError::QueryExists(spec.id.clone()));
+        }
+        let shared = Arc::new(QueryShared {
+            id: spec.id.clone(),
+            persistent: opts.persistent,
+            stop: AtomicBool::new(false),
+            closed: Arc::new(AtomicBool::new(false)),
+            state: Mutex::new(QueryState::Running),
+            records_out: Arc::new(AtomicU64::new(0)),
+            errors: AtomicU64::new(0),
+        });
+        let tasks = self.build_tasks(&spec, &opts, &shared)?;
+        let query = Arc::new(RunningQuery { spec: spec.clone(), shared: shared.clone(), tasks: Mutex::new(Vec::new()) });
+        let mut handles = Vec::new();
+        for task in tasks {
+            let signal = Arc::new(Signal::default());
+            {
+                let mut subs = self.subscribers.write();
+                for input in task.progress.inputs.iter() {
+                    subs.entry(input.clone()).or_default().push(Arc::downgrade(&signal));
+                }
+            }
+            let progress = task.progress.clone();
+            let ctx = TaskThread {
+                shared: shared.clone(),
+                ckpt: self.ckpt.clone(),
+                signal: signal.clone(),
+                log: self.log.clone(),
+                dirty: self.dirty.clone(),
+            };
+            let name = format!("eddy-{}-{}-{}", spec.id, task.info.subtopology, task.info.partition);
+            let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
+            // Register before the thread starts so that a checkpoint cannot miss the task.
+            let done = if opts.persistent { self.ckpt.register(key, signal.clone()) } else { 0 };
+            let thread = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || ctx.run(task, done))
+                .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "task thread".into(), source: e }))?;
+            handles.push(TaskHandle { thread: Some(thread), signal, progress });
+        }
+        *query.tasks.lock() = handles;
+        self.queries.lock().insert(spec.id.clone(), query);
+        if opts.persistent {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn build_tasks(&self, spec: &QuerySpec, opts: &StartOptions, shared: &Arc<QueryShared>) -> Result<Vec<Task>> {
+        let mut tasks = Vec::new();
+        for (sub, dag) in spec.subtopologies.iter().enumerate() {
+            let mut counts = Vec::new();
+            for n in &dag.nodes {
+                if let OpSpec::Source(s) = &n.op {
+                    counts.push((s.topic.clone(), self.log.describe_topic(&s.topic)?.config.partitions));
+                }
+            }
+            let partitions = counts.first().map(|c| c.1).unwrap_or(1);
+            if counts.iter().any(|c| c.1 != partitions) {
+                let topics: Vec<String> = counts.iter().map(|(t, n)| format!("\"{t}\" ({n})")).collect();
+                return Err(EngineError::PartitionMismatch { topics: topics.join(", ") });
+            }
+            let inputs: Vec<Vec<usize>> = dag.nodes.iter().map(|n| n.inputs.iter().map(|i| i.0 as usize).collect()).collect();
+            for p in 0..partitions {
+                let info = TaskInfo { query_id: spec.id.clone(), subtopology: sub, partition: p };
+                let mut ops: Vec<Option<Box<dyn Operator>>> = Vec::new();
+                let mut sources = Vec::new();
+                for (i, n) in dag.nodes.iter().enumerate() {
+                    let op: Option<Box<dyn Operator>> = match &n.op {
+                        OpSpec::Source(s) => {
+                            let start = self.start_offset(&spec.id, sub, sources.len(), &s.topic, p, opts)?;
+                            sources.push(SourceReader::new(i, s.clone(), n.schema.clone(), p, start)?);
+                            None
+                        }
+                        OpSpec::Filter(f) => Some(Box::new(FilterOp::new(f.clone()))),
+                        OpSpec::Project(pr) => Some(Box::new(ProjectOp::new(pr.clone(), n.schema.clone()))),
+                        OpSpec::Sink(s) => {
+                            Some(Box::new(SinkOp::new(s.clone(), self.log.clone(), shared.records_out.clone())?))
+                        }
+                        OpSpec::Collect => {
+                            let tx = opts.collect.clone().expect("a push query has a collect channel");
+                            Some(Box::new(CollectOp::new(tx, shared.closed.clone())))
+                        }
+                    };
+                    ops.push(op);
+                }
+                tasks.push(Task::new(info, ops, &inputs, sources, self.log.clone(), self.config.max_batch_bytes));
+            }
+        }
+        Ok(tasks)
+    }
+
+    fn start_offset(&self, query: &str, sub: usize, source: usize, topic: &str, p: u32, opts: &StartOptions) -> Result<Offset> {
+        if opts.persistent {
+            if let Some(v) = self.state.get(&offset_key(query, sub, source, p))? {
+                if let Some(o) = decode_i64(&v) {
+                    return Ok(o);
+                }
+            }
+        }
+        let info = self.log.describe_topic(topic)?;
+        let part = info.partitions[p as usize];
+        Ok(match opts.offset_reset {
+            OffsetReset::Earliest => part.start_offset,
+            OffsetReset::Latest => part.end_offset,
+        })
+    }
+
+    /// Stops a query; with `delete_state`, also forgets its offsets and operator state.
+    pub fn stop_query(&self, id: &str, delete_state: bool) -> Result<()> {
+        let q = self.queries.lock().remove(id).ok_or_else(|| EngineError::UnknownQuery(id.to_string()))?;
+        q.stop();
+        if delete_state {
+            let prefix = query_prefix(id);
+            let mut b = StateBatch::default();
+            b.delete_range(&prefix, &prefix_end(&prefix));
+            self.state.commit(&b, self.config.fsync)?;
+        }
+        Ok(())
+    }
+
+    /// Stops a query without waiting for its threads (they finish their batch and exit).
+    pub fn stop_query_nowait(&self, id: &str) {
+        if let Some(q) = self.queries.lock().remove(id) {
+            q.shared.stop.store(true, Ordering::Relaxed);
+            std::thread::spawn(move || q.stop());
+        }
+    }
+
+    /// Status and counters of every query.
+    pub fn queries(&self) -> Vec<QueryInfo> {
+        self.queries.lock().values().map(|q| q.info()).collect()
+    }
+
+    /// Status and counters of one query.
+    pub fn query(&self, id: &str) -> Option<QueryInfo> {
+        self.queries.lock().get(id).map(|q| q.info())
+    }
+
+    /// Runs a checkpoint now and returns its epoch.
+    pub fn checkpoint(&self) -> Result<Epoch> {
+        let sinks: Vec<String> = {
+            let qs = self.queries.lock();
+            let mut v: Vec<String> = qs.values().filter(|q| q.shared.persistent).flat_map(|q| q.spec.sink_topics()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        self.dirty.store(false, Ordering::Relaxed);
+        let log = self.log.clone();
+        let state = self.state.clone();
+        let fsync = self.config.fsync;
+        self.ckpt.run(move |batch, epoch| {
+            batch.delete_range(SINK_PREFIX, &prefix_end(SINK_PREFIX));
+            for t in &sinks {
+                if let Ok(info) = log.describe_topic(t) {
+                    for (p, part) in info.partitions.iter().enumerate() {
+                        batch.put(&sink_key(t, p as u32), &part.end_offset.to_be_bytes());
+                    }
+                }
+            }
+            batch.put(EPOCH_KEY, &(epoch.0 as i64).to_be_bytes());
+            if fsync {
+                log.sync()?;
+            }
+            state.commit(batch, fsync)?;
+            Ok(())
+        })
+    }
+
+    /// Waits until the given queries (all when `None`) have processed every record that was in
+    /// their input partitions, also records produced meanwhile by upstream queries in the set.
+    pub fn wait_caught_up(&self, ids: Option<&[String]>, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut previous: Option<Vec<Offset>> = None;
+        loop {
+            let progress: Vec<_> = {
+                let qs = self.queries.lock();
+                qs.values()
+                    .filter(|q| ids.is_none_or(|ids| ids.contains(&q.shared.id)))
+                    .flat_map(|q| {
+                        let alive = q.shared.clone();
+                        q.tasks.lock().iter().map(move |t| (alive.clone(), t.progress.clone())).collect::<Vec<_>>()
+                    })
+                    .collect()
+            };
+            let mut targets = Vec::new();
+            for (_, p) in &progress {
+                for (topic, part) in &p.inputs {
+                    let end = self.log.describe_topic(topic).ok().and_then(|i| i.partitions.get(*part as usize).map(|x| x.end_offset));
+                    targets.push(end.unwrap_or(0));
+                }
+            }
+            if previous.as_ref() == Some(&targets) {
+                return Ok(());
+            }
+            loop {
+                let mut k = 0;
+                let mut done = true;
+                for (q, p) in &progress {
+                    let stopped = q.stop.load(Ordering::Relaxed);
+                    for pos in &p.positions {
+                        if !stopped && pos.load(Ordering::Acquire) < targets[k] {
+                            done = false;
+                        }
+                        k += 1;
+                    }
+                }
+                if done {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(EngineError::Timeout { what: "queries to catch up".into(), ms: timeout.as_millis() as u64 });
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            previous = Some(targets);
+        }
+    }
+
+    /// Final checkpoint, then stops every query. Queries resume when the engine is opened again.
+    pub fn shutdown(&self) -> Result<()> {
+        if self.closing.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let r = self.checkpoint();
+        let qs: Vec<Arc<RunningQuery>> = std::mem::take(&mut *self.queries.lock()).into_values().collect();
+        for q in qs {
+            q.stop();
+        }
+        self.log.sync()?;
+        r.map(|_| ())
+    }
+}
+
+/// Everything a task thread needs besides its task.
+struct TaskThread {
+    shared: Arc<QueryShared>,
+    ckpt: Arc<Checkpointer>,
+    signal: Arc<Signal>,
+    log: Arc<dyn TopicLog>,
+    dirty: Arc<AtomicBool>,
+}
+
+impl TaskThread {
+    fn run(self, mut task: Task, mut done_epoch: u64) {
+        let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
+        let persistent = self.shared.persistent;
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) || self.shared.closed.load(Ordering::Relaxed) {
+                break;
+            }
+            if persistent {
+                let req = self.ckpt.requested();
+                if req > done_epoch {
+                    let mut batch = StateBatch::default();
+                    if let Err(e) = task.barrier(Epoch(req), &mut batch) {
+                        self.shared.fail(error_chain(&e));
+                        break;
+                    }
+                    self.flush_errors(&mut task);
+                    self.ckpt.report(key.clone(), batch);
+                    self.ckpt.wait_finished(req, &self.shared.stop);
+                    done_epoch = req;
+                    continue;
+                }
+            }
+            match task.step() {
+                Ok(true) => {
+                    self.dirty.store(true, Ordering::Relaxed);
+                    self.flush_errors(&mut task);
+                }
+                Ok(false) => {
+                    self.flush_errors(&mut task);
+                    self.signal.wait(Duration::from_millis(200));
+                }
+                Err(e) => {
+                    self.shared.fail(error_chain(&e));
+                    break;
+                }
+            }
+        }
+        if persistent {
+            self.ckpt.deregister(&key);
+        }
+    }
+
+    /// Appends the task's processing-log entries to the processing-log topic.
+    fn flush_errors(&self, task: &mut Task) {
+        if task.errors.is_empty() {
+            return;
+        }
+        let errors: Vec<ProcessingError> = std::mem::take(&mut task.errors);
+        self.shared.errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
+        let values: Vec<Vec<u8>> = errors
+            .into_iter()
+            .map(|mut e| {
+                e.query_id = self.shared.id.clone();
+                serde_json::to_vec(&e).unwrap_or_default()
+            })
+            .collect();
+        let now = chrono::Utc::now().timestamp_millis();
+        let headers: [Header; 0] = [];
+        let records: Vec<RecordIn<'_>> =
+            values.iter().map(|v| RecordIn { timestamp: now, key: None, value: Some(v), headers: &headers }).collect();
+        // The processing log is best effort: failing to write it must not stop the query.
+        let _ = self.log.append(PROCESSING_LOG_TOPIC, 0, &records);
+    }
+}
+
+fn periodic_checkpoints(engine: Weak<Engine>, interval: Duration) {
+    loop {
+        std::thread::sleep(interval.min(Duration::from_millis(100)));
+        let Some(e) = engine.upgrade() else { return };
+        if e.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        if e.dirty.load(Ordering::Relaxed) && e.last_periodic.lock().elapsed() >= interval {
+            *e.last_periodic.lock() = Instant::now();
+            // A failed checkpoint keeps its writes for the next one; queries go on.
+            let _ = e.checkpoint();
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! A running query: its task threads, status and counters.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+
+use super::signal::Signal;
+use super::task::TaskProgress;
+use crate::spec::QuerySpec;
+
+/// Lifecycle state of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryState {
+    /// Processing.
+    Running,
+    /// Stopped by an error that is not about a single row; the message says why.
+    Error(String),
+}
+
+/// What `SHOW QUERIES` and `DESCRIBE EXTENDED` show about a query.
+#[derive(Debug, Clone)]
+pub struct QueryInfo {
+    /// Query id.
+    pub id: String,
+    /// True for persistent queries.
+    pub persistent: bool,
+    /// Its state.
+    pub state: QueryState,
+    /// Topics read.
+    pub source_topics: Vec<String>,
+    /// Topics written.
+    pub sink_topics: Vec<String>,
+    /// Records read.
+    pub records_in: u64,
+    /// Records written.
+    pub records_out: u64,
+    /// Rows dropped or nulled by errors (processing-log entries).
+    pub errors: u64,
+    /// Number of tasks.
+    pub tasks: usize,
+}
+
+pub(crate) struct TaskHandle {
+    pub thread: Option<JoinHandle<()>>,
+    pub signal: Arc<Signal>,
+    pub progress: Arc<TaskProgress>,
+}
+
+/// Shared between the engine and a query's task threads.
+pub(crate) struct QueryShared {
+    pub id: String,
+    pub persistent: bool,
+    pub stop: AtomicBool,
+    /// Set by a push query's collector when its client has gone.
+    pub closed: Arc<AtomicBool>,
+    pub state: Mutex<QueryState>,
+    pub records_out: Arc<AtomicU64>,
+    pub errors: AtomicU64,
+}
+
+impl QueryShared {
+    pub fn fail(&self, message: String) {
+        let mut s = self.state.lock();
+        if *s == QueryState::Running {
+            *s = QueryState::Error(message);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct RunningQuery {
+    pub spec: QuerySpec,
+    pub shared: Arc<QueryShared>,
+    pub tasks: Mutex<Vec<TaskHandle>>,
+}
+
+impl RunningQuery {
+    pub fn info(&self) -> QueryInfo {
+        let tasks = self.tasks.lock();
+        QueryInfo {
+            id: self.shared.id.clone(),
+            persistent: self.shared.persistent,
+            state: self.shared.state.lock().clone(),
+            source_topics: self.spec.source_topics(),
+            sink_topics: self.spec.sink_topics(),
+            records_in: tasks.iter().map(|t| t.progress.records_in.load(Ordering::Relaxed)).sum(),
+            records_out: self.shared.records_out.load(Ordering::Relaxed),
+            errors: self.shared.errors.load(Ordering::Relaxed),
+            tasks: tasks.len(),
+        }
+    }
+
+    /// Stops the task threads and waits for them.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        let mut tasks = self.tasks.lock();
+        for t in tasks.iter() {
+            t.signal.notify();
+        }
+        for t in tasks.iter_mut() {
+            if let Some(h) = t.thread.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}

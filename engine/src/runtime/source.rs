@@ -1,0 +1,204 @@
+//! Reading one partition of a topic into batches: the log hands out raw records, the key and
+//! value decoders append them column by column, and the source adds the pseudo columns and the
+//! internal `_ts`/`_op` columns. Records that cannot be decoded, or whose event time cannot be
+//! extracted, are dropped and reported to the processing log; the query goes on.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BinaryBuilder, BooleanArray, Int32Array, Int64Array, Int8Array, ListArray, StringBuilder,
+    StructArray,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use storage::{Offset, TopicLog};
+
+use crate::error::{EngineError, Result};
+use crate::expr::eval;
+use crate::format::{new_decoder, RecordDecoder, Role};
+use crate::processing_log::{ErrorKind, ProcessingError};
+use crate::spec::{SourceColumn, SourceSpec};
+use crate::types::RowOp;
+
+/// Reads and decodes one topic partition.
+pub(crate) struct SourceReader {
+    /// Node index of the source in its DAG.
+    pub node: usize,
+    spec: SourceSpec,
+    schema: SchemaRef,
+    user_schema: SchemaRef,
+    partition: u32,
+    /// Next offset to read.
+    pub next_offset: Offset,
+    key_dec: Box<dyn RecordDecoder>,
+    value_dec: Box<dyn RecordDecoder>,
+}
+
+impl SourceReader {
+    /// A reader of `partition` of `spec.topic` producing batches of `schema`, from `next_offset`.
+    pub fn new(node: usize, spec: SourceSpec, schema: SchemaRef, partition: u32, next_offset: Offset) -> Result<Self> {
+        let fmt_err = |source| EngineError::Format { topic: spec.topic.clone(), source };
+        let key_dec = new_decoder(&spec.key_format, Role::Key, &spec.key_fields).map_err(fmt_err)?;
+        let value_dec = new_decoder(&spec.value_format, Role::Value, &spec.value_fields).map_err(fmt_err)?;
+        let n = schema.fields().len() - 2;
+        let user_schema = Arc::new(Schema::new(schema.fields()[..n].to_vec()));
+        Ok(SourceReader { node, spec, schema, user_schema, partition, next_offset, key_dec, value_dec })
+    }
+
+    /// The topic read.
+    pub fn topic(&self) -> &str {
+        &self.spec.topic
+    }
+
+    /// The partition read.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// Reads up to about `max_bytes` of records; `None` when there is nothing new.
+    pub fn poll(
+        &mut self,
+        log: &dyn TopicLog,
+        max_bytes: usize,
+        errors: &mut Vec<ProcessingError>,
+    ) -> Result<Option<RecordBatch>> {
+        let rb = log.read(&self.spec.topic, self.partition, self.next_offset, max_bytes)?;
+        if rb.is_empty() {
+            if rb.next_offset > self.next_offset {
+                self.next_offset = rb.next_offset;
+            }
+            return Ok(None);
+        }
+        let n = rb.len();
+        let mut keep = Vec::with_capacity(n);
+        let mut all_ok = true;
+        let mut ts = Vec::with_capacity(n);
+        let mut ops = Vec::with_capacity(n);
+        let mut offsets = Vec::with_capacity(n);
+        for rec in rb.iter() {
+            let k = self.key_dec.append(rec.key);
+            let v = self.value_dec.append(rec.value);
+            let ok = match (k, v) {
+                (Ok(()), Ok(())) => true,
+                (Err(e), _) => {
+                    errors.push(self.error_at(rec.offset, format!("cannot decode key: {e}")));
+                    false
+                }
+                (_, Err(e)) => {
+                    errors.push(self.error_at(rec.offset, format!("cannot decode value: {e}")));
+                    false
+                }
+            };
+            all_ok &= ok;
+            keep.push(ok);
+            ts.push(rec.timestamp);
+            ops.push(if rec.value.is_none() { RowOp::Delete as i8 } else { RowOp::Insert as i8 });
+            offsets.push(rec.offset);
+        }
+        self.next_offset = rb.next_offset;
+        let keys = self.key_dec.finish();
+        let values = self.value_dec.finish();
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for c in &self.spec.columns {
+            cols.push(match c {
+                SourceColumn::Key(i) => keys[*i].clone(),
+                SourceColumn::Value(i) => values[*i].clone(),
+                SourceColumn::RowPartition => Arc::new(Int32Array::from(vec![self.partition as i32; n])),
+                SourceColumn::RowOffset => Arc::new(Int64Array::from(offsets.clone())),
+                SourceColumn::Headers => headers_array(&rb)?,
+                SourceColumn::Header(key) => header_array(&rb, key),
+            });
+        }
+        // Event time from a column, when the source names one.
+        if let Some(expr) = &self.spec.timestamp {
+            let user = RecordBatch::try_new(self.user_schema.clone(), cols.clone())?;
+            match eval(expr, &user).and_then(|a| Ok(cast(&a, &DataType::Int64)?)) {
+                Ok(a) => {
+                    let a = a.as_any().downcast_ref::<Int64Array>().expect("cast to Int64");
+                    for i in 0..n {
+                        if keep[i] && ops[i] != RowOp::Delete as i8 {
+                            if a.is_null(i) || a.value(i) < 0 {
+                                errors.push(self.timestamp_error(offsets[i], "the timestamp column is null or negative"));
+                                keep[i] = false;
+                                all_ok = false;
+                            } else {
+                                ts[i] = a.value(i);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    for i in 0..n {
+                        if keep[i] && ops[i] != RowOp::Delete as i8 {
+                            errors.push(self.timestamp_error(offsets[i], &e.to_string()));
+                            keep[i] = false;
+                        }
+                    }
+                    all_ok = false;
+                }
+            }
+        }
+        cols.push(Arc::new(Int64Array::from(ts)));
+        cols.push(Arc::new(Int8Array::from(ops)));
+        let cols = crate::batch::cast_columns(cols, &self.schema)?;
+        let batch = RecordBatch::try_new(self.schema.clone(), cols)?;
+        let batch = if all_ok { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
+        Ok(Some(batch))
+    }
+
+    fn error_at(&self, offset: Offset, message: String) -> ProcessingError {
+        let mut e = ProcessingError::new(ErrorKind::DeserializationError, message);
+        e.topic = Some(self.spec.topic.clone());
+        e.partition = Some(self.partition);
+        e.offset = Some(offset);
+        e
+    }
+
+    fn timestamp_error(&self, offset: Offset, why: &str) -> ProcessingError {
+        let mut e = self.error_at(offset, format!("cannot extract the event time: {why}"));
+        e.kind = ErrorKind::TimestampError;
+        e
+    }
+}
+
+/// The type of the `HEADERS` pseudo column: `ARRAY<STRUCT<KEY STRING, VALUE BYTES>>`.
+pub fn headers_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Struct(header_fields()), true)))
+}
+
+fn header_fields() -> Fields {
+    Fields::from(vec![Field::new("KEY", DataType::Utf8, true), Field::new("VALUE", DataType::Binary, true)])
+}
+
+fn headers_array(rb: &storage::ReadBatch) -> Result<ArrayRef> {
+    let mut keys = StringBuilder::new();
+    let mut values = BinaryBuilder::new();
+    let mut offsets = vec![0i32];
+    for rec in rb.iter() {
+        let hs = rec.headers();
+        for h in &hs {
+            keys.append_value(&h.key);
+            match &h.value {
+                Some(v) => values.append_value(v),
+                None => values.append_null(),
+            }
+        }
+        offsets.push(offsets.last().copied().unwrap_or(0) + hs.len() as i32);
+    }
+    let st = StructArray::try_new(header_fields(), vec![Arc::new(keys.finish()), Arc::new(values.finish())], None)?;
+    let field = Arc::new(Field::new("item", DataType::Struct(header_fields()), true));
+    Ok(Arc::new(ListArray::try_new(field, OffsetBuffer::new(offsets.into()), Arc::new(st), None)?))
+}
+
+fn header_array(rb: &storage::ReadBatch, key: &str) -> ArrayRef {
+    let mut b = BinaryBuilder::new();
+    for rec in rb.iter() {
+        match rec.headers().into_iter().rev().find(|h| h.key == key).and_then(|h| h.value) {
+            Some(v) => b.append_value(v),
+            None => b.append_null(),
+        }
+    }
+    Arc::new(b.finish())
+}

@@ -1,0 +1,155 @@
+//! A task: one partition of one sub-topology, run by one thread.
+//!
+//! The task reads its source partitions round-robin, pushes each decoded batch through its
+//! operators in topological order, and advances stream time (the largest event time seen),
+//! which reaches the operators as a watermark after each batch. At a checkpoint barrier it lets
+//! every operator flush its state and adds its next source offsets to the epoch's write batch.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use datafusion::arrow::compute::kernels::aggregate::max;
+use storage::{StateBatch, TopicLog};
+
+use super::keys::offset_key;
+use super::source::SourceReader;
+use crate::batch::ts_column;
+use crate::error::{EngineError, Result};
+use crate::operator::{Message, OpContext, Operator, TaskInfo};
+use crate::processing_log::ProcessingError;
+use crate::types::{Epoch, EventTime, Watermark};
+
+/// Progress a task publishes for others (catch-up waits, metrics).
+pub(crate) struct TaskProgress {
+    /// Per source reader: (topic, partition).
+    pub inputs: Vec<(String, u32)>,
+    /// Per source reader: the next offset to read (everything before it has been processed).
+    pub positions: Vec<AtomicI64>,
+    /// Records read.
+    pub records_in: AtomicU64,
+}
+
+/// A running instance of a sub-topology for one partition.
+pub(crate) struct Task {
+    pub info: TaskInfo,
+    ops: Vec<Option<Box<dyn Operator>>>,
+    downstream: Vec<Vec<(usize, usize)>>,
+    sources: Vec<SourceReader>,
+    next_source: usize,
+    stream_time: i64,
+    log: Arc<dyn TopicLog>,
+    pub errors: Vec<ProcessingError>,
+    pub progress: Arc<TaskProgress>,
+    max_bytes: usize,
+}
+
+impl Task {
+    /// Assembles a task. `ops[i]` is `None` for source nodes; `inputs[i]` lists node i's upstream
+    /// nodes in input order.
+    pub fn new(
+        info: TaskInfo,
+        ops: Vec<Option<Box<dyn Operator>>>,
+        inputs: &[Vec<usize>],
+        sources: Vec<SourceReader>,
+        log: Arc<dyn TopicLog>,
+        max_bytes: usize,
+    ) -> Self {
+        let mut downstream = vec![Vec::new(); ops.len()];
+        for (to, ins) in inputs.iter().enumerate() {
+            for (ix, &from) in ins.iter().enumerate() {
+                downstream[from].push((to, ix));
+            }
+        }
+        let progress = Arc::new(TaskProgress {
+            inputs: sources.iter().map(|s| (s.topic().to_string(), s.partition())).collect(),
+            positions: sources.iter().map(|s| AtomicI64::new(s.next_offset)).collect(),
+            records_in: AtomicU64::new(0),
+        });
+        Task {
+            info,
+            ops,
+            downstream,
+            sources,
+            next_source: 0,
+            stream_time: i64::MIN,
+            log,
+            errors: Vec::new(),
+            progress,
+            max_bytes,
+        }
+    }
+
+    /// Processes one batch from the next source that has data. Returns false when no source had
+    /// anything new.
+    pub fn step(&mut self) -> Result<bool> {
+        let n = self.sources.len();
+        for _ in 0..n {
+            let i = self.next_source;
+            self.next_source = (self.next_source + 1) % n;
+            let src = &mut self.sources[i];
+            let Some(batch) = src.poll(self.log.as_ref(), self.max_bytes, &mut self.errors)? else {
+                self.progress.positions[i].store(src.next_offset, Ordering::Release);
+                continue;
+            };
+            let node = src.node;
+            let next = src.next_offset;
+            let rows = batch.num_rows() as u64;
+            let batch_max = if rows > 0 { max(ts_column(&batch)) } else { None };
+            let mut msgs = vec![Message::Batch(batch)];
+            if let Some(m) = batch_max {
+                if m > self.stream_time {
+                    self.stream_time = m;
+                    msgs.push(Message::Watermark(Watermark(EventTime(m))));
+                }
+            }
+            self.route(node, msgs)?;
+            self.progress.records_in.fetch_add(rows, Ordering::Relaxed);
+            self.progress.positions[i].store(next, Ordering::Release);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Flushes every operator for `epoch` and adds the next source offsets to `batch`.
+    pub fn barrier(&mut self, epoch: Epoch, batch: &mut StateBatch) -> Result<()> {
+        for i in 0..self.ops.len() {
+            let mut out = Vec::new();
+            if let Some(op) = self.ops[i].as_mut() {
+                let mut cx = OpContext { out: &mut out, errors: &mut self.errors, task: &self.info, stream_time: self.stream_time };
+                op.on_barrier(epoch, &mut cx).map_err(|e| EngineError::Operator { op: op.name(), source: Box::new(e) })?;
+            }
+            if !out.is_empty() {
+                self.route(i, out)?;
+            }
+        }
+        for (ix, s) in self.sources.iter().enumerate() {
+            let key = offset_key(&self.info.query_id, self.info.subtopology, ix, s.partition());
+            batch.put(&key, &s.next_offset.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    /// Delivers messages emitted by node `from` to its downstream nodes, breadth first.
+    fn route(&mut self, from: usize, msgs: Vec<Message>) -> Result<()> {
+        let mut queue: VecDeque<(usize, Message)> = msgs.into_iter().map(|m| (from, m)).collect();
+        while let Some((from, msg)) = queue.pop_front() {
+            let targets = self.downstream[from].clone();
+            let last = targets.len().saturating_sub(1);
+            let mut msg = Some(msg);
+            for (k, (to, input)) in targets.into_iter().enumerate() {
+                let m = if k == last { msg.take().expect("message") } else { msg.clone().expect("message") };
+                let mut out = Vec::new();
+                let op = self.ops[to].as_mut().expect("only sources have no operator, and nothing feeds a source");
+                let mut cx = OpContext { out: &mut out, errors: &mut self.errors, task: &self.info, stream_time: self.stream_time };
+                let r = match m {
+                    Message::Batch(b) => op.on_batch(input, b, &mut cx),
+                    Message::Watermark(w) => op.on_watermark(w, &mut cx),
+                };
+                r.map_err(|e| EngineError::Operator { op: op.name(), source: Box::new(e) })?;
+                queue.extend(out.into_iter().map(|m| (to, m)));
+            }
+        }
+        Ok(())
+    }
+}

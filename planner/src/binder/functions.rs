@@ -1,0 +1,269 @@
+//! The scalar function registry: ksqlDB's names and semantics first, DataFusion's library as the
+//! fallback for every other name.
+//!
+//! A function is a plain `fn` that gets the bound arguments (lambdas unbound, so that a function
+//! like TRANSFORM can bind them with its own parameters) and returns a typed expression.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{lit, Cast, Expr, ScalarUDF};
+use datafusion::sql::sqlparser::ast::LambdaFunction;
+
+use super::coerce::{common_type, is_string};
+use super::{call_df, Binder, Typed};
+use crate::error::{invalid, PlanError, Result};
+use crate::types::{list_of, type_name};
+
+/// An argument of a function call.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// An expression.
+    Value(Typed),
+    /// A lambda, e.g. `x => x + 1`.
+    Lambda(LambdaFunction),
+    /// `*` as in COUNT(*).
+    Star,
+    /// `name := value` (STRUCT).
+    Named(String, Typed),
+    /// `key := value` with an expression key (MAP).
+    KeyValue(Typed, Typed),
+}
+
+/// A scalar function implementation.
+pub type ScalarFn = fn(&Binder<'_>, &str, Vec<Arg>) -> Result<Typed>;
+
+/// All scalar functions by upper-case name.
+pub struct FunctionRegistry {
+    scalars: HashMap<String, ScalarFn>,
+    datafusion: HashMap<String, Arc<ScalarUDF>>,
+}
+
+impl Default for FunctionRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FunctionRegistry {
+    /// The built-in functions.
+    pub fn new() -> Self {
+        let mut datafusion = HashMap::new();
+        let all = datafusion::functions::all_default_functions()
+            .into_iter()
+            .chain(datafusion::functions_nested::all_default_nested_functions());
+        for udf in all {
+            for n in std::iter::once(udf.name().to_string()).chain(udf.aliases().iter().cloned()) {
+                datafusion.insert(n.to_uppercase(), udf.clone());
+            }
+        }
+        let mut r = FunctionRegistry { scalars: HashMap::new(), datafusion };
+        r.register_builtins();
+        r
+    }
+
+    /// Adds (or replaces) a function.
+    pub fn register(&mut self, name: &str, f: ScalarFn) {
+        self.scalars.insert(name.to_uppercase(), f);
+    }
+
+    /// A DataFusion function by (case-insensitive) name.
+    pub fn datafusion(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.datafusion.get(&name.to_uppercase()).cloned()
+    }
+
+    /// True if a scalar function of this name exists.
+    pub fn exists(&self, name: &str) -> bool {
+        let n = name.to_uppercase();
+        self.scalars.contains_key(&n) || self.datafusion.contains_key(&n)
+    }
+
+    /// Names of all functions (for SHOW FUNCTIONS), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .scalars
+            .keys()
+            .filter(|n| !n.starts_with("__"))
+            .chain(self.datafusion.keys())
+            .cloned()
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Binds a call of `name` with `args`.
+    pub fn call(&self, b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
+        let upper = name.to_uppercase();
+        if let Some(f) = self.scalars.get(&upper) {
+            return f(b, &upper, args);
+        }
+        if let Some(udf) = self.datafusion.get(&upper) {
+            return call_df(b, udf.clone(), values(&upper, args)?);
+        }
+        Err(PlanError::UnknownObject { kind: "function", name: upper })
+    }
+
+    fn register_builtins(&mut self) {
+        // Internal helpers the binder calls.
+        self.register("ARRAY", make_array);
+        self.register("__SUBSCRIPT", subscript);
+        self.register("__CAST", cast);
+        // ksqlDB names for DataFusion functions.
+        self.register("UCASE", |b, _, a| df(b, "upper", a));
+        self.register("LCASE", |b, _, a| df(b, "lower", a));
+        self.register("LEN", |b, _, a| df(b, "character_length", a));
+        self.register("CONCAT", concat);
+        self.register("IFNULL", |b, _, a| df(b, "coalesce", a));
+        self.register("COALESCE", coalesce);
+        self.register("STRUCT", make_struct);
+        self.register("MAP", make_map);
+    }
+}
+
+/// The values of the arguments; lambdas and `*` are refused.
+pub fn values(name: &str, args: Vec<Arg>) -> Result<Vec<Typed>> {
+    args.into_iter()
+        .map(|a| match a {
+            Arg::Value(t) => Ok(t),
+            Arg::Lambda(_) => Err(invalid(format!("function {name} does not take a lambda"))),
+            Arg::Star => Err(invalid(format!("function {name} does not take *"))),
+            Arg::Named(n, _) => Err(invalid(format!("function {name} does not take named arguments ({n} := ...)"))),
+            Arg::KeyValue(_, _) => Err(invalid(format!("function {name} does not take key := value arguments"))),
+        })
+        .collect()
+}
+
+/// Calls the DataFusion function `name` with the argument values.
+pub fn df(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
+    let udf = b.functions.datafusion(name).unwrap_or_else(|| panic!("DataFusion has no function {name}"));
+    call_df(b, udf, values(name, args)?)
+}
+
+fn make_array(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
+    let vals = values(name, args)?;
+    let mut t = DataType::Null;
+    for v in &vals {
+        t = common_type(&t, &v.dt).ok_or_else(|| {
+            invalid(format!("array elements must have one type, got {} and {}", type_name(&t), type_name(&v.dt)))
+        })?;
+    }
+    if t == DataType::Null {
+        t = DataType::Utf8;
+    }
+    if vals.is_empty() {
+        let empty = datafusion::common::ScalarValue::new_list(&[], &t, true);
+        return Ok(Typed::new(lit(datafusion::common::ScalarValue::List(empty)), list_of(t)));
+    }
+    let vals: Vec<Typed> = vals.into_iter().map(|v| v.cast_to(&t)).collect();
+    let udf = b.functions.datafusion("make_array").expect("make_array");
+    let e = super::call_udf(udf, vals.into_iter().map(|v| v.expr).collect());
+    Ok(Typed::new(e, list_of(t)))
+}
+
+fn subscript(b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
+    let mut v = values("subscript", args)?;
+    let idx = v.pop().expect("index");
+    let base = v.pop().expect("base");
+    match &base.dt {
+        DataType::List(f) => {
+            if !matches!(idx.dt, DataType::Int32 | DataType::Int64) {
+                return Err(invalid(format!("array index must be INT or BIGINT, got {}", type_name(&idx.dt))));
+            }
+            let item = f.data_type().clone();
+            let udf = b.functions.datafusion("array_element").expect("array_element");
+            Ok(Typed::new(super::call_udf(udf, vec![base.expr, idx.cast_to(&DataType::Int64).expr]), item))
+        }
+        DataType::Map(f, _) => {
+            let DataType::Struct(kv) = f.data_type() else { unreachable!("map entries are structs") };
+            let (kt, vt) = (kv[0].data_type().clone(), kv[1].data_type().clone());
+            let key = idx.cast_to(&kt);
+            let extract = b.functions.datafusion("map_extract").expect("map_extract");
+            let element = b.functions.datafusion("array_element").expect("array_element");
+            let found = super::call_udf(extract, vec![base.expr, key.expr]);
+            Ok(Typed::new(super::call_udf(element, vec![found, lit(1i64)]), vt))
+        }
+        other => Err(invalid(format!("cannot index into {}: [] works on ARRAY and MAP values", type_name(other)))),
+    }
+}
+
+fn cast(_b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
+    let mut v = values("cast", args)?;
+    let to = v.pop().expect("target").dt;
+    let x = v.pop().expect("value");
+    Ok(Typed::new(Expr::Cast(Cast::new(Box::new(x.expr), to.clone())), to))
+}
+
+fn concat(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
+    let vals = values(name, args)?;
+    if vals.is_empty() {
+        return Err(invalid("CONCAT needs at least one argument"));
+    }
+    for v in &vals {
+        if !is_string(&v.dt) && v.dt != DataType::Null && v.dt != DataType::Binary {
+            return Err(invalid(format!("CONCAT takes STRING or BYTES arguments, got {}", type_name(&v.dt))));
+        }
+    }
+    let vals = vals.into_iter().map(|v| if v.dt == DataType::Null { v.cast_to(&DataType::Utf8) } else { v }).collect::<Vec<_>>();
+    let udf = b.functions.datafusion("concat").expect("concat");
+    call_df(b, udf, vals)
+}
+
+fn coalesce(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
+    let vals = values(name, args)?;
+    let mut t = DataType::Null;
+    for v in &vals {
+        t = common_type(&t, &v.dt).ok_or_else(|| {
+            invalid(format!("{name} arguments must have one type, got {} and {}", type_name(&t), type_name(&v.dt)))
+        })?;
+    }
+    let vals: Vec<Typed> = vals.into_iter().map(|v| v.cast_to(&t)).collect();
+    let udf = b.functions.datafusion("coalesce").expect("coalesce");
+    Ok(Typed::new(super::call_udf(udf, vals.into_iter().map(|v| v.expr).collect()), t))
+}
+
+fn make_struct(b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
+    let mut exprs = Vec::new();
+    let mut fields = Vec::new();
+    for a in args {
+        let Arg::Named(n, v) = a else { return Err(invalid("STRUCT takes name := value arguments")) };
+        let v = if v.dt == DataType::Null { v.cast_to(&DataType::Utf8) } else { v };
+        exprs.push(lit(n.clone()));
+        exprs.push(v.expr);
+        fields.push(datafusion::arrow::datatypes::Field::new(n, v.dt, true));
+    }
+    if fields.is_empty() {
+        return Err(PlanError::Unsupported { feature: "an empty STRUCT()".into() });
+    }
+    let udf = b.functions.datafusion("named_struct").expect("named_struct");
+    Ok(Typed::new(super::call_udf(udf, exprs), DataType::Struct(fields.into())))
+}
+
+fn make_map(b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
+    let mut keys = Vec::new();
+    let mut vals = Vec::new();
+    for a in args {
+        let Arg::KeyValue(k, v) = a else { return Err(invalid("MAP takes key := value arguments")) };
+        keys.push(k);
+        vals.push(v);
+    }
+    if keys.is_empty() {
+        return Err(PlanError::Unsupported { feature: "an empty MAP()".into() });
+    }
+    let mut kt = DataType::Null;
+    for k in &keys {
+        kt = common_type(&kt, &k.dt).ok_or_else(|| invalid("MAP keys must have one type"))?;
+    }
+    let mut vt = DataType::Null;
+    for v in &vals {
+        vt = common_type(&vt, &v.dt).ok_or_else(|| invalid("MAP values must have one type"))?;
+    }
+    if vt == DataType::Null {
+        vt = DataType::Utf8;
+    }
+    let ka = make_array(b, "MAP", keys.into_iter().map(|k| Arg::Value(k.cast_to(&kt))).collect())?;
+    let va = make_array(b, "MAP", vals.into_iter().map(|v| Arg::Value(v.cast_to(&vt))).collect())?;
+    let udf = b.functions.datafusion("map").expect("map");
+    Ok(Typed::new(super::call_udf(udf, vec![ka.expr, va.expr]), crate::types::map_of(kt, vt)))
+}

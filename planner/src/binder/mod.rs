@@ -1,0 +1,571 @@
+//! The binder: turns sqlparser expressions into typed DataFusion expressions over the columns
+//! in scope, following ksqlDB's type rules (implicit widening only, explicit CASTs otherwise),
+//! so that DataFusion evaluates them without its own coercions.
+
+pub mod coerce;
+pub mod functions;
+mod literal;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{
+    lit, Between, BinaryExpr, Case, Cast, Expr, ExprSchemable, Like, Operator, ScalarUDF,
+};
+use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
+use datafusion::sql::sqlparser::ast::{
+    self, AccessExpr, BinaryOperator, DataType as AstType, Expr as AstExpr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Subscript, UnaryOperator,
+};
+
+use self::coerce::{arithmetic_result, can_widen, common_type, is_numeric, is_string, numeric_common, Arith};
+use self::functions::{Arg, FunctionRegistry};
+use crate::error::{invalid, PlanError, Result};
+use crate::parser::{norm_ident, parse_type_str};
+use crate::types::{canonical, type_name, SqlType};
+
+/// A bound expression and its SQL type (a canonical Arrow type, or Null for an untyped NULL).
+#[derive(Debug, Clone)]
+pub struct Typed {
+    /// The DataFusion expression.
+    pub expr: Expr,
+    /// Its type.
+    pub dt: DataType,
+}
+
+impl Typed {
+    /// A typed expression.
+    pub fn new(expr: Expr, dt: DataType) -> Self {
+        Typed { expr, dt }
+    }
+
+    /// This expression converted to `to` (a no-op when the type is already `to`).
+    pub fn cast_to(self, to: &DataType) -> Typed {
+        if &self.dt == to {
+            return self;
+        }
+        Typed { expr: Expr::Cast(Cast::new(Box::new(self.expr), to.clone())), dt: to.clone() }
+    }
+}
+
+/// A column that expressions can refer to.
+#[derive(Debug, Clone)]
+pub struct ScopeColumn {
+    /// The source alias (or name) that qualifies it, if any.
+    pub qualifier: Option<String>,
+    /// Its SQL name.
+    pub name: String,
+    /// The name of the batch column holding it.
+    pub field: String,
+    /// Its type.
+    pub data_type: DataType,
+}
+
+/// The columns in scope for an expression.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Columns, in batch order.
+    pub columns: Vec<ScopeColumn>,
+}
+
+impl Scope {
+    /// Finds a column by (optional qualifier, name).
+    pub fn resolve(&self, qualifier: Option<&str>, name: &str) -> Result<&ScopeColumn> {
+        let matches: Vec<&ScopeColumn> = self
+            .columns
+            .iter()
+            .filter(|c| c.name == name && (qualifier.is_none() || c.qualifier.as_deref() == qualifier))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches[0]),
+            0 => {
+                if let Some(q) = qualifier {
+                    if !self.columns.iter().any(|c| c.qualifier.as_deref() == Some(q)) {
+                        return Err(invalid(format!("'{q}' is not a valid stream/table name or alias")));
+                    }
+                    return Err(PlanError::UnknownObject { kind: "column", name: format!("{q}.{name}") });
+                }
+                Err(PlanError::UnknownObject { kind: "column", name: name.to_string() })
+            }
+            _ => Err(invalid(format!("column \"{name}\" is ambiguous: qualify it with a source name or alias"))),
+        }
+    }
+}
+
+/// Binds expressions against one input schema.
+pub struct Binder<'a> {
+    /// Columns in scope.
+    pub scope: &'a Scope,
+    /// The input batch schema, as DataFusion sees it.
+    pub schema: Arc<DFSchema>,
+    /// Custom types.
+    pub types: &'a BTreeMap<String, SqlType>,
+    /// Functions.
+    pub functions: &'a FunctionRegistry,
+    /// Names that refer to lambda parameters, innermost last.
+    pub lambda_params: Vec<(String, String, DataType)>,
+}
+
+impl<'a> Binder<'a> {
+    /// A binder over `scope`, whose columns are the fields of `schema`.
+    pub fn new(
+        scope: &'a Scope,
+        schema: &Schema,
+        types: &'a BTreeMap<String, SqlType>,
+        functions: &'a FunctionRegistry,
+    ) -> Result<Self> {
+        let schema = Arc::new(DFSchema::try_from(schema.clone())?);
+        Ok(Binder { scope, schema, types, functions, lambda_params: Vec::new() })
+    }
+
+    /// Compiles a bound expression for the engine.
+    pub fn physical(&self, t: &Typed) -> Result<Arc<dyn PhysicalExpr>> {
+        let props = datafusion::logical_expr::execution_props::ExecutionProps::new();
+        Ok(create_physical_expr(&t.expr, &self.schema, &props, &Default::default())?)
+    }
+
+    /// Binds an expression.
+    pub fn bind(&self, e: &AstExpr) -> Result<Typed> {
+        match e {
+            AstExpr::Identifier(id) => self.column(None, &norm_ident(id)),
+            AstExpr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [q, n] => self.column(Some(&norm_ident(q)), &norm_ident(n)),
+                _ => Err(invalid(format!("cannot resolve {e}: use -> to access STRUCT fields"))),
+            },
+            AstExpr::Value(v) => literal::bind_value(&v.value),
+            AstExpr::Nested(inner) => self.bind(inner),
+            AstExpr::UnaryOp { op, expr } => self.unary(*op, expr),
+            AstExpr::BinaryOp { left, op, right } => self.binary(left, op, right),
+            AstExpr::IsNull(x) => Ok(Typed::new(Expr::IsNull(Box::new(self.bind(x)?.expr)), DataType::Boolean)),
+            AstExpr::IsNotNull(x) => Ok(Typed::new(Expr::IsNotNull(Box::new(self.bind(x)?.expr)), DataType::Boolean)),
+            AstExpr::IsTrue(x) => self.bool_test(x, Expr::IsTrue),
+            AstExpr::IsFalse(x) => self.bool_test(x, Expr::IsFalse),
+            AstExpr::IsNotTrue(x) => self.bool_test(x, Expr::IsNotTrue),
+            AstExpr::IsNotFalse(x) => self.bool_test(x, Expr::IsNotFalse),
+            AstExpr::IsDistinctFrom(a, b) => self.compare(a, BinaryOperator::NotEq, b, Operator::IsDistinctFrom),
+            AstExpr::IsNotDistinctFrom(a, b) => self.compare(a, BinaryOperator::Eq, b, Operator::IsNotDistinctFrom),
+            AstExpr::Between { expr, negated, low, high } => {
+                let (x, l) = self.comparable(expr, low, "BETWEEN")?;
+                let (x, h) = self.comparable_typed(x, self.bind(high)?, expr, high, "BETWEEN")?;
+                let l = l.cast_to(&x.dt);
+                Ok(Typed::new(
+                    Expr::Between(Between::new(Box::new(x.expr), *negated, Box::new(l.expr), Box::new(h.expr))),
+                    DataType::Boolean,
+                ))
+            }
+            AstExpr::InList { expr, list, negated } => {
+                let mut x = self.bind(expr)?;
+                let mut items = Vec::with_capacity(list.len());
+                for item in list {
+                    let (a, b) = self.comparable_typed(x, self.bind(item)?, expr, item, "IN")?;
+                    x = a;
+                    items.push(b);
+                }
+                let items = items.into_iter().map(|i| i.cast_to(&x.dt).expr).collect();
+                Ok(Typed::new(x.expr.in_list(items, *negated), DataType::Boolean))
+            }
+            AstExpr::Like { negated, expr, pattern, escape_char, any: false } => self.like(*negated, expr, pattern, escape_char, false),
+            AstExpr::ILike { negated, expr, pattern, escape_char, any: false } => self.like(*negated, expr, pattern, escape_char, true),
+            AstExpr::Case { operand, conditions, else_result, .. } => self.case(operand.as_deref(), conditions, else_result.as_deref()),
+            AstExpr::Cast { expr, data_type, .. } => {
+                let to = self.ast_type(data_type)?;
+                let x = self.bind(expr)?;
+                self.cast(x, &to)
+            }
+            AstExpr::Function(f) => self.function(f),
+            AstExpr::Array(a) => {
+                let args = a.elem.iter().map(|x| self.bind(x).map(Arg::Value)).collect::<Result<Vec<_>>>()?;
+                self.functions.call(self, "ARRAY", args)
+            }
+            AstExpr::CompoundFieldAccess { root, access_chain } => {
+                let mut cur = self.bind(root)?;
+                for access in access_chain {
+                    cur = match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) => {
+                            let idx = self.bind(index)?;
+                            self.functions.call(self, "__SUBSCRIPT", vec![Arg::Value(cur), Arg::Value(idx)])?
+                        }
+                        AccessExpr::Dot(AstExpr::Identifier(id)) => self.field(cur, &norm_ident(id))?,
+                        other => return Err(PlanError::Unsupported { feature: format!("access {other}") }),
+                    };
+                }
+                Ok(cur)
+            }
+            AstExpr::Lambda(_) => Err(invalid("a lambda can only be an argument of a function such as TRANSFORM, FILTER or REDUCE")),
+            AstExpr::TypedString(ts) => {
+                let v = self.bind(&AstExpr::Value(ts.value.clone()))?;
+                let to = self.ast_type(&ts.data_type)?;
+                self.cast(v, &to)
+            }
+            other => Err(PlanError::Unsupported { feature: format!("expression {other}") }),
+        }
+    }
+
+    fn column(&self, qualifier: Option<&str>, name: &str) -> Result<Typed> {
+        if qualifier.is_none() {
+            if let Some((_, field, dt)) = self.lambda_params.iter().rev().find(|(n, _, _)| n == name) {
+                return Ok(Typed::new(Expr::Column(Column::new_unqualified(field)), dt.clone()));
+            }
+        }
+        let c = self.scope.resolve(qualifier, name)?;
+        Ok(Typed::new(Expr::Column(Column::new_unqualified(&c.field)), c.data_type.clone()))
+    }
+
+    /// The SQL type a sqlparser type stands for.
+    pub fn ast_type(&self, t: &AstType) -> Result<DataType> {
+        let sql = match t {
+            AstType::Custom(name, _) => parse_type_str(&name.to_string().trim_matches('"').to_string())
+                .map_err(|e| invalid(format!("invalid type {name}: {e}")))?,
+            other => parse_type_str(&other.to_string()).map_err(|e| invalid(format!("invalid type {other}: {e}")))?,
+        };
+        sql.to_arrow(self.types)
+    }
+
+    /// CAST with ksqlDB's rules: which casts exist, and what they do.
+    pub fn cast(&self, x: Typed, to: &DataType) -> Result<Typed> {
+        if &x.dt == to || x.dt == DataType::Null {
+            return Ok(x.cast_to(to));
+        }
+        let ok = match (&x.dt, to) {
+            (a, b) if is_numeric(a) && is_numeric(b) => true,
+            (_, DataType::Utf8) => true,
+            (DataType::Utf8, _) => !matches!(to, DataType::List(_) | DataType::Map(_, _) | DataType::Struct(_)),
+            (DataType::Boolean, b) => is_numeric(b),
+            (DataType::Timestamp(_, _), DataType::Date32 | DataType::Time32(_)) => true,
+            (DataType::Date32, DataType::Timestamp(_, _)) => true,
+            (DataType::List(_), DataType::List(_)) | (DataType::Map(_, _), DataType::Map(_, _)) => true,
+            (DataType::Struct(_), DataType::Struct(_)) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(invalid(format!("cast from {} to {} is not supported", type_name(&x.dt), type_name(to))));
+        }
+        if to == &DataType::Utf8 || x.dt == DataType::Utf8 {
+            return self.functions.call(self, "__CAST", vec![Arg::Value(x), Arg::Value(Typed::new(lit(ScalarValue::Null), to.clone()))]);
+        }
+        Ok(x.cast_to(to))
+    }
+
+    fn field(&self, x: Typed, name: &str) -> Result<Typed> {
+        let DataType::Struct(fields) = &x.dt else {
+            return Err(invalid(format!("cannot access field \"{name}\" of {}: -> works on STRUCT values", type_name(&x.dt))));
+        };
+        let f = fields
+            .iter()
+            .find(|f| f.name() == name)
+            .or_else(|| fields.iter().find(|f| f.name().eq_ignore_ascii_case(name)))
+            .ok_or_else(|| PlanError::UnknownObject { kind: "struct field", name: name.to_string() })?;
+        let get = datafusion::functions::core::get_field();
+        let dt = f.data_type().clone();
+        Ok(Typed::new(call_udf(get, vec![x.expr, lit(f.name().as_str())]), dt))
+    }
+
+    fn unary(&self, op: UnaryOperator, e: &AstExpr) -> Result<Typed> {
+        match op {
+            UnaryOperator::Not => {
+                let x = self.bind(e)?;
+                self.expect_bool(&x, e, "NOT")?;
+                Ok(Typed::new(Expr::Not(Box::new(x.expr)), DataType::Boolean))
+            }
+            UnaryOperator::Minus => {
+                if let AstExpr::Value(v) = e {
+                    if let ast::Value::Number(n, _) = &v.value {
+                        return literal::bind_number(&format!("-{n}"));
+                    }
+                }
+                let x = self.bind(e)?;
+                if !is_numeric(&x.dt) {
+                    return Err(invalid(format!("cannot negate {e} ({})", type_name(&x.dt))));
+                }
+                Ok(Typed::new(Expr::Negative(Box::new(x.expr)), x.dt))
+            }
+            UnaryOperator::Plus => self.bind(e),
+            other => Err(PlanError::Unsupported { feature: format!("operator {other}") }),
+        }
+    }
+
+    fn expect_bool(&self, x: &Typed, e: &AstExpr, what: &str) -> Result<()> {
+        if x.dt == DataType::Boolean || x.dt == DataType::Null {
+            Ok(())
+        } else {
+            Err(invalid(format!("{what} expects a BOOLEAN, but {e} is {}", type_name(&x.dt))))
+        }
+    }
+
+    fn bool_test(&self, e: &AstExpr, f: fn(Box<Expr>) -> Expr) -> Result<Typed> {
+        let x = self.bind(e)?;
+        self.expect_bool(&x, e, "IS TRUE/FALSE")?;
+        Ok(Typed::new(f(Box::new(x.cast_to(&DataType::Boolean).expr)), DataType::Boolean))
+    }
+
+    fn binary(&self, l: &AstExpr, op: &BinaryOperator, r: &AstExpr) -> Result<Typed> {
+        let arith = match op {
+            BinaryOperator::Plus => Some(Arith::Add),
+            BinaryOperator::Minus => Some(Arith::Sub),
+            BinaryOperator::Multiply => Some(Arith::Mul),
+            BinaryOperator::Divide => Some(Arith::Div),
+            BinaryOperator::Modulo => Some(Arith::Mod),
+            _ => None,
+        };
+        if let Some(a) = arith {
+            return self.arithmetic(l, a, r);
+        }
+        match op {
+            BinaryOperator::Arrow => {
+                let x = self.bind(l)?;
+                let AstExpr::Identifier(id) = r else { return Err(invalid(format!("expected a field name after ->, got {r}"))) };
+                self.field(x, &norm_ident(id))
+            }
+            BinaryOperator::And | BinaryOperator::Or => {
+                let a = self.bind(l)?;
+                let b = self.bind(r)?;
+                let word = if *op == BinaryOperator::And { "AND" } else { "OR" };
+                self.expect_bool(&a, l, word)?;
+                self.expect_bool(&b, r, word)?;
+                let o = if *op == BinaryOperator::And { Operator::And } else { Operator::Or };
+                Ok(Typed::new(
+                    Expr::BinaryExpr(BinaryExpr::new(
+                        Box::new(a.cast_to(&DataType::Boolean).expr),
+                        o,
+                        Box::new(b.cast_to(&DataType::Boolean).expr),
+                    )),
+                    DataType::Boolean,
+                ))
+            }
+            BinaryOperator::StringConcat => {
+                let a = self.bind(l)?;
+                let b = self.bind(r)?;
+                self.functions.call(self, "CONCAT", vec![Arg::Value(a), Arg::Value(b)])
+            }
+            BinaryOperator::Eq => self.compare(l, op.clone(), r, Operator::Eq),
+            BinaryOperator::NotEq => self.compare(l, op.clone(), r, Operator::NotEq),
+            BinaryOperator::Lt => self.compare(l, op.clone(), r, Operator::Lt),
+            BinaryOperator::LtEq => self.compare(l, op.clone(), r, Operator::LtEq),
+            BinaryOperator::Gt => self.compare(l, op.clone(), r, Operator::Gt),
+            BinaryOperator::GtEq => self.compare(l, op.clone(), r, Operator::GtEq),
+            other => Err(PlanError::Unsupported { feature: format!("operator {other}") }),
+        }
+    }
+
+    fn arithmetic(&self, l: &AstExpr, op: Arith, r: &AstExpr) -> Result<Typed> {
+        let a = self.bind(l)?;
+        let b = self.bind(r)?;
+        if op == Arith::Add && (is_string(&a.dt) || is_string(&b.dt)) {
+            if (is_string(&a.dt) || a.dt == DataType::Null) && (is_string(&b.dt) || b.dt == DataType::Null) {
+                return self.functions.call(self, "CONCAT", vec![Arg::Value(a), Arg::Value(b)]);
+            }
+        }
+        let (a, b) = match (&a.dt, &b.dt) {
+            (DataType::Null, DataType::Null) => (a.cast_to(&DataType::Int32), b.cast_to(&DataType::Int32)),
+            (DataType::Null, t) => { let t = t.clone(); (a.cast_to(&t), b) }
+            (t, DataType::Null) => { let t = t.clone(); (a, b.cast_to(&t)) }
+            _ => (a, b),
+        };
+        let Some(result) = arithmetic_result(op, &a.dt, &b.dt) else {
+            return Err(invalid(format!(
+                "unsupported arithmetic types: {l} ({}) and {r} ({})",
+                type_name(&a.dt),
+                type_name(&b.dt)
+            )));
+        };
+        let common = numeric_common(&a.dt, &b.dt).expect("numeric");
+        let o = match op {
+            Arith::Add => Operator::Plus,
+            Arith::Sub => Operator::Minus,
+            Arith::Mul => Operator::Multiply,
+            Arith::Div => Operator::Divide,
+            Arith::Mod => Operator::Modulo,
+        };
+        let e = Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(a.cast_to(&common).expr),
+            o,
+            Box::new(b.cast_to(&common).expr),
+        ));
+        // DataFusion computes its own DECIMAL precision; settle on ksqlDB's.
+        let actual = e.get_type(&self.schema)?;
+        let t = Typed::new(e, actual);
+        Ok(t.cast_to(&result))
+    }
+
+    /// Binds both sides of a comparison and brings them to one type.
+    fn comparable(&self, l: &AstExpr, r: &AstExpr, what: &str) -> Result<(Typed, Typed)> {
+        self.comparable_typed(self.bind(l)?, self.bind(r)?, l, r, what)
+    }
+
+    fn comparable_typed(&self, a: Typed, b: Typed, l: &AstExpr, r: &AstExpr, what: &str) -> Result<(Typed, Typed)> {
+        if a.dt == b.dt {
+            return Ok((a, b));
+        }
+        if a.dt == DataType::Null {
+            let t = b.dt.clone();
+            return Ok((a.cast_to(&t), b));
+        }
+        if b.dt == DataType::Null {
+            let t = a.dt.clone();
+            return Ok((a, b.cast_to(&t)));
+        }
+        if let Some(c) = numeric_common(&a.dt, &b.dt) {
+            return Ok((a.cast_to(&c), b.cast_to(&c)));
+        }
+        // Time types compare with strings holding a time literal (and ROWTIME with strings).
+        let timeish = |t: &DataType| matches!(t, DataType::Timestamp(_, _) | DataType::Date32 | DataType::Time32(_));
+        let is_time_col = |e: &AstExpr| {
+            matches!(e, AstExpr::Identifier(id) if ["ROWTIME", "WINDOWSTART", "WINDOWEND"].contains(&norm_ident(id).as_str()))
+                || matches!(e, AstExpr::CompoundIdentifier(p) if p.last().is_some_and(|id| ["ROWTIME", "WINDOWSTART", "WINDOWEND"].contains(&norm_ident(id).as_str())))
+        };
+        if timeish(&a.dt) && is_string(&b.dt) {
+            let t = a.dt.clone();
+            return Ok((a, self.cast(b, &t)?));
+        }
+        if timeish(&b.dt) && is_string(&a.dt) {
+            let t = b.dt.clone();
+            return Ok((self.cast(a, &t)?, b));
+        }
+        if is_time_col(l) && a.dt == DataType::Int64 && is_string(&b.dt) {
+            let ts = self.cast(b, &coerce::timestamp())?;
+            return Ok((a, ts.cast_to(&DataType::Int64)));
+        }
+        if is_time_col(r) && b.dt == DataType::Int64 && is_string(&a.dt) {
+            let ts = self.cast(a, &coerce::timestamp())?;
+            return Ok((ts.cast_to(&DataType::Int64), b));
+        }
+        if let Some(c) = common_type(&a.dt, &b.dt) {
+            if can_widen(&a.dt, &c) && can_widen(&b.dt, &c) {
+                return Ok((a.cast_to(&c), b.cast_to(&c)));
+            }
+        }
+        Err(invalid(format!(
+            "cannot compare {l} ({}) to {r} ({}) with {what}",
+            type_name(&a.dt),
+            type_name(&b.dt)
+        )))
+    }
+
+    fn compare(&self, l: &AstExpr, op: BinaryOperator, r: &AstExpr, o: Operator) -> Result<Typed> {
+        let (a, b) = self.comparable(l, r, &op.to_string())?;
+        if matches!(a.dt, DataType::Map(_, _) | DataType::List(_) | DataType::Struct(_))
+            && !matches!(o, Operator::Eq | Operator::NotEq | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom)
+        {
+            return Err(invalid(format!("cannot compare {} values with {op}: {l} {op} {r}", type_name(&a.dt))));
+        }
+        Ok(Typed::new(Expr::BinaryExpr(BinaryExpr::new(Box::new(a.expr), o, Box::new(b.expr))), DataType::Boolean))
+    }
+
+    fn like(&self, negated: bool, e: &AstExpr, p: &AstExpr, escape: &Option<ast::ValueWithSpan>, ci: bool) -> Result<Typed> {
+        let x = self.bind(e)?;
+        let pat = self.bind(p)?;
+        if !(is_string(&x.dt) || x.dt == DataType::Null) || !(is_string(&pat.dt) || pat.dt == DataType::Null) {
+            return Err(invalid(format!("LIKE needs STRING operands, got {} and {}", type_name(&x.dt), type_name(&pat.dt))));
+        }
+        let escape_char = match escape.as_ref().map(|v| &v.value) {
+            Some(ast::Value::SingleQuotedString(s)) if s.chars().count() == 1 => s.chars().next(),
+            Some(other) => return Err(invalid(format!("LIKE ESCAPE must be a single character, got {other}"))),
+            None => None,
+        };
+        Ok(Typed::new(
+            Expr::Like(Like::new(
+                negated,
+                Box::new(x.cast_to(&DataType::Utf8).expr),
+                Box::new(pat.cast_to(&DataType::Utf8).expr),
+                escape_char,
+                ci,
+            )),
+            DataType::Boolean,
+        ))
+    }
+
+    fn case(&self, operand: Option<&AstExpr>, conditions: &[ast::CaseWhen], else_result: Option<&AstExpr>) -> Result<Typed> {
+        let mut whens = Vec::new();
+        let mut results = Vec::new();
+        for cw in conditions {
+            let cond = match operand {
+                Some(o) => {
+                    let (a, b) = self.comparable(o, &cw.condition, "=")?;
+                    Typed::new(Expr::BinaryExpr(BinaryExpr::new(Box::new(a.expr), Operator::Eq, Box::new(b.expr))), DataType::Boolean)
+                }
+                None => {
+                    let c = self.bind(&cw.condition)?;
+                    self.expect_bool(&c, &cw.condition, "WHEN")?;
+                    c
+                }
+            };
+            whens.push(cond.cast_to(&DataType::Boolean).expr);
+            results.push(self.bind(&cw.result)?);
+        }
+        let else_t = else_result.map(|e| self.bind(e)).transpose()?;
+        let mut t = DataType::Null;
+        for r in results.iter().chain(else_t.iter()) {
+            t = common_type(&t, &r.dt).ok_or_else(|| {
+                invalid(format!("invalid CASE: the results have different types: {} and {}", type_name(&t), type_name(&r.dt)))
+            })?;
+        }
+        let when_then = whens.into_iter().zip(results).map(|(w, r)| (Box::new(w), Box::new(r.cast_to(&t).expr))).collect();
+        let else_expr = else_t.map(|e| Box::new(e.cast_to(&t).expr));
+        Ok(Typed::new(Expr::Case(Case::new(None, when_then, else_expr)), t))
+    }
+
+    fn function(&self, f: &ast::Function) -> Result<Typed> {
+        let name = match f.name.0.as_slice() {
+            [part] => match part.as_ident() {
+                Some(id) => norm_ident(id),
+                None => f.name.to_string().to_uppercase(),
+            },
+            _ => f.name.to_string().to_uppercase(),
+        };
+        let list = match &f.args {
+            FunctionArguments::None => Vec::new(),
+            FunctionArguments::List(l) => {
+                if l.duplicate_treatment.is_some() {
+                    return Err(PlanError::Unsupported { feature: format!("DISTINCT in {name}(...)") });
+                }
+                l.args.clone()
+            }
+            FunctionArguments::Subquery(_) => return Err(PlanError::Unsupported { feature: "a subquery as a function argument".into() }),
+        };
+        let mut args = Vec::with_capacity(list.len());
+        for a in &list {
+            // `name := value` parses as an assignment: a named argument (STRUCT) or a key (MAP).
+            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(AstExpr::BinaryOp { left, op: BinaryOperator::Assignment, right })) = a {
+                args.push(match left.as_ref() {
+                    AstExpr::Identifier(id) if name != "MAP" => Arg::Named(norm_ident(id), self.bind(right)?),
+                    other => Arg::KeyValue(self.bind(other)?, self.bind(right)?),
+                });
+                continue;
+            }
+            args.push(match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(AstExpr::Lambda(l))) => Arg::Lambda(l.clone()),
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Arg::Value(self.bind(e)?),
+                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Arg::Star,
+                FunctionArg::Named { name: n, arg: FunctionArgExpr::Expr(e), .. } => Arg::Named(norm_ident(n), self.bind(e)?),
+                FunctionArg::ExprNamed { name: n, arg: FunctionArgExpr::Expr(e), .. } => Arg::KeyValue(self.bind(n)?, self.bind(e)?),
+                other => return Err(PlanError::Unsupported { feature: format!("function argument {other}") }),
+            });
+        }
+        self.functions.call(self, &name, args)
+    }
+}
+
+/// A call of a DataFusion scalar function.
+pub fn call_udf(udf: Arc<ScalarUDF>, args: Vec<Expr>) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(udf, args))
+}
+
+/// Calls a DataFusion function with DataFusion's argument coercion, then settles the result on a
+/// canonical SQL type.
+pub fn call_df(b: &Binder<'_>, udf: Arc<ScalarUDF>, args: Vec<Typed>) -> Result<Typed> {
+    let fields: Vec<_> = args.iter().map(|a| Arc::new(Field::new("a", a.dt.clone(), true))).collect();
+    let coerced = datafusion::logical_expr::type_coercion::functions::fields_with_udf(&fields, udf.as_ref())
+        .map_err(|e| invalid(format!("invalid arguments for {}: {}", udf.name().to_uppercase(), first_line(&e.to_string()))))?;
+    let exprs: Vec<Expr> = args.into_iter().zip(coerced).map(|(a, f)| a.cast_to(f.data_type()).expr).collect();
+    let e = call_udf(udf.clone(), exprs);
+    let dt = e.get_type(&b.schema)?;
+    let t = canonical(&dt).ok_or_else(|| invalid(format!("function {} returns an unsupported type {dt}", udf.name())))?;
+    Ok(Typed::new(e, dt).cast_to(&t))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}

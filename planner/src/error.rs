@@ -1,0 +1,73 @@
+//! The planner's error type: what a user sees when a statement is refused.
+
+use datafusion::error::DataFusionError;
+
+/// Why a statement could not be parsed, planned or executed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The SQL text does not parse.
+    #[error("{0}")]
+    Parse(String),
+    /// A stream, table, topic, column, function, query or type does not exist.
+    #[error("unknown {kind} \"{name}\"")]
+    UnknownObject {
+        /// What kind of object, e.g. "stream".
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A name is taken already.
+    #[error("{kind} \"{name}\" already exists")]
+    AlreadyExists {
+        /// What kind of object.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The statement is valid SQL but not meaningful here (types, clauses, options).
+    #[error("{0}")]
+    Invalid(String),
+    /// A feature that is not supported (yet).
+    #[error("{feature} is not supported")]
+    Unsupported {
+        /// The feature.
+        feature: String,
+    },
+    /// DataFusion refused an expression.
+    #[error("{0}")]
+    DataFusion(#[source] DataFusionError),
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
+    /// The log or state store failed.
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+}
+
+impl From<DataFusionError> for PlanError {
+    fn from(e: DataFusionError) -> Self {
+        PlanError::DataFusion(e)
+    }
+}
+
+impl From<datafusion::sql::sqlparser::parser::ParserError> for PlanError {
+    fn from(e: datafusion::sql::sqlparser::parser::ParserError) -> Self {
+        let m = e.to_string();
+        let m = m.strip_prefix("sql parser error: ").unwrap_or(&m).to_string();
+        PlanError::Parse(m)
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for PlanError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        PlanError::DataFusion(DataFusionError::ArrowError(Box::new(e), None))
+    }
+}
+
+/// Shorthand for an [`PlanError::Invalid`] error.
+pub fn invalid(msg: impl Into<String>) -> PlanError {
+    PlanError::Invalid(msg.into())
+}
+
+/// Result with [`PlanError`].
+pub type Result<T, E = PlanError> = std::result::Result<T, E>;

@@ -1,0 +1,142 @@
+//! `KsqlDialect`: sqlparser's generic dialect plus ksqlDB's expression syntax:
+//! - backtick and double-quote delimited identifiers;
+//! - `struct->field` dereference, binding tighter than any operator;
+//! - lambdas `x => body` and `(x, y) => body`;
+//! - `CAST(x AS <ksqlDB type>)` with `ARRAY<..>`, `MAP<..>`, `STRUCT<..>` and custom types;
+//! - `STRUCT(name := value)` and `MAP(key := value)` constructors (named arguments).
+//!
+//! Dereference is returned as `BinaryOp { op: Arrow, right: Identifier(field) }`; a cast to a
+//! ksqlDB type as `Cast { data_type: Custom(<type text>) }`, re-parsed by the binder.
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, DataType, Expr, Ident, LambdaFunction, LambdaFunctionParameter, LambdaSyntax,
+    ObjectName, OneOrManyWithParens,
+};
+use datafusion::sql::sqlparser::dialect::{Dialect, Precedence};
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use super::types::parse_type;
+
+/// ksqlDB's SQL dialect on top of sqlparser.
+#[derive(Debug, Default)]
+pub struct KsqlDialect;
+
+fn is_word(t: &Token) -> bool {
+    matches!(t, Token::Word(_))
+}
+
+impl Dialect for KsqlDialect {
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        ch == '`' || ch == '"'
+    }
+
+    fn is_identifier_start(&self, ch: char) -> bool {
+        ch.is_alphabetic() || ch == '_' || ch == '@' || ch == '$'
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        ch.is_alphanumeric() || ch == '_' || ch == '@' || ch == '$'
+    }
+
+    fn supports_named_fn_args_with_assignment_operator(&self) -> bool {
+        true
+    }
+
+    fn supports_named_fn_args_with_expr_name(&self) -> bool {
+        true
+    }
+
+    fn get_next_precedence(&self, parser: &Parser) -> Option<Result<u8, ParserError>> {
+        match parser.peek_token_ref().token {
+            Token::Arrow => Some(Ok(self.prec_value(Precedence::Period))),
+            _ => None,
+        }
+    }
+
+    fn parse_infix(&self, parser: &mut Parser, expr: &Expr, _precedence: u8) -> Option<Result<Expr, ParserError>> {
+        if parser.peek_token_ref().token != Token::Arrow {
+            return None;
+        }
+        parser.advance_token();
+        Some(parser.parse_identifier().map(|field| Expr::BinaryOp {
+            left: Box::new(expr.clone()),
+            op: BinaryOperator::Arrow,
+            right: Box::new(Expr::Identifier(field)),
+        }))
+    }
+
+    fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        let t0 = parser.peek_nth_token_ref(0).token.clone();
+        let t1 = parser.peek_nth_token_ref(1).token.clone();
+        // x => body
+        if is_word(&t0) && t1 == Token::RArrow {
+            let name = match parser.parse_identifier() {
+                Ok(n) => n,
+                Err(e) => return Some(Err(e)),
+            };
+            parser.advance_token();
+            return Some(lambda(parser, OneOrManyWithParens::One(param(name))));
+        }
+        // (x, y) => body
+        if t0 == Token::LParen && is_word(&t1) {
+            let mut n = 1;
+            loop {
+                let t = &parser.peek_nth_token_ref(n).token;
+                if !is_word(t) {
+                    break;
+                }
+                match &parser.peek_nth_token_ref(n + 1).token {
+                    Token::Comma => n += 2,
+                    Token::RParen if parser.peek_nth_token_ref(n + 2).token == Token::RArrow => {
+                        parser.advance_token();
+                        let mut names = Vec::new();
+                        loop {
+                            match parser.parse_identifier() {
+                                Ok(id) => names.push(param(id)),
+                                Err(e) => return Some(Err(e)),
+                            }
+                            if !parser.consume_token(&Token::Comma) {
+                                break;
+                            }
+                        }
+                        parser.advance_token(); // )
+                        parser.advance_token(); // =>
+                        return Some(lambda(parser, OneOrManyWithParens::Many(names)));
+                    }
+                    _ => break,
+                }
+            }
+        }
+        // CAST(expr AS type) with ksqlDB types.
+        if let Token::Word(w) = &t0 {
+            if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("CAST") && t1 == Token::LParen {
+                parser.advance_token();
+                parser.advance_token();
+                return Some((|| {
+                    let e = parser.parse_expr()?;
+                    parser.expect_keyword_is(datafusion::sql::sqlparser::keywords::Keyword::AS)?;
+                    let t = parse_type(parser)?;
+                    parser.expect_token(&Token::RParen)?;
+                    Ok(Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(e),
+                        data_type: DataType::Custom(ObjectName::from(vec![Ident::new(t.to_string())]), vec![]),
+                        array: false,
+                        format: None,
+                    })
+                })());
+            }
+        }
+        None
+    }
+}
+
+fn param(name: Ident) -> LambdaFunctionParameter {
+    LambdaFunctionParameter { name, data_type: None }
+}
+
+fn lambda(parser: &mut Parser, params: OneOrManyWithParens<LambdaFunctionParameter>) -> Result<Expr, ParserError> {
+    let body = parser.parse_expr()?;
+    Ok(Expr::Lambda(LambdaFunction { params, body: Box::new(body), syntax: LambdaSyntax::Arrow }))
+}

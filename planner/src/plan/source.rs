@@ -1,0 +1,136 @@
+//! Planning the read of a stream or table: the source node's columns (key, value, header and
+//! pseudo columns), its event-time expression, and the scope that expressions resolve against.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use engine::batch::with_internal;
+use engine::runtime::headers_type;
+use engine::spec::{SourceColumn, SourceKind, SourceSpec};
+use engine::types::TS_COLUMN;
+
+use crate::ast::{ColumnKind, SourceType};
+use crate::binder::functions::FunctionRegistry;
+use crate::binder::{Binder, Scope, ScopeColumn, Typed};
+use crate::catalog::{Catalog, SourceDef};
+use crate::error::{invalid, Result};
+
+/// Pseudo columns every source offers.
+pub const ROWTIME: &str = "ROWTIME";
+/// Partition of the record.
+pub const ROWPARTITION: &str = "ROWPARTITION";
+/// Offset of the record.
+pub const ROWOFFSET: &str = "ROWOFFSET";
+/// Names users may not give columns.
+pub const RESERVED: &[&str] = &[ROWTIME, ROWPARTITION, ROWOFFSET, "WINDOWSTART", "WINDOWEND"];
+
+/// A planned source: its engine spec, its batch schema and the scope over it.
+pub struct PlannedSource {
+    /// The source node.
+    pub spec: SourceSpec,
+    /// Batch schema (with `_ts`, `_op`).
+    pub schema: SchemaRef,
+    /// Columns in scope, qualified by the alias.
+    pub scope: Scope,
+}
+
+/// Plans reading `def`, with `qualifier` as the alias, including ROWPARTITION/ROWOFFSET columns
+/// when `pseudo` is set.
+pub fn plan_source(
+    def: &SourceDef,
+    qualifier: &str,
+    pseudo: bool,
+    catalog: &Catalog,
+    functions: &FunctionRegistry,
+) -> Result<PlannedSource> {
+    let key_fields = def.key_fields();
+    let value_fields = def.value_fields();
+    let mut columns = Vec::new();
+    let mut fields = Vec::new();
+    let mut scope = Scope::default();
+    let (mut ki, mut vi) = (0, 0);
+    for c in &def.columns {
+        let (sc, dt) = match &c.kind {
+            ColumnKind::Key => {
+                ki += 1;
+                (SourceColumn::Key(ki - 1), c.data_type.clone())
+            }
+            ColumnKind::Value => {
+                vi += 1;
+                (SourceColumn::Value(vi - 1), c.data_type.clone())
+            }
+            ColumnKind::Headers => (SourceColumn::Headers, headers_type()),
+            ColumnKind::Header(k) => (SourceColumn::Header(k.clone()), DataType::Binary),
+        };
+        columns.push(sc);
+        fields.push(Field::new(&c.name, dt.clone(), true));
+        scope.columns.push(ScopeColumn { qualifier: Some(qualifier.to_string()), name: c.name.clone(), field: c.name.clone(), data_type: dt });
+    }
+    if pseudo {
+        for (name, sc, dt) in [
+            (ROWPARTITION, SourceColumn::RowPartition, DataType::Int32),
+            (ROWOFFSET, SourceColumn::RowOffset, DataType::Int64),
+        ] {
+            columns.push(sc);
+            fields.push(Field::new(name, dt.clone(), true));
+            scope.columns.push(ScopeColumn { qualifier: Some(qualifier.to_string()), name: name.into(), field: name.into(), data_type: dt });
+        }
+    }
+    let user_schema = Schema::new(fields.clone());
+    let timestamp = match &def.timestamp {
+        None => None,
+        Some(ts) => {
+            let binder = Binder::new(&scope, &user_schema, &catalog.types, functions)?;
+            let col = scope.resolve(None, &ts.column)?;
+            let t = Typed::new(datafusion::logical_expr::col(datafusion::common::Column::new_unqualified(&col.field)), col.data_type.clone());
+            let t = match (&t.dt, &ts.format) {
+                (DataType::Int64, None) => t,
+                (DataType::Timestamp(_, _), None) => t.cast_to(&DataType::Int64),
+                (DataType::Utf8, Some(fmt)) => {
+                    let f = Typed::new(datafusion::logical_expr::lit(fmt.clone()), DataType::Utf8);
+                    functions.call(&binder, "STRINGTOTIMESTAMP", vec![crate::binder::functions::Arg::Value(t), crate::binder::functions::Arg::Value(f)])?
+                }
+                (DataType::Utf8, None) => {
+                    return Err(invalid(format!(
+                        "the TIMESTAMP column \"{}\" is a STRING: give its TIMESTAMP_FORMAT",
+                        ts.column
+                    )))
+                }
+                (other, _) => {
+                    return Err(invalid(format!(
+                        "the TIMESTAMP column \"{}\" must be BIGINT, TIMESTAMP or STRING, not {}",
+                        ts.column,
+                        crate::types::type_name(other)
+                    )))
+                }
+            };
+            Some(binder.physical(&t)?)
+        }
+    };
+    scope.columns.push(ScopeColumn { qualifier: Some(qualifier.to_string()), name: ROWTIME.into(), field: TS_COLUMN.into(), data_type: DataType::Int64 });
+    let schema = with_internal(fields);
+    let spec = SourceSpec {
+        topic: def.topic.clone(),
+        kind: match def.source_type {
+            SourceType::Stream => SourceKind::Stream,
+            SourceType::Table => SourceKind::Table,
+        },
+        key_format: def.key_format,
+        value_format: def.value_format,
+        key_fields,
+        value_fields,
+        columns,
+        timestamp,
+    };
+    Ok(PlannedSource { spec, schema, scope })
+}
+
+/// The schema of a batch holding `fields` plus the internal columns.
+pub fn batch_schema(fields: Vec<Field>) -> SchemaRef {
+    with_internal(fields)
+}
+
+/// A schema as an `Arc`.
+pub fn arc(s: Schema) -> SchemaRef {
+    Arc::new(s)
+}

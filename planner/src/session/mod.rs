@@ -1,0 +1,305 @@
+//! The API every client uses (REPL, CLI, servers, test runners): [`Eddy`] owns the engine and
+//! the catalog of one data directory; a [`Session`] runs statements with its own properties.
+
+mod ddl;
+mod insert;
+pub mod output;
+pub mod props;
+pub mod render;
+mod queries;
+mod show;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Engine, EngineConfig};
+use parking_lot::{Mutex, RwLock};
+use storage::{RecordIn, TopicConfig};
+
+pub use output::{Output, PushQuery, RowSet};
+
+use crate::ast::Statement;
+use crate::binder::functions::FunctionRegistry;
+use crate::catalog::{Catalog, Command, COMMAND_TOPIC};
+use crate::error::{PlanError, Result};
+use crate::parser::{parse, ParsedStatement};
+
+/// The stream over the processing log.
+pub const PROCESSING_LOG_STREAM: &str = "EDDY_PROCESSING_LOG";
+
+/// Session property: where new queries start reading (`earliest` or `latest`).
+pub const OFFSET_RESET: &str = "auto.offset.reset";
+/// Session property: how long pull queries wait for persistent queries to catch up (ms).
+pub const PULL_TIMEOUT: &str = "eddy.pull.timeout.ms";
+
+/// Shared state of one data directory.
+pub(crate) struct Inner {
+    pub engine: Arc<Engine>,
+    pub catalog: RwLock<Catalog>,
+    pub functions: FunctionRegistry,
+    /// Serialises statements that change the catalog.
+    pub ddl: Mutex<()>,
+    pub transient_ids: AtomicU64,
+}
+
+/// An open Eddy instance: engine, catalog, functions.
+#[derive(Clone)]
+pub struct Eddy {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Eddy {
+    /// Opens (or creates) the data directory, replays the command log and restarts the
+    /// persistent queries from their checkpoints.
+    pub fn open(data_dir: &Path, config: EngineConfig) -> Result<Eddy> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            PlanError::Storage(storage::StorageError::Io { path: data_dir.to_path_buf(), source: e })
+        })?;
+        let engine = Engine::open(data_dir, config)?;
+        Self::with_engine(engine)
+    }
+
+    /// An instance over an opened engine.
+    pub fn with_engine(engine: Arc<Engine>) -> Result<Eddy> {
+        if engine.log().describe_topic(COMMAND_TOPIC).is_err() {
+            engine.log().create_topic(COMMAND_TOPIC, &TopicConfig::new(1))?;
+        }
+        let eddy = Eddy {
+            inner: Arc::new(Inner {
+                engine,
+                catalog: RwLock::new(Catalog::default()),
+                functions: FunctionRegistry::new(),
+                ddl: Mutex::new(()),
+                transient_ids: AtomicU64::new(0),
+            }),
+        };
+        eddy.register_processing_log();
+        eddy.replay()?;
+        Ok(eddy)
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    /// A snapshot of the catalog.
+    pub fn catalog(&self) -> Catalog {
+        self.inner.catalog.read().clone()
+    }
+
+    /// A new session with default properties.
+    pub fn session(&self) -> Session {
+        Session { eddy: self.clone(), props: BTreeMap::new(), replaying: false, vars: BTreeMap::new() }
+    }
+
+    /// Final checkpoint and stop of every query; they resume at the next [`Eddy::open`].
+    pub fn shutdown(&self) -> Result<()> {
+        Ok(self.inner.engine.shutdown()?)
+    }
+
+    /// Exposes the processing-log topic as the read-only stream `EDDY_PROCESSING_LOG`.
+    fn register_processing_log(&self) {
+        use datafusion::arrow::datatypes::DataType;
+        use engine::format::FormatSpec;
+        let col = |n: &str, t: DataType| crate::catalog::Column { name: n.into(), data_type: t, kind: crate::ast::ColumnKind::Value };
+        let def = crate::catalog::SourceDef {
+            name: PROCESSING_LOG_STREAM.into(),
+            source_type: crate::ast::SourceType::Stream,
+            topic: engine::processing_log::PROCESSING_LOG_TOPIC.into(),
+            columns: vec![
+                col("TYPE", DataType::Utf8),
+                col("QUERY_ID", DataType::Utf8),
+                col("TOPIC", DataType::Utf8),
+                col("PARTITION", DataType::Int32),
+                col("OFFSET", DataType::Int64),
+                col("MESSAGE", DataType::Utf8),
+            ],
+            key_format: FormatSpec::none(),
+            value_format: FormatSpec::json(),
+            timestamp: None,
+            window: None,
+            is_source: true,
+            written_by: None,
+            sql: String::new(),
+        };
+        self.inner.catalog.write().sources.insert(def.name.clone(), def);
+    }
+
+    /// Rebuilds the catalog from the command log, then starts the persistent queries.
+    fn replay(&self) -> Result<()> {
+        let log = self.inner.engine.log().clone();
+        let mut offset = 0;
+        let mut commands = Vec::new();
+        loop {
+            let batch = log.read(COMMAND_TOPIC, 0, offset, 1 << 20)?;
+            if batch.is_empty() {
+                break;
+            }
+            for r in batch.iter() {
+                if let Some(v) = r.value {
+                    if let Ok(c) = serde_json::from_slice::<Command>(v) {
+                        commands.push(c);
+                    }
+                }
+            }
+            offset = batch.next_offset;
+        }
+        for c in commands {
+            let mut s = Session { eddy: self.clone(), props: c.props.clone(), replaying: true, vars: BTreeMap::new() };
+            let stmts = parse(&c.sql)?;
+            for st in stmts {
+                s.replay_statement(&st, c.query_id.as_deref())?;
+            }
+        }
+        // Start every persistent query still defined.
+        let queries: Vec<_> = self.inner.catalog.read().queries.values().cloned().collect();
+        for q in queries {
+            let s = Session { eddy: self.clone(), props: q.props.clone(), replaying: true, vars: BTreeMap::new() };
+            s.start_persistent(&q)?;
+        }
+        Ok(())
+    }
+}
+
+/// A client's session: its properties (SET/UNSET) and variables (DEFINE).
+pub struct Session {
+    pub(crate) eddy: Eddy,
+    pub(crate) props: BTreeMap<String, String>,
+    pub(crate) replaying: bool,
+    pub(crate) vars: BTreeMap<String, String>,
+}
+
+impl Session {
+    /// The instance this session belongs to.
+    pub fn eddy(&self) -> &Eddy {
+        &self.eddy
+    }
+
+    /// Session properties set with SET.
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.props
+    }
+
+    /// Sets a session property (as SET does).
+    pub fn set_property(&mut self, name: &str, value: &str) {
+        self.props.insert(name.to_string(), value.to_string());
+    }
+
+    /// Parses `sql` into statements.
+    pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>> {
+        parse(sql)
+    }
+
+    /// Parses and runs every statement of `sql`, stopping at the first error; returns the
+    /// outputs of the statements that ran.
+    pub fn execute_all(&mut self, sql: &str) -> Result<Vec<Output>> {
+        let mut out = Vec::new();
+        for st in self.parse(sql)? {
+            out.push(self.execute(&st)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs one statement.
+    pub fn execute(&mut self, st: &ParsedStatement) -> Result<Output> {
+        match &st.statement {
+            Statement::CreateSource(c) => self.create_source(c, &st.text),
+            Statement::CreateAsSelect(c) => self.create_as_select(c, &st.text),
+            Statement::InsertValues(i) => self.insert_values(i),
+            Statement::InsertSelect { target, query, props } => self.insert_select(target, query, props, &st.text),
+            Statement::Query(q) => self.select(q),
+            Statement::Drop { source_type, name, if_exists, delete_topic } => {
+                self.drop_source(*source_type, name, *if_exists, *delete_topic, &st.text)
+            }
+            Statement::Show { what, extended } => self.show(*what, *extended),
+            Statement::Describe { name, extended } => self.describe(name, *extended),
+            Statement::DescribeAll { what, extended } => self.describe_all(*what, *extended),
+            Statement::DescribeFunction(name) => self.describe_function(name),
+            Statement::Print { topic, from_beginning, limit, interval } => self.print(topic, *from_beginning, *limit, *interval),
+            Statement::Set { name, value } => {
+                if name == OFFSET_RESET && !matches!(value.to_lowercase().as_str(), "earliest" | "latest") {
+                    return Err(PlanError::Invalid(format!(
+                        "invalid value '{value}' for property '{OFFSET_RESET}': expected 'earliest' or 'latest'"
+                    )));
+                }
+                self.props.insert(name.clone(), value.clone());
+                Ok(Output::Message(format!("Successfully changed local property '{name}' to '{value}'.")))
+            }
+            Statement::Unset(name) => {
+                if self.props.remove(name).is_none() {
+                    return Err(PlanError::Invalid(format!("property '{name}' is not set")));
+                }
+                Ok(Output::Message(format!("Successfully unset local property '{name}'.")))
+            }
+            Statement::Explain(inner) => self.explain(inner),
+            Statement::ExplainQuery(id) => self.explain_query(id),
+            Statement::Terminate(id) => self.terminate(id.as_deref(), &st.text),
+            Statement::CreateType { name, data_type, if_not_exists } => {
+                self.create_type(name, data_type, *if_not_exists, &st.text)
+            }
+            Statement::DropType { name, if_exists } => self.drop_type(name, *if_exists, &st.text),
+            Statement::Define { name, value } => {
+                self.vars.insert(name.clone(), value.clone());
+                Ok(Output::Message(String::new()))
+            }
+            Statement::Undefine(name) => {
+                self.vars.remove(name);
+                Ok(Output::Message(String::new()))
+            }
+        }
+    }
+
+    /// Re-runs a logged statement while replaying the command log: only catalog effects.
+    fn replay_statement(&mut self, st: &ParsedStatement, query_id: Option<&str>) -> Result<()> {
+        match &st.statement {
+            Statement::CreateSource(c) => self.create_source(c, &st.text).map(|_| ()),
+            Statement::CreateAsSelect(c) => self.replay_cas(c, &st.text, query_id.unwrap_or_default()),
+            Statement::InsertSelect { target, query, .. } => self.replay_insert_select(target, query, &st.text, query_id.unwrap_or_default()),
+            Statement::Drop { source_type, name, if_exists, delete_topic } => {
+                self.drop_source(*source_type, name, *if_exists, *delete_topic, &st.text).map(|_| ())
+            }
+            Statement::Terminate(id) => self.terminate(id.as_deref(), &st.text).map(|_| ()),
+            Statement::CreateType { name, data_type, if_not_exists } => {
+                self.create_type(name, data_type, *if_not_exists, &st.text).map(|_| ())
+            }
+            Statement::DropType { name, if_exists } => self.drop_type(name, *if_exists, &st.text).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends an accepted statement to the command log (not while replaying).
+    pub(crate) fn log_command(&self, sql: &str, query_id: Option<String>) -> Result<()> {
+        if self.replaying {
+            return Ok(());
+        }
+        let c = Command { sql: sql.to_string(), props: self.props.clone(), query_id };
+        let v = serde_json::to_vec(&c).expect("commands serialise");
+        let now = chrono::Utc::now().timestamp_millis();
+        let r = [RecordIn { timestamp: now, key: None, value: Some(&v), headers: &[] }];
+        self.eddy.inner.engine.log().append(COMMAND_TOPIC, 0, &r)?;
+        self.eddy.inner.engine.log().sync()?;
+        Ok(())
+    }
+
+    /// The offset the next command will get: numbers query ids.
+    pub(crate) fn next_command_number(&self) -> Result<i64> {
+        let info = self.eddy.inner.engine.log().describe_topic(COMMAND_TOPIC)?;
+        Ok(info.partitions[0].end_offset)
+    }
+
+    pub(crate) fn offset_reset(&self) -> engine::OffsetReset {
+        match self.props.get(OFFSET_RESET).map(|s| s.to_lowercase()) {
+            Some(s) if s == "earliest" => engine::OffsetReset::Earliest,
+            _ => engine::OffsetReset::Latest,
+        }
+    }
+
+    pub(crate) fn pull_timeout(&self) -> Duration {
+        let ms = self.props.get(PULL_TIMEOUT).and_then(|v| v.parse().ok()).unwrap_or(30_000);
+        Duration::from_millis(ms)
+    }
+}

@@ -1,0 +1,166 @@
+//! `WITH (...)` properties of CREATE statements: which exist, what they mean, and their checks.
+
+use engine::format::{FormatKind, FormatSpec};
+
+use crate::ast::{PropValue, Props};
+use crate::error::{invalid, PlanError, Result};
+
+/// Properties CREATE STREAM/TABLE (with columns) accepts.
+pub const SOURCE_PROPS: &[&str] = &[
+    "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS", "TIMESTAMP", "TIMESTAMP_FORMAT",
+    "VALUE_DELIMITER", "KEY_DELIMITER", "WRAP_SINGLE_VALUE", "WINDOW_TYPE", "WINDOW_SIZE", "RETENTION_MS",
+    "CLEANUP_POLICY",
+];
+
+/// Properties CREATE ... AS SELECT accepts.
+pub const CAS_PROPS: &[&str] = &[
+    "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS", "TIMESTAMP", "TIMESTAMP_FORMAT",
+    "VALUE_DELIMITER", "KEY_DELIMITER", "WRAP_SINGLE_VALUE", "RETENTION_MS",
+];
+
+/// Parsed `WITH` properties.
+#[derive(Debug, Default, Clone)]
+pub struct WithProps {
+    /// KAFKA_TOPIC.
+    pub topic: Option<String>,
+    /// KEY_FORMAT (or FORMAT).
+    pub key_format: Option<FormatKind>,
+    /// VALUE_FORMAT (or FORMAT).
+    pub value_format: Option<FormatKind>,
+    /// PARTITIONS.
+    pub partitions: Option<u32>,
+    /// TIMESTAMP column.
+    pub timestamp: Option<String>,
+    /// TIMESTAMP_FORMAT.
+    pub timestamp_format: Option<String>,
+    /// VALUE_DELIMITER.
+    pub value_delimiter: Option<u8>,
+    /// KEY_DELIMITER.
+    pub key_delimiter: Option<u8>,
+    /// WRAP_SINGLE_VALUE.
+    pub wrap_single_value: Option<bool>,
+    /// WINDOW_TYPE.
+    pub window_type: Option<String>,
+    /// WINDOW_SIZE.
+    pub window_size: Option<String>,
+    /// RETENTION_MS.
+    pub retention_ms: Option<i64>,
+}
+
+impl WithProps {
+    /// Parses and checks `props` against the allowed names.
+    pub fn parse(props: &Props, allowed: &[&str]) -> Result<WithProps> {
+        let unknown: Vec<&str> = props.iter().map(|(n, _)| n.as_str()).filter(|n| !allowed.contains(n)).collect();
+        if !unknown.is_empty() {
+            return Err(invalid(format!("Invalid config variable(s) in the WITH clause: {}", unknown.join(","))));
+        }
+        let mut w = WithProps::default();
+        for (name, v) in props {
+            match name.as_str() {
+                "KAFKA_TOPIC" => {
+                    let t = v.text();
+                    if t.is_empty() {
+                        return Err(invalid("KAFKA_TOPIC cannot be empty"));
+                    }
+                    w.topic = Some(t);
+                }
+                "FORMAT" => {
+                    if props.iter().any(|(n, _)| n == "KEY_FORMAT" || n == "VALUE_FORMAT") {
+                        return Err(invalid("Cannot supply both 'FORMAT' and 'KEY_FORMAT' or 'VALUE_FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'."));
+                    }
+                    let f = format_kind(&v.text())?;
+                    w.key_format = Some(f);
+                    w.value_format = Some(f);
+                }
+                "KEY_FORMAT" => w.key_format = Some(format_kind(&v.text())?),
+                "VALUE_FORMAT" => w.value_format = Some(format_kind(&v.text())?),
+                "PARTITIONS" => {
+                    let n: i64 = v.text().parse().map_err(|_| invalid(format!("PARTITIONS must be a number, got {}", v.text())))?;
+                    if !(1..=10_000).contains(&n) {
+                        return Err(invalid(format!("PARTITIONS must be between 1 and 10000, got {n}")));
+                    }
+                    w.partitions = Some(n as u32);
+                }
+                "REPLICAS" | "CLEANUP_POLICY" => {}
+                "TIMESTAMP" => w.timestamp = Some(column_name(&v.text())),
+                "TIMESTAMP_FORMAT" => w.timestamp_format = Some(v.text()),
+                "VALUE_DELIMITER" => w.value_delimiter = Some(delimiter("VALUE_DELIMITER", &v.text())?),
+                "KEY_DELIMITER" => w.key_delimiter = Some(delimiter("KEY_DELIMITER", &v.text())?),
+                "WRAP_SINGLE_VALUE" => {
+                    w.wrap_single_value = Some(match v {
+                        PropValue::Bool(b) => *b,
+                        other => match other.text().to_lowercase().as_str() {
+                            "true" => true,
+                            "false" => false,
+                            t => return Err(invalid(format!("WRAP_SINGLE_VALUE must be true or false, got {t}"))),
+                        },
+                    })
+                }
+                "WINDOW_TYPE" => w.window_type = Some(v.text().to_uppercase()),
+                "WINDOW_SIZE" => w.window_size = Some(v.text()),
+                "RETENTION_MS" => {
+                    w.retention_ms = Some(v.text().parse().map_err(|_| invalid(format!("RETENTION_MS must be a number, got {}", v.text())))?)
+                }
+                _ => unreachable!("checked above"),
+            }
+        }
+        Ok(w)
+    }
+
+    /// The key format spec, given the default kind.
+    pub fn key_spec(&self, default: FormatSpec) -> FormatSpec {
+        let mut s = self.key_format.map(FormatSpec::new).unwrap_or(default);
+        if let Some(d) = self.key_delimiter {
+            s.delimiter = d;
+        }
+        s
+    }
+
+    /// The value format spec, given the default.
+    pub fn value_spec(&self, default: FormatSpec) -> FormatSpec {
+        let mut s = match self.value_format {
+            Some(k) if k != default.kind => FormatSpec::new(k),
+            _ => default,
+        };
+        if let Some(d) = self.value_delimiter {
+            s.delimiter = d;
+        }
+        if let Some(w) = self.wrap_single_value {
+            s.wrap_single_value = w;
+        }
+        s
+    }
+}
+
+/// A column name given as a property value: upper-cased unless quoted with backticks.
+fn column_name(s: &str) -> String {
+    if s.len() >= 2 && s.starts_with('`') && s.ends_with('`') {
+        s[1..s.len() - 1].to_string()
+    } else {
+        s.to_uppercase()
+    }
+}
+
+/// A format by name.
+pub fn format_kind(name: &str) -> Result<FormatKind> {
+    match name.to_uppercase().as_str() {
+        "JSON" => Ok(FormatKind::Json),
+        "DELIMITED" => Ok(FormatKind::Delimited),
+        "KAFKA" => Ok(FormatKind::Kafka),
+        "NONE" => Ok(FormatKind::None),
+        "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => {
+            Err(PlanError::Unsupported { feature: format!("format {} (it needs a schema registry)", name.to_uppercase()) })
+        }
+        other => Err(invalid(format!("Unknown format: {other}"))),
+    }
+}
+
+fn delimiter(prop: &str, v: &str) -> Result<u8> {
+    match v {
+        "" => Err(invalid(format!("Configuration {prop} is invalid: Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'"))),
+        "TAB" => Ok(b'\t'),
+        "SPACE" => Ok(b' '),
+        s if s.len() == 1 && s.is_ascii() && !matches!(s, "\"" | "\n" | "\r") => Ok(s.as_bytes()[0]),
+        s => Err(invalid(format!("Configuration {prop} is invalid: Invalid delimiter value: '{s}'. Delimiter must be a single character or TAB or SPACE"))),
+    }
+}

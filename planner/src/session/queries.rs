@@ -1,0 +1,400 @@
+//! Queries: CREATE ... AS SELECT, INSERT INTO ... SELECT, push queries, scans of streams,
+//! TERMINATE and EXPLAIN.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use engine::format::{FormatKind, FormatSpec};
+use engine::spec::{OpSpec, QuerySpec, SinkKind, SinkSpec};
+use engine::{OffsetReset, StartOptions};
+use storage::{CleanupPolicy, TopicConfig};
+use tokio::sync::mpsc;
+
+use super::ddl::check_formats;
+use super::output::{PushQuery, RowSet};
+use super::props::{WithProps, CAS_PROPS};
+use super::{Output, Session};
+use crate::ast::{ColumnKind, CreateAsSelect, Emit, Props, Query, SourceType, Statement};
+use crate::catalog::{Catalog, Column, QueryDef, SourceDef};
+use crate::error::{invalid, PlanError, Result};
+use crate::parser::parse;
+use crate::plan::select::{plan_select, QueryKind};
+use crate::plan::Pipeline;
+
+impl Session {
+    pub(crate) fn create_as_select(&mut self, c: &CreateAsSelect, sql: &str) -> Result<Output> {
+        let inner = self.eddy.inner.clone();
+        let _ddl = inner.ddl.lock();
+        if let Some(e) = inner.catalog.read().sources.get(&c.name) {
+            if c.if_not_exists {
+                return Ok(Output::Message(format!("A {} with the same name already exists", e.source_type.noun())));
+            }
+            if c.or_replace {
+                return Err(PlanError::Unsupported { feature: "CREATE OR REPLACE ... AS SELECT".into() });
+            }
+            return Err(PlanError::AlreadyExists { kind: e.source_type.noun(), name: c.name.clone() });
+        }
+        let n = self.next_command_number()?;
+        let prefix = if c.source_type == SourceType::Stream { "CSAS" } else { "CTAS" };
+        let id = format!("{prefix}_{}_{n}", c.name);
+        let catalog = inner.catalog.read().clone();
+        let (pipeline, sink_def) = self.plan_cas(c, sql, &catalog, &id)?;
+        let created = ensure_topic(self, &sink_def, &c.props, &pipeline, &catalog)?;
+        let query_def = QueryDef {
+            id: id.clone(),
+            sql: sql.to_string(),
+            sources: pipeline.sources.clone(),
+            sink: c.name.clone(),
+            sink_topic: sink_def.topic.clone(),
+            props: self.props.clone(),
+            is_insert: false,
+        };
+        let spec = pipeline.finish(&id, OpSpec::Sink(sink_spec(&sink_def)));
+        if let Err(e) = self.start(spec) {
+            if created {
+                let _ = inner.engine.log().delete_topic(&sink_def.topic);
+            }
+            return Err(e);
+        }
+        if let Err(e) = self.log_command(sql, Some(id.clone())) {
+            let _ = inner.engine.stop_query(&id, true);
+            return Err(e);
+        }
+        let mut cat = inner.catalog.write();
+        cat.sources.insert(c.name.clone(), sink_def);
+        cat.queries.insert(id.clone(), query_def);
+        Ok(Output::Message(format!("Created query with ID {id}")))
+    }
+
+    /// Plans a CREATE ... AS SELECT: the pipeline and the definition of the new source.
+    fn plan_cas(&self, c: &CreateAsSelect, sql: &str, catalog: &Catalog, id: &str) -> Result<(Pipeline, SourceDef)> {
+        let w = WithProps::parse(&c.props, CAS_PROPS)?;
+        let pipeline = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), catalog, &self.eddy.inner.functions)?;
+        check_result_type(c.source_type, pipeline.output_type)?;
+        if c.query.limit.is_some() {
+            return Err(invalid("LIMIT is not supported in persistent queries"));
+        }
+        let first = &catalog.sources[&pipeline.sources[0]];
+        let topic = w.topic.clone().unwrap_or_else(|| c.name.clone());
+        let has_key = pipeline.columns.iter().any(|c| c.is_key());
+        let key_default = match (has_key, first.key_format.kind) {
+            (false, _) => FormatSpec::none(),
+            (true, FormatKind::None) => FormatSpec::kafka(),
+            (true, _) => first.key_format,
+        };
+        let mut key_format = w.key_spec(key_default);
+        if !has_key {
+            key_format = FormatSpec::none();
+        }
+        let value_default = FormatSpec { wrap_single_value: true, ..first.value_format };
+        let value_format = w.value_spec(value_default);
+        let def = SourceDef {
+            name: c.name.clone(),
+            source_type: c.source_type,
+            topic,
+            columns: pipeline.columns.clone(),
+            key_format,
+            value_format,
+            timestamp: None,
+            window: None,
+            is_source: false,
+            written_by: Some(id.to_string()),
+            sql: sql.to_string(),
+        };
+        check_formats(&def.key_format, &def.value_format, &def.key_fields(), &def.value_fields(), w.wrap_single_value)?;
+        if w.timestamp.is_some() {
+            return Err(PlanError::Unsupported { feature: "TIMESTAMP in CREATE ... AS SELECT".into() });
+        }
+        Ok((pipeline, def))
+    }
+
+    pub(crate) fn replay_cas(&mut self, c: &CreateAsSelect, sql: &str, id: &str) -> Result<()> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let (pipeline, def) = self.plan_cas(c, sql, &catalog, id)?;
+        let q = QueryDef {
+            id: id.to_string(),
+            sql: sql.to_string(),
+            sources: pipeline.sources.clone(),
+            sink: c.name.clone(),
+            sink_topic: def.topic.clone(),
+            props: self.props.clone(),
+            is_insert: false,
+        };
+        let mut cat = inner.catalog.write();
+        cat.sources.insert(c.name.clone(), def);
+        cat.queries.insert(id.to_string(), q);
+        Ok(())
+    }
+
+    pub(crate) fn insert_select(&mut self, target: &str, q: &Query, props: &Props, sql: &str) -> Result<Output> {
+        let inner = self.eddy.inner.clone();
+        let _ddl = inner.ddl.lock();
+        if !props.is_empty() {
+            WithProps::parse(props, &[])?;
+        }
+        let n = self.next_command_number()?;
+        let id = format!("INSERTQUERY_{n}");
+        let catalog = inner.catalog.read().clone();
+        let (pipeline, sink) = self.plan_insert(target, q, &catalog)?;
+        let query_def = QueryDef {
+            id: id.clone(),
+            sql: sql.to_string(),
+            sources: pipeline.sources.clone(),
+            sink: target.to_string(),
+            sink_topic: sink.topic.clone(),
+            props: self.props.clone(),
+            is_insert: true,
+        };
+        let spec = pipeline.finish(&id, OpSpec::Sink(sink_spec(&sink)));
+        self.start(spec)?;
+        if let Err(e) = self.log_command(sql, Some(id.clone())) {
+            let _ = inner.engine.stop_query(&id, true);
+            return Err(e);
+        }
+        inner.catalog.write().queries.insert(id.clone(), query_def);
+        Ok(Output::Message(format!("Created query with ID {id}")))
+    }
+
+    fn plan_insert(&self, target: &str, q: &Query, catalog: &Catalog) -> Result<(Pipeline, SourceDef)> {
+        let sink = catalog
+            .sources
+            .get(target)
+            .cloned()
+            .ok_or_else(|| PlanError::UnknownObject { kind: "stream", name: target.to_string() })?;
+        if sink.source_type != SourceType::Stream {
+            return Err(invalid(format!("INSERT INTO can only be used to insert into a stream. {target} is a table.")));
+        }
+        if sink.is_source {
+            return Err(invalid(format!("Cannot insert into read-only stream: {target}")));
+        }
+        let pipeline = plan_select(q, QueryKind::Persistent, Some(target), catalog, &self.eddy.inner.functions)?;
+        check_result_type(SourceType::Stream, pipeline.output_type)?;
+        let want: Vec<(&str, &DataType, bool)> = sink.columns.iter().filter(|c| c.kind == ColumnKind::Key || c.kind == ColumnKind::Value).map(|c| (c.name.as_str(), &c.data_type, c.is_key())).collect();
+        let got: Vec<(&str, &DataType, bool)> = pipeline.columns.iter().map(|c| (c.name.as_str(), &c.data_type, c.is_key())).collect();
+        if want != got {
+            let show = |v: &[(&str, &DataType, bool)]| {
+                v.iter()
+                    .map(|(n, t, k)| format!("`{n}` {}{}", crate::types::type_name(t), if *k { " KEY" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(invalid(format!(
+                "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
+                show(&got),
+                show(&want)
+            )));
+        }
+        Ok((pipeline, sink))
+    }
+
+    pub(crate) fn replay_insert_select(&mut self, target: &str, q: &Query, sql: &str, id: &str) -> Result<()> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let (pipeline, sink) = self.plan_insert(target, q, &catalog)?;
+        let def = QueryDef {
+            id: id.to_string(),
+            sql: sql.to_string(),
+            sources: pipeline.sources.clone(),
+            sink: target.to_string(),
+            sink_topic: sink.topic,
+            props: self.props.clone(),
+            is_insert: true,
+        };
+        inner.catalog.write().queries.insert(id.to_string(), def);
+        Ok(())
+    }
+
+    /// Re-plans and starts a persistent query of the catalog (after a restart).
+    pub(crate) fn start_persistent(&self, q: &QueryDef) -> Result<()> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query statement"))?;
+        let (pipeline, sink) = match &st.statement {
+            Statement::CreateAsSelect(c) => {
+                let (p, _) = self.plan_cas_for_restart(c, &catalog)?;
+                (p, catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: c.name.clone() })?)
+            }
+            Statement::InsertSelect { target, query, .. } => self.plan_insert(target, query, &catalog)?,
+            _ => return Err(invalid(format!("query {} is not a persistent query", q.id))),
+        };
+        let spec = pipeline.finish(&q.id, OpSpec::Sink(sink_spec(&sink)));
+        self.start(spec)
+    }
+
+    fn plan_cas_for_restart(&self, c: &CreateAsSelect, catalog: &Catalog) -> Result<(Pipeline, ())> {
+        let p = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), catalog, &self.eddy.inner.functions)?;
+        Ok((p, ()))
+    }
+
+    fn start(&self, spec: QuerySpec) -> Result<()> {
+        let opts = StartOptions { persistent: true, offset_reset: self.offset_reset(), collect: None };
+        Ok(self.eddy.inner.engine.start_query(spec, opts)?)
+    }
+
+    /// SELECT: a push query with EMIT CHANGES, else a pull query (tables) or a scan (streams).
+    pub(crate) fn select(&mut self, q: &Query) -> Result<Output> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let src = catalog
+            .sources
+            .get(&q.from.name)
+            .ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: q.from.name.clone() })?;
+        let push = q.emit.is_some();
+        if q.emit == Some(Emit::Final) && q.window.is_none() {
+            return Err(invalid("EMIT FINAL is only supported for windowed aggregations"));
+        }
+        if !push && src.source_type == SourceType::Table {
+            return Err(PlanError::Unsupported { feature: "pull queries on tables".into() });
+        }
+        let pipeline = plan_select(q, QueryKind::Transient, None, &catalog, &inner.functions)?;
+        let n = inner.transient_ids.fetch_add(1, Ordering::Relaxed);
+        let id = format!("transient_{}_{n}", q.from.name);
+        let fields: Vec<Field> = pipeline.columns.iter().map(|c| Field::new(&c.name, c.data_type.clone(), true)).collect();
+        let schema = Arc::new(Schema::new(fields));
+        let spec = pipeline.finish(&id, OpSpec::Collect);
+        let (tx, rx) = mpsc::channel(16);
+        let reset = if push { self.offset_reset() } else { OffsetReset::Earliest };
+        let engine = inner.engine.clone();
+        engine.start_query(spec, StartOptions { persistent: false, offset_reset: reset, collect: Some(tx) })?;
+        let stop_engine = engine.clone();
+        let stop_id = id.clone();
+        let stop: super::output::StopHandle = Box::new(move || stop_engine.stop_query_nowait(&stop_id));
+        if !push {
+            // A scan: read what is there now, then end.
+            let (e, sid, timeout) = (engine.clone(), id.clone(), self.pull_timeout());
+            std::thread::spawn(move || {
+                let _ = e.wait_caught_up(None, timeout);
+                let _ = e.wait_caught_up(Some(std::slice::from_ref(&sid)), timeout);
+                let _ = e.stop_query(&sid, false);
+            });
+        }
+        Ok(Output::Stream(PushQuery::new(id, schema, rx, q.limit, true, stop)))
+    }
+
+    pub(crate) fn terminate(&mut self, id: Option<&str>, sql: &str) -> Result<Output> {
+        let inner = self.eddy.inner.clone();
+        let _ddl = inner.ddl.lock();
+        let ids: Vec<String> = match id {
+            Some(id) => {
+                if !inner.catalog.read().queries.contains_key(id) {
+                    // A push query can be terminated too.
+                    if !self.replaying && inner.engine.query(id).is_some() {
+                        inner.engine.stop_query(id, false)?;
+                        return Ok(Output::Message(format!("Query terminated: {id}")));
+                    }
+                    return Err(PlanError::UnknownObject { kind: "query", name: id.to_string() });
+                }
+                vec![id.to_string()]
+            }
+            None => inner.catalog.read().queries.keys().cloned().collect(),
+        };
+        for q in &ids {
+            let _ = inner.engine.stop_query(q, true);
+        }
+        self.log_command(sql, None)?;
+        let mut cat = inner.catalog.write();
+        for q in &ids {
+            cat.queries.remove(q);
+            for s in cat.sources.values_mut() {
+                if s.written_by.as_deref() == Some(q.as_str()) {
+                    s.written_by = None;
+                }
+            }
+        }
+        Ok(Output::Message(format!("Terminated {}", ids.join(", "))))
+    }
+
+    pub(crate) fn explain(&mut self, st: &Statement) -> Result<Output> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let spec = match st {
+            Statement::Query(q) => plan_select(q, QueryKind::Transient, None, &catalog, &inner.functions)?.finish("EXPLAIN", OpSpec::Collect),
+            Statement::CreateAsSelect(c) => {
+                let (p, def) = self.plan_cas(c, "", &catalog, "EXPLAIN")?;
+                p.finish("EXPLAIN", OpSpec::Sink(sink_spec(&def)))
+            }
+            Statement::InsertSelect { target, query, .. } => {
+                let (p, def) = self.plan_insert(target, query, &catalog)?;
+                p.finish("EXPLAIN", OpSpec::Sink(sink_spec(&def)))
+            }
+            _ => return Err(invalid("EXPLAIN works on SELECT, CREATE ... AS SELECT and INSERT INTO ... SELECT")),
+        };
+        Ok(plan_rows(&spec))
+    }
+
+    pub(crate) fn explain_query(&mut self, id: &str) -> Result<Output> {
+        let q = self.eddy.inner.catalog.read().queries.get(id).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "query", name: id.to_string() })?;
+        let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query"))?;
+        self.explain(&st.statement)
+    }
+}
+
+fn plan_rows(spec: &QuerySpec) -> Output {
+    let text = spec.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let schema = Arc::new(Schema::new(vec![Field::new("PLAN", DataType::Utf8, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(lines))]).expect("plan rows");
+    Output::Rows(RowSet { schema, batches: vec![batch] })
+}
+
+fn check_result_type(declared: SourceType, produced: SourceType) -> Result<()> {
+    match (declared, produced) {
+        (SourceType::Stream, SourceType::Table) => Err(invalid(
+            "Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead.",
+        )),
+        (SourceType::Table, SourceType::Stream) => Err(invalid(
+            "Invalid result type. Your SELECT query produces a STREAM. Please use CREATE STREAM AS SELECT statement instead.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The sink node writing `def`'s topic from a batch whose columns are `def.columns` in order.
+pub(crate) fn sink_spec(def: &SourceDef) -> SinkSpec {
+    let cols: Vec<&Column> = def.columns.iter().filter(|c| c.kind == ColumnKind::Key || c.kind == ColumnKind::Value).collect();
+    SinkSpec {
+        topic: def.topic.clone(),
+        kind: if def.source_type == SourceType::Table { SinkKind::Table } else { SinkKind::Stream },
+        key_format: def.key_format,
+        value_format: def.value_format,
+        key_columns: cols.iter().enumerate().filter(|(_, c)| c.is_key()).map(|(i, _)| i).collect(),
+        value_columns: cols.iter().enumerate().filter(|(_, c)| !c.is_key()).map(|(i, _)| i).collect(),
+        key_fields: def.key_fields(),
+        value_fields: def.value_fields(),
+    }
+}
+
+/// Creates the sink topic when missing (partitions from WITH or the first source's topic).
+/// Returns true when it created it.
+fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline, catalog: &Catalog) -> Result<bool> {
+    let w = WithProps::parse(props, CAS_PROPS)?;
+    let log = s.eddy.inner.engine.log();
+    let src_topic = &catalog.sources[&pipeline.sources[0]].topic;
+    let src_partitions = log.describe_topic(src_topic)?.config.partitions;
+    match log.describe_topic(&def.topic) {
+        Ok(info) => {
+            if let Some(p) = w.partitions {
+                if p != info.config.partitions {
+                    return Err(invalid(format!(
+                        "A Kafka topic with the name '{}' already exists, with different partition/replica configuration than required. KSQL expects {p} partitions (topic has {}).",
+                        def.topic, info.config.partitions
+                    )));
+                }
+            }
+            Ok(false)
+        }
+        Err(_) => {
+            let mut cfg = TopicConfig::new(w.partitions.unwrap_or(src_partitions));
+            if def.source_type == SourceType::Table {
+                cfg.cleanup_policy = CleanupPolicy::Compact;
+            }
+            cfg.retention_ms = w.retention_ms;
+            log.create_topic(&def.topic, &cfg)?;
+            Ok(true)
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! SHOW / LIST, DESCRIBE and PRINT.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use engine::QueryState;
+use tokio::sync::mpsc;
+
+use super::output::{PushQuery, RowSet};
+use super::{Output, Session, OFFSET_RESET};
+use crate::ast::{ColumnKind, ShowWhat, SourceType};
+use crate::catalog::{COMMAND_TOPIC, SourceDef};
+use crate::error::{PlanError, Result};
+use crate::types::type_name;
+
+/// A table of strings.
+pub(crate) fn string_rows(columns: &[&str], rows: Vec<Vec<String>>) -> RowSet {
+    let schema = Arc::new(Schema::new(columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>()));
+    let cols: Vec<ArrayRef> = (0..columns.len())
+        .map(|i| Arc::new(StringArray::from(rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>())) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), cols).expect("string table");
+    RowSet { schema, batches: vec![batch] }
+}
+
+fn format_name(f: &engine::format::FormatSpec) -> String {
+    f.kind.name().to_string()
+}
+
+impl Session {
+    pub(crate) fn show(&mut self, what: ShowWhat, extended: bool) -> Result<Output> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let rows = match what {
+            ShowWhat::Streams | ShowWhat::Tables => {
+                let want = if what == ShowWhat::Streams { SourceType::Stream } else { SourceType::Table };
+                let rows = catalog
+                    .sources
+                    .values()
+                    .filter(|s| s.source_type == want)
+                    .map(|s| {
+                        vec![
+                            s.name.clone(),
+                            s.topic.clone(),
+                            format_name(&s.key_format),
+                            format_name(&s.value_format),
+                            s.window.is_some().to_string(),
+                        ]
+                    })
+                    .collect();
+                let first = if want == SourceType::Stream { "Stream Name" } else { "Table Name" };
+                string_rows(&[first, "Kafka Topic", "Key Format", "Value Format", "Windowed"], rows)
+            }
+            ShowWhat::Topics => {
+                let log = inner.engine.log();
+                let mut rows = Vec::new();
+                for t in log.list_topics() {
+                    if t == COMMAND_TOPIC || (t.starts_with('_') && !extended) {
+                        continue;
+                    }
+                    let info = log.describe_topic(&t)?;
+                    let records: i64 = info.partitions.iter().map(|p| p.end_offset - p.start_offset).sum();
+                    rows.push(vec![t, info.config.partitions.to_string(), records.to_string()]);
+                }
+                string_rows(&["Kafka Topic", "Partitions", "Records"], rows)
+            }
+            ShowWhat::Queries => {
+                let mut rows = Vec::new();
+                for info in inner.engine.queries() {
+                    let def = catalog.queries.get(&info.id);
+                    let status = match &info.state {
+                        QueryState::Running => "RUNNING".to_string(),
+                        QueryState::Error(e) => format!("ERROR: {e}"),
+                    };
+                    let kind = if info.persistent { "PERSISTENT" } else { "PUSH" };
+                    rows.push(vec![
+                        info.id.clone(),
+                        kind.to_string(),
+                        status,
+                        def.map(|d| d.sink.clone()).unwrap_or_default(),
+                        def.map(|d| d.sink_topic.clone()).unwrap_or_default(),
+                        def.map(|d| d.sql.clone()).unwrap_or_default(),
+                    ]);
+                }
+                string_rows(&["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"], rows)
+            }
+            ShowWhat::Properties => {
+                let mut rows = vec![vec![
+                    OFFSET_RESET.to_string(),
+                    "SESSION".to_string(),
+                    self.props.get(OFFSET_RESET).cloned().unwrap_or_else(|| "latest".into()),
+                ]];
+                for (k, v) in &self.props {
+                    if k != OFFSET_RESET {
+                        rows.push(vec![k.clone(), "SESSION".into(), v.clone()]);
+                    }
+                }
+                string_rows(&["Property", "Scope", "Value"], rows)
+            }
+            ShowWhat::Functions => {
+                let rows = inner.functions.names().into_iter().map(|n| vec![n, "SCALAR".to_string()]).collect();
+                string_rows(&["Function Name", "Type"], rows)
+            }
+            ShowWhat::Types => {
+                let rows = catalog.types.iter().map(|(n, t)| vec![n.clone(), t.to_string()]).collect();
+                string_rows(&["Type Name", "Schema"], rows)
+            }
+        };
+        Ok(Output::Rows(rows))
+    }
+
+    pub(crate) fn describe(&mut self, name: &str, extended: bool) -> Result<Output> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let def = catalog.sources.get(name).ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: name.to_string() })?;
+        let mut rows = describe_fields(def);
+        if extended {
+            let readers = catalog.readers_of(name);
+            let writers = catalog.writers_of(name);
+            let mut info = vec![
+                ("Type".to_string(), def.source_type.noun().to_uppercase()),
+                ("Kafka topic".to_string(), def.topic.clone()),
+                ("Key format".to_string(), format_name(&def.key_format)),
+                ("Value format".to_string(), format_name(&def.value_format)),
+                ("Timestamp field".to_string(), def.timestamp.as_ref().map(|t| t.column.clone()).unwrap_or_else(|| "Not set - using <ROWTIME>".into())),
+                ("Statement".to_string(), def.sql.clone()),
+                ("Queries that read from this source".to_string(), readers.join(", ")),
+                ("Queries that write into this source".to_string(), writers.join(", ")),
+            ];
+            if let Ok(t) = inner.engine.log().describe_topic(&def.topic) {
+                info.push(("Partitions".into(), t.config.partitions.to_string()));
+                let records: i64 = t.partitions.iter().map(|p| p.end_offset - p.start_offset).sum();
+                info.push(("Records in topic".into(), records.to_string()));
+            }
+            for q in readers.iter().chain(writers.iter()) {
+                if let Some(qi) = inner.engine.query(q) {
+                    info.push((format!("Query {q}"), format!(
+                        "records in: {}, records out: {}, errors: {}, state: {:?}",
+                        qi.records_in, qi.records_out, qi.errors, qi.state
+                    )));
+                }
+            }
+            rows = info.into_iter().map(|(k, v)| vec![k, v]).chain(rows).collect();
+        }
+        Ok(Output::Rows(string_rows(&["Field", "Type"], rows)))
+    }
+
+    pub(crate) fn describe_all(&mut self, what: SourceType, _extended: bool) -> Result<Output> {
+        let catalog = self.eddy.inner.catalog.read().clone();
+        let mut rows = Vec::new();
+        for def in catalog.sources.values().filter(|s| s.source_type == what) {
+            for r in describe_fields(def) {
+                rows.push(vec![def.name.clone(), r[0].clone(), r[1].clone()]);
+            }
+        }
+        Ok(Output::Rows(string_rows(&["Name", "Field", "Type"], rows)))
+    }
+
+    pub(crate) fn describe_function(&mut self, name: &str) -> Result<Output> {
+        if !self.eddy.inner.functions.exists(name) {
+            return Err(PlanError::UnknownObject { kind: "function", name: name.to_string() });
+        }
+        Ok(Output::Rows(string_rows(&["Name", "Type"], vec![vec![name.to_uppercase(), "SCALAR".into()]])))
+    }
+
+    pub(crate) fn print(&mut self, topic: &str, from_beginning: bool, limit: Option<u64>, interval: Option<u64>) -> Result<Output> {
+        let engine = self.eddy.inner.engine.clone();
+        let log = engine.log().clone();
+        let info = log.describe_topic(topic).or_else(|_| {
+            // A stream or table name also works.
+            let cat = self.eddy.inner.catalog.read();
+            let t = cat.sources.get(&topic.to_uppercase()).map(|s| s.topic.clone());
+            drop(cat);
+            match t {
+                Some(t) => log.describe_topic(&t),
+                None => Err(storage::StorageError::UnknownTopic { topic: topic.to_string() }),
+            }
+        }).map_err(|_| PlanError::UnknownObject { kind: "topic", name: topic.to_string() })?;
+        let topic = info.name.clone();
+        let mut positions: Vec<i64> = info.partitions.iter().map(|p| if from_beginning { p.start_offset } else { p.end_offset }).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ROWTIME", DataType::Utf8, false),
+            Field::new("PARTITION", DataType::Int64, false),
+            Field::new("OFFSET", DataType::Int64, false),
+            Field::new("KEY", DataType::Utf8, true),
+            Field::new("VALUE", DataType::Utf8, true),
+        ]));
+        let (tx, rx) = mpsc::channel(16);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let sch = schema.clone();
+        let every = interval.unwrap_or(1).max(1);
+        std::thread::spawn(move || {
+            let mut seen: u64 = 0;
+            while !stop2.load(Ordering::Relaxed) {
+                let mut any = false;
+                for (p, pos) in positions.iter_mut().enumerate() {
+                    let Ok(batch) = log.read(&topic, p as u32, *pos, 1 << 20) else { return };
+                    *pos = batch.next_offset;
+                    let mut cols: [Vec<Option<String>>; 3] = Default::default();
+                    let mut parts = Vec::new();
+                    let mut offs = Vec::new();
+                    for r in batch.iter() {
+                        seen += 1;
+                        if (seen - 1) % every != 0 {
+                            continue;
+                        }
+                        cols[0].push(Some(format_time(r.timestamp)));
+                        cols[1].push(r.key.map(show_bytes));
+                        cols[2].push(r.value.map(show_bytes));
+                        parts.push(p as i64);
+                        offs.push(r.offset);
+                    }
+                    if parts.is_empty() {
+                        continue;
+                    }
+                    any = true;
+                    let [t, k, v] = cols;
+                    let b = RecordBatch::try_new(
+                        sch.clone(),
+                        vec![
+                            Arc::new(StringArray::from(t)),
+                            Arc::new(Int64Array::from(parts)),
+                            Arc::new(Int64Array::from(offs)),
+                            Arc::new(StringArray::from(k)),
+                            Arc::new(StringArray::from(v)),
+                        ],
+                    )
+                    .expect("print batch");
+                    if tx.blocking_send(b).is_err() {
+                        return;
+                    }
+                }
+                if !any {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        });
+        let handle: super::output::StopHandle = Box::new(move || stop.store(true, Ordering::Relaxed));
+        Ok(Output::Stream(PushQuery::new(format!("print_{}", info.name), schema, rx, limit, false, handle)))
+    }
+}
+
+fn describe_fields(def: &SourceDef) -> Vec<Vec<String>> {
+    let mut rows = vec![vec!["ROWTIME".to_string(), "BIGINT (system)".to_string()]];
+    for c in &def.columns {
+        let suffix = match (&c.kind, def.source_type) {
+            (ColumnKind::Key, SourceType::Stream) => " (key)".to_string(),
+            (ColumnKind::Key, SourceType::Table) => " (primary key)".to_string(),
+            (ColumnKind::Headers, _) => " (headers)".to_string(),
+            (ColumnKind::Header(k), _) => format!(" (header('{k}'))"),
+            (ColumnKind::Value, _) => String::new(),
+        };
+        rows.push(vec![c.name.clone(), format!("{}{suffix}", type_name(&c.data_type))]);
+    }
+    rows
+}
+
+/// `2024-01-31 12:00:00.000` (UTC) for a timestamp in ms.
+pub(crate) fn format_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn show_bytes(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => s.to_string(),
+        _ => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("0x{hex}")
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The interactive REPL: multi-line statements ending with `;`, history, completion of keywords
+//! and of stream, table and topic names, aligned tables, push-query rows printed as they arrive;
+//! Ctrl-C cancels a running push query and returns to the prompt.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use anyhow::Result;
+use planner::{Eddy, Output};
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Editor, Helper};
+
+use crate::print::Printer;
+use crate::OutputMode;
+
+const KEYWORDS: &[&str] = &[
+    "SELECT", "FROM", "WHERE", "GROUP", "BY", "HAVING", "PARTITION", "EMIT", "CHANGES", "FINAL", "LIMIT", "CREATE",
+    "STREAM", "TABLE", "AS", "WITH", "INSERT", "INTO", "VALUES", "DROP", "DELETE", "TOPIC", "SHOW", "LIST",
+    "STREAMS", "TABLES", "TOPICS", "QUERIES", "PROPERTIES", "FUNCTIONS", "TYPES", "DESCRIBE", "EXTENDED", "PRINT",
+    "BEGINNING", "SET", "UNSET", "EXPLAIN", "TERMINATE", "WINDOW", "TUMBLING", "HOPPING", "SESSION", "SIZE",
+    "ADVANCE", "GRACE", "PERIOD", "RETENTION", "JOIN", "LEFT", "RIGHT", "FULL", "OUTER", "INNER", "ON", "WITHIN",
+    "KEY", "PRIMARY", "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "TIMESTAMP",
+    "TIMESTAMP_FORMAT", "VALUE_DELIMITER", "WRAP_SINGLE_VALUE", "JSON", "DELIMITED", "KAFKA", "NONE", "INT",
+    "INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING", "VARCHAR", "BOOLEAN", "BYTES", "DATE", "TIME", "ARRAY", "MAP",
+    "STRUCT", "CAST", "CASE", "WHEN", "THEN", "ELSE", "END", "AND", "OR", "NOT", "NULL", "IS", "IN", "BETWEEN",
+    "LIKE", "TRUE", "FALSE", "ROWTIME", "ROWPARTITION", "ROWOFFSET", "WINDOWSTART", "WINDOWEND", "COUNT", "SUM",
+    "AVG", "MIN", "MAX", "EXIT", "QUIT", "HELP",
+];
+
+const HELP: &str = "\
+Statements end with ';' and may span lines. Examples:
+  CREATE STREAM s (id INT KEY, name STRING) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);
+  INSERT INTO s (id, name) VALUES (1, 'a');
+  SET 'auto.offset.reset' = 'earliest';
+  SELECT * FROM s EMIT CHANGES LIMIT 1;
+  SHOW STREAMS; SHOW QUERIES; DESCRIBE s; PRINT 's' FROM BEGINNING LIMIT 1;
+Ctrl-C cancels a running query; 'exit' or Ctrl-D leaves.";
+
+struct EddyHelper {
+    eddy: Eddy,
+}
+
+impl Completer for EddyHelper {
+    type Candidate = Pair;
+
+    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = &line[..pos];
+        let start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map(|i| i + 1).unwrap_or(0);
+        let prefix = &before[start..];
+        if prefix.is_empty() {
+            return Ok((start, Vec::new()));
+        }
+        let upper = prefix.to_uppercase();
+        let catalog = self.eddy.catalog();
+        let mut names: Vec<String> = catalog.sources.keys().cloned().collect();
+        names.extend(self.eddy.engine().log().list_topics().into_iter().filter(|t| !t.starts_with('_')));
+        let mut out: Vec<Pair> = KEYWORDS
+            .iter()
+            .map(|k| k.to_string())
+            .chain(names)
+            .filter(|c| c.to_uppercase().starts_with(&upper))
+            .map(|c| Pair { display: c.clone(), replacement: c })
+            .collect();
+        out.sort_by(|a, b| a.display.cmp(&b.display));
+        out.dedup_by(|a, b| a.display == b.display);
+        Ok((start, out))
+    }
+}
+
+impl Hinter for EddyHelper {
+    type Hint = String;
+}
+
+impl Highlighter for EddyHelper {
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(&'s self, prompt: &'p str, _default: bool) -> Cow<'b, str> {
+        Cow::Borrowed(prompt)
+    }
+}
+
+impl Validator for EddyHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        let input = ctx.input().trim();
+        if input.is_empty() || is_command(input) || planner::parser::is_complete(input) {
+            Ok(ValidationResult::Valid(None))
+        } else {
+            Ok(ValidationResult::Incomplete)
+        }
+    }
+}
+
+impl Helper for EddyHelper {}
+
+fn is_command(s: &str) -> bool {
+    let s = s.trim_end_matches(';').trim().to_lowercase();
+    matches!(s.as_str(), "exit" | "quit" | "help" | "\\q" | "\\h")
+}
+
+/// Runs the REPL until exit; returns the exit status.
+pub fn run(eddy: &Eddy, data_dir: &Path, mode: OutputMode) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut editor: Editor<EddyHelper, rustyline::history::DefaultHistory> = Editor::new()?;
+    editor.set_helper(Some(EddyHelper { eddy: eddy.clone() }));
+    let history = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".eddy_history"))
+        .unwrap_or_else(|| data_dir.join(".eddy_history"));
+    let _ = editor.load_history(&history);
+    println!("Eddy {} — data directory {}. Type 'help' for examples, 'exit' to leave.", env!("CARGO_PKG_VERSION"), data_dir.display());
+    let mut session = eddy.session();
+    let mut printer = Printer::new(mode);
+    loop {
+        let line = match editor.readline("eddy> ") {
+            Ok(l) => l,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let input = line.trim();
+        if input.is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(input);
+        if is_command(input) {
+            match input.trim_end_matches(';').trim().to_lowercase().as_str() {
+                "help" | "\\h" => println!("{HELP}"),
+                _ => break,
+            }
+            continue;
+        }
+        let statements = match session.parse(input) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("Error: {}", engine::error_chain(&e));
+                continue;
+            }
+        };
+        for st in statements {
+            match session.execute(&st) {
+                Ok(Output::Message(m)) => printer.message(&m),
+                Ok(Output::Rows(rs)) => printer.rows(&rs),
+                Ok(Output::Stream(mut pq)) => {
+                    println!("Press Ctrl-C to stop.");
+                    let interrupted = rt.block_on(async {
+                        printer.stream_start(&pq.schema);
+                        loop {
+                            tokio::select! {
+                                b = pq.next() => match b {
+                                    Some(b) => printer.stream_batch(&b),
+                                    None => break false,
+                                },
+                                _ = tokio::signal::ctrl_c() => break true,
+                            }
+                        }
+                    });
+                    pq.finish();
+                    printer.stream_end(interrupted);
+                }
+                Err(e) => {
+                    eprintln!("Error: {}", engine::error_chain(&e));
+                    break;
+                }
+            }
+        }
+    }
+    let _ = editor.save_history(&history);
+    Ok(0)
+}
