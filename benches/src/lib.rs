@@ -1,1 +1,89 @@
-//! benches
+//! Shared helpers for Eddy's benchmark binaries: process CPU time, data generation, reporting.
+
+use std::time::Duration;
+
+/// CPU time (user + system) used by this process so far.
+pub fn process_cpu_time() -> Duration {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we pass; RUSAGE_SELF is always valid.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Peak resident set size of this process, in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        return 0;
+    }
+    ru.ru_maxrss as u64 * 1024
+}
+
+/// A small deterministic random generator (xorshift64*), so runs are reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// Figures of one measured run.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// What was measured.
+    pub name: String,
+    /// Records processed.
+    pub records: u64,
+    /// Wall-clock time.
+    pub wall: Duration,
+    /// Process CPU time.
+    pub cpu: Duration,
+}
+
+impl Measurement {
+    /// Records per second of wall-clock time.
+    pub fn per_sec(&self) -> f64 {
+        self.records as f64 / self.wall.as_secs_f64()
+    }
+
+    /// Records per second of CPU time (per core).
+    pub fn per_cpu_sec(&self) -> f64 {
+        self.records as f64 / self.cpu.as_secs_f64()
+    }
+
+    /// A one-line report.
+    pub fn line(&self) -> String {
+        format!(
+            "{:<32} {:>11} records  wall {:>7.2}s  cpu {:>7.2}s  {:>10.0} rec/s  {:>10.0} rec/cpu-s",
+            self.name,
+            self.records,
+            self.wall.as_secs_f64(),
+            self.cpu.as_secs_f64(),
+            self.per_sec(),
+            self.per_cpu_sec()
+        )
+    }
+}
