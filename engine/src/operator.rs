@@ -5,10 +5,11 @@
 //! emit to the downstream nodes.
 
 use datafusion::arrow::record_batch::RecordBatch;
+use storage::{KvStore, StateBatch};
 
 use crate::error::Result;
 use crate::processing_log::ProcessingError;
-use crate::types::{Epoch, Watermark};
+use crate::types::{Epoch, TableId, Watermark};
 
 /// What flows on an edge.
 #[derive(Debug, Clone)]
@@ -38,6 +39,12 @@ pub struct OpContext<'a> {
     pub task: &'a TaskInfo,
     /// Stream time of the task: the largest event time seen so far.
     pub stream_time: i64,
+    /// Committed state (reads).
+    pub state: &'a dyn KvStore,
+    /// The epoch's writes; `Some` only inside `on_barrier`.
+    pub(crate) batch: Option<&'a mut StateBatch>,
+    /// Set by an operator whose unflushed state has grown too large.
+    pub(crate) wants_checkpoint: &'a mut bool,
 }
 
 impl OpContext<'_> {
@@ -57,6 +64,26 @@ impl OpContext<'_> {
     pub fn log_error(&mut self, error: ProcessingError) {
         self.errors.push(error);
     }
+
+    /// The prefix of every state key of `table` in this task.
+    pub fn state_prefix(&self, table: TableId) -> Vec<u8> {
+        let mut k = crate::runtime::keys::query_prefix(&self.task.query_id);
+        k.push(b's');
+        k.extend_from_slice(&table.0.to_be_bytes());
+        k.extend_from_slice(&(self.task.subtopology as u32).to_be_bytes());
+        k.extend_from_slice(&self.task.partition.to_be_bytes());
+        k
+    }
+
+    /// The epoch's writes. Only available in `on_barrier`.
+    pub fn writes(&mut self) -> &mut StateBatch {
+        self.batch.as_deref_mut().expect("state writes happen in on_barrier")
+    }
+
+    /// Asks for a checkpoint soon, so that dirty state can be written and memory freed.
+    pub fn request_checkpoint(&mut self) {
+        *self.wants_checkpoint = true;
+    }
 }
 
 /// One node of a running DAG.
@@ -66,6 +93,11 @@ impl OpContext<'_> {
 pub trait Operator: Send {
     /// Short name for errors and metrics, e.g. `"filter"`.
     fn name(&self) -> &'static str;
+
+    /// Restores in-memory state from the state store after a (re)start. Default: nothing.
+    fn open(&mut self, _cx: &mut OpContext<'_>) -> Result<()> {
+        Ok(())
+    }
 
     /// Handles a batch arriving on input `input` (0 for single-input operators).
     fn on_batch(&mut self, input: usize, batch: RecordBatch, cx: &mut OpContext<'_>) -> Result<()>;

@@ -59,6 +59,78 @@ pub enum OpSpec {
     Sink(SinkSpec),
     /// Sends rows to the client of a push query.
     Collect,
+    /// Groups rows and computes aggregates, optionally per window.
+    Aggregate(AggregateSpec),
+    /// Turns a table's upserts and deletes into changes that carry the old row too.
+    Materialize(MaterializeSpec),
+}
+
+/// Window types of aggregations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// Fixed-size, non-overlapping windows.
+    Tumbling {
+        /// Size in ms.
+        size_ms: i64,
+    },
+    /// Fixed-size windows starting every `advance_ms`.
+    Hopping {
+        /// Size in ms.
+        size_ms: i64,
+        /// Advance in ms.
+        advance_ms: i64,
+    },
+    /// Windows of activity separated by gaps of inactivity.
+    Session {
+        /// Inactivity gap in ms.
+        gap_ms: i64,
+    },
+}
+
+/// A window clause, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowDef {
+    /// Type and sizes.
+    pub kind: WindowKind,
+    /// A record is accepted while its window's end plus this is after stream time.
+    pub grace_ms: i64,
+    /// Windows are kept (for pull queries) until their end plus this.
+    pub retention_ms: i64,
+}
+
+/// One aggregate call.
+#[derive(Debug, Clone)]
+pub struct AggCall {
+    /// The bound function.
+    pub function: crate::ops::aggregate::AggFunctionRef,
+    /// Input columns passed as its arguments.
+    pub args: Vec<usize>,
+}
+
+/// Grouping and aggregation.
+#[derive(Debug, Clone)]
+pub struct AggregateSpec {
+    /// Input columns forming the group key, in key order. Rows with a null in any are dropped.
+    pub group_columns: Vec<usize>,
+    /// Aggregates; output columns follow the group (and window) columns in this order.
+    pub calls: Vec<AggCall>,
+    /// Window clause, if any: output gets `WINDOWSTART`, `WINDOWEND` after the group columns.
+    pub window: Option<WindowDef>,
+    /// Emit each window once when it closes instead of every change.
+    pub emit_final: bool,
+    /// Input is a changelog whose `UpdateBefore`/`Delete` rows take their values back.
+    pub retract: bool,
+    /// State table of this operator.
+    pub table: crate::types::TableId,
+}
+
+/// Materializing a table inside a query.
+#[derive(Debug, Clone)]
+pub struct MaterializeSpec {
+    /// Input columns forming the table's primary key.
+    pub key_columns: Vec<usize>,
+    /// State table of this operator.
+    pub table: crate::types::TableId,
 }
 
 /// Whether a topic is read as events or as a changelog.
@@ -115,9 +187,21 @@ pub struct SourceSpec {
 pub struct FilterSpec {
     /// Boolean predicate over the input schema.
     pub predicate: Arc<dyn PhysicalExpr>,
-    /// For table changelogs: a row that fails becomes a delete of its key instead of vanishing,
-    /// as ksqlDB's table filter does.
-    pub table_semantics: bool,
+    /// What rows that fail (and deletes) become.
+    pub mode: FilterMode,
+}
+
+/// How a filter treats rows of different ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterMode {
+    /// Streams: failing rows and null-valued records are dropped.
+    Stream,
+    /// Table upserts: a failing row becomes a delete of its key (as ksqlDB's table filter
+    /// does); deletes pass.
+    Table,
+    /// Changes with old values (retractions): every row is kept or dropped by the predicate
+    /// alone, whatever its op.
+    Changelog,
 }
 
 /// Computing columns.
@@ -158,6 +242,20 @@ pub struct SinkSpec {
     pub key_fields: Fields,
     /// Names and types of the value columns as written.
     pub value_fields: Fields,
+    /// For windowed tables: the window bounds appended to each key as Kafka Streams does.
+    pub window: Option<SinkWindow>,
+}
+
+/// Where a windowed sink finds the window of each row, and how it writes it into the key:
+/// time windows append the 8-byte big-endian start; session windows the end, then the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkWindow {
+    /// Input column of the window start (Int64 ms).
+    pub start_column: usize,
+    /// Input column of the window end (Int64 ms).
+    pub end_column: usize,
+    /// Session window layout.
+    pub session: bool,
 }
 
 impl QuerySpec {
@@ -237,5 +335,20 @@ fn describe_op(op: &OpSpec) -> String {
             s.topic, s.kind, s.key_format.kind, s.value_format.kind
         ),
         OpSpec::Collect => "Collect (push query client)".to_string(),
+        OpSpec::Aggregate(a) => {
+            let calls: Vec<String> = a.calls.iter().map(|c| format!("{}{:?}", c.function.name(), c.args)).collect();
+            let window = match &a.window {
+                None => String::new(),
+                Some(w) => format!(" window={:?} grace={}ms", w.kind, w.grace_ms),
+            };
+            format!(
+                "Aggregate group={:?} calls=[{}]{window}{}{}",
+                a.group_columns,
+                calls.join(", "),
+                if a.emit_final { " emit=final" } else { "" },
+                if a.retract { " retract" } else { "" }
+            )
+        }
+        OpSpec::Materialize(m) => format!("Materialize key={:?}", m.key_columns),
     }
 }

@@ -65,6 +65,8 @@ pub struct SourceDef {
     pub source_type: SourceType,
     /// Topic.
     pub topic: String,
+    /// Partitions of the topic.
+    pub partitions: u32,
     /// Columns: key columns first, then value and header columns, in declared order.
     pub columns: Vec<Column>,
     /// Key format.

@@ -5,6 +5,7 @@ pub mod ast;
 pub mod binder;
 pub mod catalog;
 pub mod error;
+pub mod functions;
 pub mod parser;
 pub mod plan;
 pub mod session;

@@ -1,8 +1,9 @@
 //! `FilterOp`: keeps the rows of a batch where a predicate is true.
 //!
 //! Stateless. On a stream, rows whose value is null (`_op` = Delete) are dropped, as ksqlDB's
-//! WHERE does. On a table changelog (`table_semantics`), a row that fails the predicate becomes a
-//! delete of its key, so the downstream table forgets it, and deletes pass through.
+//! WHERE does. On a table changelog (`FilterMode::Table`), a row that fails the predicate
+//! becomes a delete of its key, so the downstream table forgets it, and deletes pass through. On
+//! changes carrying old values (`FilterMode::Changelog`) every row is judged by the predicate.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::error::Result;
 use crate::expr::eval_lenient;
 use crate::operator::{OpContext, Operator};
-use crate::spec::FilterSpec;
+use crate::spec::{FilterMode, FilterSpec};
 use crate::types::RowOp;
 
 /// Keeps rows where the predicate holds.
@@ -39,12 +40,16 @@ impl Operator for FilterOp {
         let pred = pred.as_boolean();
         let op_idx = batch.num_columns() - 1;
         let ops = batch.column(op_idx).as_primitive::<Int8Type>();
-        if !self.spec.table_semantics {
-            let keep: BooleanArray = (0..batch.num_rows())
-                .map(|i| Some(pred.is_valid(i) && pred.value(i) && ops.value(i) != RowOp::Delete as i8))
-                .collect();
-            cx.emit(filter_record_batch(&batch, &keep)?);
-            return Ok(());
+        match self.spec.mode {
+            FilterMode::Stream | FilterMode::Changelog => {
+                let stream = self.spec.mode == FilterMode::Stream;
+                let keep: BooleanArray = (0..batch.num_rows())
+                    .map(|i| Some(pred.is_valid(i) && pred.value(i) && !(stream && ops.value(i) == RowOp::Delete as i8)))
+                    .collect();
+                cx.emit(filter_record_batch(&batch, &keep)?);
+                return Ok(());
+            }
+            FilterMode::Table => {}
         }
         // Table: failing upserts turn into deletes; failing retractions vanish.
         let mut keep = Vec::with_capacity(batch.num_rows());

@@ -1,11 +1,15 @@
 //! Built-in operators, one per file.
 
+pub mod aggregate;
 pub mod collect;
 pub mod filter;
+pub mod materialize;
 pub mod project;
 pub mod sink;
 
 pub use collect::CollectOp;
+pub use aggregate::AggregateOp;
 pub use filter::FilterOp;
+pub use materialize::MaterializeOp;
 pub use project::ProjectOp;
 pub use sink::SinkOp;

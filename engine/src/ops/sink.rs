@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::record_batch::RecordBatch;
 use storage::{partition_for_key, RecordIn, TopicLog};
 
@@ -75,6 +76,21 @@ impl Operator for SinkOp {
         }
         let ts = ts_column(&batch);
         let ops = op_column(&batch);
+        // Windowed keys: the key bytes followed by the window, as Kafka Streams writes them.
+        let windowed: Option<Vec<Vec<u8>>> = self.spec.window.map(|w| {
+            let starts = batch.column(w.start_column).as_primitive::<Int64Type>();
+            let ends = batch.column(w.end_column).as_primitive::<Int64Type>();
+            (0..batch.num_rows())
+                .map(|i| {
+                    let mut k = self.keys.get(i).unwrap_or_default().to_vec();
+                    if w.session {
+                        k.extend_from_slice(&ends.value(i).to_be_bytes());
+                    }
+                    k.extend_from_slice(&starts.value(i).to_be_bytes());
+                    k
+                })
+                .collect()
+        });
         let n = self.partitions;
         let default_partition = cx.task.partition % n;
         let mut by_partition: Vec<Vec<RecordIn<'_>>> = vec![Vec::new(); n as usize];
@@ -85,10 +101,15 @@ impl Operator for SinkOp {
                 (_, RowOp::Delete) => None,
                 _ => self.values.get(i),
             };
-            let key = self.keys.get(i);
-            let p = match key {
+            let plain_key = self.keys.get(i);
+            // Windowed keys partition by the key without its window.
+            let p = match plain_key {
                 Some(k) if !self.spec.key_columns.is_empty() => partition_for_key(k, n),
                 _ => default_partition,
+            };
+            let key = match &windowed {
+                Some(w) => Some(w[i].as_slice()),
+                None => plain_key,
             };
             by_partition[p as usize].push(RecordIn { timestamp: ts.value(i), key, value, headers: &[] });
         }

@@ -27,7 +27,7 @@ use super::source::SourceReader;
 use super::task::Task;
 use crate::error::{error_chain, EngineError, Result};
 use crate::operator::{Operator, TaskInfo};
-use crate::ops::{CollectOp, FilterOp, ProjectOp, SinkOp};
+use crate::ops::{AggregateOp, CollectOp, FilterOp, MaterializeOp, ProjectOp, SinkOp};
 use crate::processing_log::{ProcessingError, PROCESSING_LOG_TOPIC};
 use crate::spec::{OpSpec, QuerySpec};
 use crate::types::Epoch;
@@ -79,6 +79,7 @@ pub struct Engine {
     subscribers: Arc<Subscribers>,
     ckpt: Arc<Checkpointer>,
     dirty: Arc<AtomicBool>,
+    checkpoint_soon: Arc<AtomicBool>,
     closing: AtomicBool,
     last_periodic: Mutex<Instant>,
     truncated: Vec<(String, u32, Offset, Offset)>,
@@ -132,6 +133,7 @@ impl Engine {
             subscribers,
             ckpt: Arc::new(Checkpointer::new(committed)),
             dirty: Arc::new(AtomicBool::new(false)),
+            checkpoint_soon: Arc::new(AtomicBool::new(false)),
             closing: AtomicBool::new(false),
             last_periodic: Mutex::new(Instant::now()),
             truncated,
@@ -217,6 +219,7 @@ impl Engine {
             let progress = task.progress.clone();
             let ctx = TaskThread {
                 shared: shared.clone(),
+                checkpoint_soon: self.checkpoint_soon.clone(),
                 ckpt: self.ckpt.clone(),
                 signal: signal.clone(),
                 log: self.log.clone(),
@@ -271,6 +274,11 @@ impl Engine {
                         OpSpec::Sink(s) => {
                             Some(Box::new(SinkOp::new(s.clone(), self.log.clone(), shared.records_out.clone())?))
                         }
+                        OpSpec::Aggregate(a) => {
+                            let input = &dag.nodes[n.inputs[0].0 as usize].schema;
+                            Some(Box::new(AggregateOp::new(a.clone(), input, n.schema.clone())?))
+                        }
+                        OpSpec::Materialize(m) => Some(Box::new(MaterializeOp::new(m.clone(), n.schema.clone())?)),
                         OpSpec::Collect => {
                             let tx = opts.collect.clone().expect("a push query has a collect channel");
                             Some(Box::new(CollectOp::new(tx, shared.closed.clone())))
@@ -278,7 +286,7 @@ impl Engine {
                     };
                     ops.push(op);
                 }
-                tasks.push(Task::new(info, ops, &inputs, sources, self.log.clone(), self.config.max_batch_bytes));
+                tasks.push(Task::new(info, ops, &inputs, sources, self.log.clone(), self.state.clone(), self.config.max_batch_bytes));
             }
         }
         Ok(tasks)
@@ -430,6 +438,7 @@ impl Engine {
 /// Everything a task thread needs besides its task.
 struct TaskThread {
     shared: Arc<QueryShared>,
+    checkpoint_soon: Arc<AtomicBool>,
     ckpt: Arc<Checkpointer>,
     signal: Arc<Signal>,
     log: Arc<dyn TopicLog>,
@@ -440,7 +449,18 @@ impl TaskThread {
     fn run(self, mut task: Task, mut done_epoch: u64) {
         let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
         let persistent = self.shared.persistent;
+        if let Err(e) = task.open() {
+            self.shared.fail(error_chain(&e));
+            if persistent {
+                self.ckpt.deregister(&key);
+            }
+            return;
+        }
         loop {
+            if task.wants_checkpoint {
+                task.wants_checkpoint = false;
+                self.checkpoint_soon.store(true, Ordering::Relaxed);
+            }
             if self.shared.stop.load(Ordering::Relaxed) || self.shared.closed.load(Ordering::Relaxed) {
                 break;
             }
@@ -504,12 +524,13 @@ impl TaskThread {
 
 fn periodic_checkpoints(engine: Weak<Engine>, interval: Duration) {
     loop {
-        std::thread::sleep(interval.min(Duration::from_millis(100)));
+        std::thread::sleep(interval.min(Duration::from_millis(10)));
         let Some(e) = engine.upgrade() else { return };
         if e.closing.load(Ordering::Relaxed) {
             return;
         }
-        if e.dirty.load(Ordering::Relaxed) && e.last_periodic.lock().elapsed() >= interval {
+        let soon = e.checkpoint_soon.swap(false, Ordering::Relaxed);
+        if soon || (e.dirty.load(Ordering::Relaxed) && e.last_periodic.lock().elapsed() >= interval) {
             *e.last_periodic.lock() = Instant::now();
             // A failed checkpoint keeps its writes for the next one; queries go on.
             let _ = e.checkpoint();

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::compute::kernels::aggregate::max;
-use storage::{StateBatch, TopicLog};
+use storage::{KvStore, StateBatch, TopicLog};
 
 use super::keys::offset_key;
 use super::source::SourceReader;
@@ -42,6 +42,9 @@ pub(crate) struct Task {
     pub errors: Vec<ProcessingError>,
     pub progress: Arc<TaskProgress>,
     max_bytes: usize,
+    state: Arc<dyn KvStore>,
+    /// An operator asked for a checkpoint.
+    pub wants_checkpoint: bool,
 }
 
 impl Task {
@@ -53,6 +56,7 @@ impl Task {
         inputs: &[Vec<usize>],
         sources: Vec<SourceReader>,
         log: Arc<dyn TopicLog>,
+        state: Arc<dyn KvStore>,
         max_bytes: usize,
     ) -> Self {
         let mut downstream = vec![Vec::new(); ops.len()];
@@ -77,7 +81,30 @@ impl Task {
             errors: Vec::new(),
             progress,
             max_bytes,
+            state,
+            wants_checkpoint: false,
         }
+    }
+
+    /// Calls `open` on every operator.
+    pub fn open(&mut self) -> Result<()> {
+        let state = self.state.clone();
+        for i in 0..self.ops.len() {
+            if let Some(op) = self.ops[i].as_mut() {
+                let mut out = Vec::new();
+                let mut cx = OpContext {
+                    out: &mut out,
+                    errors: &mut self.errors,
+                    task: &self.info,
+                    stream_time: self.stream_time,
+                    state: state.as_ref(),
+                    batch: None,
+                    wants_checkpoint: &mut self.wants_checkpoint,
+                };
+                op.open(&mut cx).map_err(|e| EngineError::Operator { op: op.name(), source: Box::new(e) })?;
+            }
+        }
+        Ok(())
     }
 
     /// Processes one batch from the next source that has data. Returns false when no source had
@@ -116,7 +143,16 @@ impl Task {
         for i in 0..self.ops.len() {
             let mut out = Vec::new();
             if let Some(op) = self.ops[i].as_mut() {
-                let mut cx = OpContext { out: &mut out, errors: &mut self.errors, task: &self.info, stream_time: self.stream_time };
+                let state = self.state.clone();
+                let mut cx = OpContext {
+                    out: &mut out,
+                    errors: &mut self.errors,
+                    task: &self.info,
+                    stream_time: self.stream_time,
+                    state: state.as_ref(),
+                    batch: Some(&mut *batch),
+                    wants_checkpoint: &mut self.wants_checkpoint,
+                };
                 op.on_barrier(epoch, &mut cx).map_err(|e| EngineError::Operator { op: op.name(), source: Box::new(e) })?;
             }
             if !out.is_empty() {
@@ -141,7 +177,15 @@ impl Task {
                 let m = if k == last { msg.take().expect("message") } else { msg.clone().expect("message") };
                 let mut out = Vec::new();
                 let op = self.ops[to].as_mut().expect("only sources have no operator, and nothing feeds a source");
-                let mut cx = OpContext { out: &mut out, errors: &mut self.errors, task: &self.info, stream_time: self.stream_time };
+                let mut cx = OpContext {
+                    out: &mut out,
+                    errors: &mut self.errors,
+                    task: &self.info,
+                    stream_time: self.stream_time,
+                    state: self.state.as_ref(),
+                    batch: None,
+                    wants_checkpoint: &mut self.wants_checkpoint,
+                };
                 let r = match m {
                     Message::Batch(b) => op.on_batch(input, b, &mut cx),
                     Message::Watermark(w) => op.on_watermark(w, &mut cx),

@@ -60,6 +60,7 @@ impl FunctionRegistry {
         }
         let mut r = FunctionRegistry { scalars: HashMap::new(), datafusion };
         r.register_builtins();
+        crate::functions::register_all(&mut r);
         r
     }
 

@@ -2,6 +2,7 @@
 //! in scope, following ksqlDB's type rules (implicit widening only, explicit CASTs otherwise),
 //! so that DataFusion evaluates them without its own coercions.
 
+pub mod aggregate;
 pub mod coerce;
 pub mod functions;
 mod literal;
@@ -99,14 +100,17 @@ impl Scope {
 pub struct Binder<'a> {
     /// Columns in scope.
     pub scope: &'a Scope,
-    /// The input batch schema, as DataFusion sees it.
+    /// The input batch schema, as DataFusion sees it (grows while aggregate calls are found).
     pub schema: Arc<DFSchema>,
+    extra_fields: std::cell::RefCell<Vec<Field>>,
     /// Custom types.
     pub types: &'a BTreeMap<String, SqlType>,
     /// Functions.
     pub functions: &'a FunctionRegistry,
     /// Names that refer to lambda parameters, innermost last.
     pub lambda_params: Vec<(String, String, DataType)>,
+    /// Set while binding expressions after an aggregation (SELECT and HAVING of GROUP BY).
+    pub agg: Option<aggregate::AggScope<'a>>,
 }
 
 impl<'a> Binder<'a> {
@@ -118,17 +122,37 @@ impl<'a> Binder<'a> {
         functions: &'a FunctionRegistry,
     ) -> Result<Self> {
         let schema = Arc::new(DFSchema::try_from(schema.clone())?);
-        Ok(Binder { scope, schema, types, functions, lambda_params: Vec::new() })
+        Ok(Binder { scope, schema, types, functions, lambda_params: Vec::new(), agg: None, extra_fields: Default::default() })
     }
 
     /// Compiles a bound expression for the engine.
     pub fn physical(&self, t: &Typed) -> Result<Arc<dyn PhysicalExpr>> {
-        let props = datafusion::logical_expr::execution_props::ExecutionProps::new();
-        Ok(create_physical_expr(&t.expr, &self.schema, &props, &Default::default())?)
+        physical_expr(t, &self.schema)
+    }
+
+    /// Adds a column that binding discovered (an aggregate result).
+    pub fn add_field(&self, f: Field) {
+        self.extra_fields.borrow_mut().push(f);
+    }
+
+    /// The schema expressions are typed against: the input plus discovered columns.
+    pub fn type_schema(&self) -> Result<Arc<DFSchema>> {
+        let extra = self.extra_fields.borrow();
+        if extra.is_empty() {
+            return Ok(self.schema.clone());
+        }
+        let mut fields: Vec<Field> = self.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(extra.iter().cloned());
+        Ok(Arc::new(DFSchema::try_from(Schema::new(fields))?))
     }
 
     /// Binds an expression.
     pub fn bind(&self, e: &AstExpr) -> Result<Typed> {
+        if let Some(agg) = &self.agg {
+            if let Some(t) = agg.substitute(e, self)? {
+                return Ok(t);
+            }
+        }
         match e {
             AstExpr::Identifier(id) => self.column(None, &norm_ident(id)),
             AstExpr::CompoundIdentifier(parts) => match parts.as_slice() {
@@ -210,7 +234,17 @@ impl<'a> Binder<'a> {
                 return Ok(Typed::new(Expr::Column(Column::new_unqualified(field)), dt.clone()));
             }
         }
-        let c = self.scope.resolve(qualifier, name)?;
+        let c = match self.scope.resolve(qualifier, name) {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(agg) = &self.agg {
+                    if agg.source.scope.resolve(qualifier, name).is_ok() {
+                        return Err(invalid(format!("Non-aggregate SELECT expression(s) not part of GROUP BY: {name}")));
+                    }
+                }
+                return Err(e);
+            }
+        };
         Ok(Typed::new(Expr::Column(Column::new_unqualified(&c.field)), c.data_type.clone()))
     }
 
@@ -385,7 +419,7 @@ impl<'a> Binder<'a> {
             Box::new(b.cast_to(&common).expr),
         ));
         // DataFusion computes its own DECIMAL precision; settle on ksqlDB's.
-        let actual = e.get_type(&self.schema)?;
+        let actual = e.get_type(self.type_schema()?.as_ref())?;
         let t = Typed::new(e, actual);
         Ok(t.cast_to(&result))
     }
@@ -515,6 +549,11 @@ impl<'a> Binder<'a> {
             },
             _ => f.name.to_string().to_uppercase(),
         };
+        if engine::ops::aggregate::is_aggregate(&name) {
+            return Err(invalid(format!(
+                "aggregate function {name} is not allowed here: aggregates belong in the SELECT list or HAVING of a GROUP BY query"
+            )));
+        }
         let list = match &f.args {
             FunctionArguments::None => Vec::new(),
             FunctionArguments::List(l) => {
@@ -548,6 +587,12 @@ impl<'a> Binder<'a> {
     }
 }
 
+/// Compiles a bound expression against a schema.
+pub fn physical_expr(t: &Typed, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+    let props = datafusion::logical_expr::execution_props::ExecutionProps::new();
+    Ok(create_physical_expr(&t.expr, schema, &props, &Default::default())?)
+}
+
 /// A call of a DataFusion scalar function.
 pub fn call_udf(udf: Arc<ScalarUDF>, args: Vec<Expr>) -> Expr {
     Expr::ScalarFunction(ScalarFunction::new_udf(udf, args))
@@ -561,7 +606,7 @@ pub fn call_df(b: &Binder<'_>, udf: Arc<ScalarUDF>, args: Vec<Typed>) -> Result<
         .map_err(|e| invalid(format!("invalid arguments for {}: {}", udf.name().to_uppercase(), first_line(&e.to_string()))))?;
     let exprs: Vec<Expr> = args.into_iter().zip(coerced).map(|(a, f)| a.cast_to(f.data_type()).expr).collect();
     let e = call_udf(udf.clone(), exprs);
-    let dt = e.get_type(&b.schema)?;
+    let dt = e.get_type(b.type_schema()?.as_ref())?;
     let t = canonical(&dt).ok_or_else(|| invalid(format!("function {} returns an unsupported type {dt}", udf.name())))?;
     Ok(Typed::new(e, dt).cast_to(&t))
 }

@@ -1,5 +1,6 @@
 //! Planning SELECT statements into engine DAGs.
 
+pub mod aggregate;
 pub mod select;
 pub mod source;
 
@@ -8,21 +9,41 @@ use engine::spec::{DagSpec, NodeSpec, OpSpec, QuerySpec};
 use engine::types::OpId;
 
 use crate::ast::SourceType;
-use crate::catalog::Column;
+use crate::catalog::{Column, WindowType};
 
 /// A planned query up to (not including) its sink.
 pub struct Pipeline {
-    /// Nodes so far.
+    /// Finished sub-topologies (those ending in a repartition).
+    pub done: Vec<DagSpec>,
+    /// Nodes of the current sub-topology.
     pub nodes: Vec<NodeSpec>,
-    /// The output columns, in batch order (key columns first, then value columns).
+    /// The output columns, in batch order (key columns first, then value columns); with a
+    /// window, the batch has two more columns after them: window start and end.
     pub columns: Vec<Column>,
     /// Whether the result is a stream or a table.
     pub output_type: SourceType,
     /// Sources read, by name.
     pub sources: Vec<String>,
+    /// Internal topics the query needs (name, partitions), created before it starts.
+    pub internal_topics: Vec<(String, u32)>,
+    /// Window of the result's key, if windowed.
+    pub window: Option<WindowType>,
 }
 
 impl Pipeline {
+    /// An empty pipeline.
+    pub fn new(output_type: SourceType, sources: Vec<String>) -> Self {
+        Pipeline {
+            done: Vec::new(),
+            nodes: Vec::new(),
+            columns: Vec::new(),
+            output_type,
+            sources,
+            internal_topics: Vec::new(),
+            window: None,
+        }
+    }
+
     /// Appends a node fed by the last one.
     pub fn push(&mut self, op: OpSpec, schema: SchemaRef) -> OpId {
         let id = OpId(self.nodes.len() as u32);
@@ -36,10 +57,20 @@ impl Pipeline {
         self.nodes.last().expect("a pipeline starts with a source").schema.clone()
     }
 
-    /// Finishes with a last node (a sink or a collector) into a one-sub-topology query.
+    /// Ends the current sub-topology with `sink` and starts the next one with `source`.
+    pub fn split(&mut self, sink: OpSpec, source: OpSpec, source_schema: SchemaRef) {
+        let schema = self.schema();
+        self.push(sink, schema);
+        self.done.push(DagSpec { nodes: std::mem::take(&mut self.nodes) });
+        self.push(source, source_schema);
+    }
+
+    /// Finishes with a last node (a sink or a collector).
     pub fn finish(mut self, id: &str, last: OpSpec) -> QuerySpec {
         let schema = self.schema();
         self.push(last, schema);
-        QuerySpec { id: id.to_string(), subtopologies: vec![DagSpec { nodes: self.nodes }] }
+        let mut subtopologies = std::mem::take(&mut self.done);
+        subtopologies.push(DagSpec { nodes: self.nodes });
+        QuerySpec { id: id.to_string(), subtopologies }
     }
 }

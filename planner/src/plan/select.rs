@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use datafusion::arrow::datatypes::Field;
 use datafusion::sql::sqlparser::ast::{Expr as AstExpr, SelectItem, SelectItemQualifiedWildcardKind};
-use engine::spec::{FilterSpec, OpSpec, ProjectSpec};
+use engine::spec::{FilterMode, FilterSpec, OpSpec, ProjectSpec};
 
 use super::source::{batch_schema, plan_source, RESERVED};
 use super::Pipeline;
@@ -34,14 +34,15 @@ pub fn plan_select(
     q: &Query,
     kind: QueryKind,
     sink_name: Option<&str>,
+    id: &str,
     catalog: &Catalog,
     functions: &FunctionRegistry,
 ) -> Result<Pipeline> {
+    if super::aggregate::is_aggregation(q) {
+        return super::aggregate::plan_aggregate(q, kind, sink_name, id, catalog, functions);
+    }
     if !q.joins.is_empty() {
         return Err(PlanError::Unsupported { feature: "JOIN".into() });
-    }
-    if q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() {
-        return Err(PlanError::Unsupported { feature: "aggregation (GROUP BY, WINDOW, HAVING)".into() });
     }
     let def = catalog
         .sources
@@ -52,7 +53,7 @@ pub fn plan_select(
     let pseudo = text.contains("ROWPARTITION") || text.contains("ROWOFFSET");
     let src = plan_source(def, &qualifier, pseudo, catalog, functions)?;
     let is_table = def.source_type == SourceType::Table;
-    let mut p = Pipeline { nodes: Vec::new(), columns: Vec::new(), output_type: def.source_type, sources: vec![def.name.clone()] };
+    let mut p = Pipeline::new(def.source_type, vec![def.name.clone()]);
     p.push(OpSpec::Source(src.spec.clone()), src.schema.clone());
     let binder = Binder::new(&src.scope, &src.schema, &catalog.types, functions)?;
 
@@ -62,7 +63,8 @@ pub fn plan_select(
             return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
         }
         let predicate = binder.physical(&t.cast_to(&datafusion::arrow::datatypes::DataType::Boolean))?;
-        p.push(OpSpec::Filter(FilterSpec { predicate, table_semantics: is_table }), src.schema.clone());
+        let mode = if is_table { FilterMode::Table } else { FilterMode::Stream };
+        p.push(OpSpec::Filter(FilterSpec { predicate, mode }), src.schema.clone());
     }
 
     // Projection items: (name, bound expression, source text).

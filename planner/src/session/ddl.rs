@@ -132,8 +132,10 @@ impl Session {
         // The topic: created when PARTITIONS is given and it does not exist.
         let log = inner.engine.log().clone();
         let mut created_topic = false;
+        let mut partitions = w.partitions.unwrap_or(1);
         match log.describe_topic(&topic) {
             Ok(info) => {
+                partitions = info.config.partitions;
                 if let Some(p) = w.partitions {
                     if p != info.config.partitions && !self.replaying {
                         return Err(invalid(format!(
@@ -165,6 +167,7 @@ impl Session {
             name: c.name.clone(),
             source_type: c.source_type,
             topic: topic.clone(),
+            partitions,
             columns,
             key_format,
             value_format,
@@ -236,6 +239,7 @@ impl Session {
         let writers = inner.catalog.read().writers_of(name);
         for q in &writers {
             let _ = inner.engine.stop_query(q, true);
+            super::queries::delete_internal_topics(self, q);
         }
         self.log_command(sql, None)?;
         {

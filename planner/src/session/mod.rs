@@ -110,6 +110,7 @@ impl Eddy {
             name: PROCESSING_LOG_STREAM.into(),
             source_type: crate::ast::SourceType::Stream,
             topic: engine::processing_log::PROCESSING_LOG_TOPIC.into(),
+            partitions: 1,
             columns: vec![
                 col("TYPE", DataType::Utf8),
                 col("QUERY_ID", DataType::Utf8),

@@ -52,6 +52,7 @@ impl Session {
             props: self.props.clone(),
             is_insert: false,
         };
+        ensure_internal_topics(self, &pipeline)?;
         let spec = pipeline.finish(&id, OpSpec::Sink(sink_spec(&sink_def)));
         if let Err(e) = self.start(spec) {
             if created {
@@ -72,7 +73,7 @@ impl Session {
     /// Plans a CREATE ... AS SELECT: the pipeline and the definition of the new source.
     fn plan_cas(&self, c: &CreateAsSelect, sql: &str, catalog: &Catalog, id: &str) -> Result<(Pipeline, SourceDef)> {
         let w = WithProps::parse(&c.props, CAS_PROPS)?;
-        let pipeline = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), catalog, &self.eddy.inner.functions)?;
+        let pipeline = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
         check_result_type(c.source_type, pipeline.output_type)?;
         if c.query.limit.is_some() {
             return Err(invalid("LIMIT is not supported in persistent queries"));
@@ -91,15 +92,20 @@ impl Session {
         }
         let value_default = FormatSpec { wrap_single_value: true, ..first.value_format };
         let value_format = w.value_spec(value_default);
+        let partitions = match self.eddy.inner.engine.log().describe_topic(&topic) {
+            Ok(info) => info.config.partitions,
+            Err(_) => w.partitions.unwrap_or(first.partitions),
+        };
         let def = SourceDef {
             name: c.name.clone(),
             source_type: c.source_type,
             topic,
+            partitions,
             columns: pipeline.columns.clone(),
             key_format,
             value_format,
             timestamp: None,
-            window: None,
+            window: pipeline.window,
             is_source: false,
             written_by: Some(id.to_string()),
             sql: sql.to_string(),
@@ -139,7 +145,7 @@ impl Session {
         let n = self.next_command_number()?;
         let id = format!("INSERTQUERY_{n}");
         let catalog = inner.catalog.read().clone();
-        let (pipeline, sink) = self.plan_insert(target, q, &catalog)?;
+        let (pipeline, sink) = self.plan_insert(target, q, &catalog, &id)?;
         let query_def = QueryDef {
             id: id.clone(),
             sql: sql.to_string(),
@@ -149,6 +155,7 @@ impl Session {
             props: self.props.clone(),
             is_insert: true,
         };
+        ensure_internal_topics(self, &pipeline)?;
         let spec = pipeline.finish(&id, OpSpec::Sink(sink_spec(&sink)));
         self.start(spec)?;
         if let Err(e) = self.log_command(sql, Some(id.clone())) {
@@ -159,7 +166,7 @@ impl Session {
         Ok(Output::Message(format!("Created query with ID {id}")))
     }
 
-    fn plan_insert(&self, target: &str, q: &Query, catalog: &Catalog) -> Result<(Pipeline, SourceDef)> {
+    fn plan_insert(&self, target: &str, q: &Query, catalog: &Catalog, id: &str) -> Result<(Pipeline, SourceDef)> {
         let sink = catalog
             .sources
             .get(target)
@@ -171,7 +178,7 @@ impl Session {
         if sink.is_source {
             return Err(invalid(format!("Cannot insert into read-only stream: {target}")));
         }
-        let pipeline = plan_select(q, QueryKind::Persistent, Some(target), catalog, &self.eddy.inner.functions)?;
+        let pipeline = plan_select(q, QueryKind::Persistent, Some(target), id, catalog, &self.eddy.inner.functions)?;
         check_result_type(SourceType::Stream, pipeline.output_type)?;
         let want: Vec<(&str, &DataType, bool)> = sink.columns.iter().filter(|c| c.kind == ColumnKind::Key || c.kind == ColumnKind::Value).map(|c| (c.name.as_str(), &c.data_type, c.is_key())).collect();
         let got: Vec<(&str, &DataType, bool)> = pipeline.columns.iter().map(|c| (c.name.as_str(), &c.data_type, c.is_key())).collect();
@@ -194,7 +201,7 @@ impl Session {
     pub(crate) fn replay_insert_select(&mut self, target: &str, q: &Query, sql: &str, id: &str) -> Result<()> {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
-        let (pipeline, sink) = self.plan_insert(target, q, &catalog)?;
+        let (pipeline, sink) = self.plan_insert(target, q, &catalog, id)?;
         let def = QueryDef {
             id: id.to_string(),
             sql: sql.to_string(),
@@ -215,18 +222,19 @@ impl Session {
         let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query statement"))?;
         let (pipeline, sink) = match &st.statement {
             Statement::CreateAsSelect(c) => {
-                let (p, _) = self.plan_cas_for_restart(c, &catalog)?;
+                let (p, _) = self.plan_cas_for_restart(c, &catalog, &q.id)?;
                 (p, catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: c.name.clone() })?)
             }
-            Statement::InsertSelect { target, query, .. } => self.plan_insert(target, query, &catalog)?,
+            Statement::InsertSelect { target, query, .. } => self.plan_insert(target, query, &catalog, &q.id)?,
             _ => return Err(invalid(format!("query {} is not a persistent query", q.id))),
         };
+        ensure_internal_topics(self, &pipeline)?;
         let spec = pipeline.finish(&q.id, OpSpec::Sink(sink_spec(&sink)));
         self.start(spec)
     }
 
-    fn plan_cas_for_restart(&self, c: &CreateAsSelect, catalog: &Catalog) -> Result<(Pipeline, ())> {
-        let p = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), catalog, &self.eddy.inner.functions)?;
+    fn plan_cas_for_restart(&self, c: &CreateAsSelect, catalog: &Catalog, id: &str) -> Result<(Pipeline, ())> {
+        let p = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
         Ok((p, ()))
     }
 
@@ -250,9 +258,10 @@ impl Session {
         if !push && src.source_type == SourceType::Table {
             return Err(PlanError::Unsupported { feature: "pull queries on tables".into() });
         }
-        let pipeline = plan_select(q, QueryKind::Transient, None, &catalog, &inner.functions)?;
         let n = inner.transient_ids.fetch_add(1, Ordering::Relaxed);
         let id = format!("transient_{}_{n}", q.from.name);
+        let pipeline = plan_select(q, QueryKind::Transient, None, &id, &catalog, &inner.functions)?;
+        ensure_internal_topics(self, &pipeline)?;
         let fields: Vec<Field> = pipeline.columns.iter().map(|c| Field::new(&c.name, c.data_type.clone(), true)).collect();
         let schema = Arc::new(Schema::new(fields));
         let spec = pipeline.finish(&id, OpSpec::Collect);
@@ -262,7 +271,16 @@ impl Session {
         engine.start_query(spec, StartOptions { persistent: false, offset_reset: reset, collect: Some(tx) })?;
         let stop_engine = engine.clone();
         let stop_id = id.clone();
-        let stop: super::output::StopHandle = Box::new(move || stop_engine.stop_query_nowait(&stop_id));
+        let stop_log = engine.log().clone();
+        let stop: super::output::StopHandle = Box::new(move || {
+            stop_engine.stop_query_nowait(&stop_id);
+            let prefix = format!("_eddy_{stop_id}_");
+            for t in stop_log.list_topics() {
+                if t.starts_with(&prefix) {
+                    let _ = stop_log.delete_topic(&t);
+                }
+            }
+        });
         if !push {
             // A scan: read what is there now, then end.
             let (e, sid, timeout) = (engine.clone(), id.clone(), self.pull_timeout());
@@ -294,6 +312,7 @@ impl Session {
         };
         for q in &ids {
             let _ = inner.engine.stop_query(q, true);
+            delete_internal_topics(self, q);
         }
         self.log_command(sql, None)?;
         let mut cat = inner.catalog.write();
@@ -312,13 +331,13 @@ impl Session {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
         let spec = match st {
-            Statement::Query(q) => plan_select(q, QueryKind::Transient, None, &catalog, &inner.functions)?.finish("EXPLAIN", OpSpec::Collect),
+            Statement::Query(q) => plan_select(q, QueryKind::Transient, None, "EXPLAIN", &catalog, &inner.functions)?.finish("EXPLAIN", OpSpec::Collect),
             Statement::CreateAsSelect(c) => {
                 let (p, def) = self.plan_cas(c, "", &catalog, "EXPLAIN")?;
                 p.finish("EXPLAIN", OpSpec::Sink(sink_spec(&def)))
             }
             Statement::InsertSelect { target, query, .. } => {
-                let (p, def) = self.plan_insert(target, query, &catalog)?;
+                let (p, def) = self.plan_insert(target, query, &catalog, "EXPLAIN")?;
                 p.finish("EXPLAIN", OpSpec::Sink(sink_spec(&def)))
             }
             _ => return Err(invalid("EXPLAIN works on SELECT, CREATE ... AS SELECT and INSERT INTO ... SELECT")),
@@ -365,6 +384,32 @@ pub(crate) fn sink_spec(def: &SourceDef) -> SinkSpec {
         value_columns: cols.iter().enumerate().filter(|(_, c)| !c.is_key()).map(|(i, _)| i).collect(),
         key_fields: def.key_fields(),
         value_fields: def.value_fields(),
+        window: def.window.map(|w| {
+            let n = cols.len();
+            engine::spec::SinkWindow { start_column: n, end_column: n + 1, session: w == crate::catalog::WindowType::Session }
+        }),
+    }
+}
+
+/// Creates the internal topics a pipeline needs (repartitions) when missing.
+pub(crate) fn ensure_internal_topics(s: &Session, p: &Pipeline) -> Result<()> {
+    let log = s.eddy.inner.engine.log();
+    for (t, n) in &p.internal_topics {
+        if log.describe_topic(t).is_err() {
+            log.create_topic(t, &TopicConfig::new(*n))?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the internal topics of a query.
+pub(crate) fn delete_internal_topics(s: &Session, id: &str) {
+    let log = s.eddy.inner.engine.log();
+    let prefix = format!("_eddy_{id}_");
+    for t in log.list_topics() {
+        if t.starts_with(&prefix) {
+            let _ = log.delete_topic(&t);
+        }
     }
 }
 

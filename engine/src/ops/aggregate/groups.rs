@@ -1,0 +1,179 @@
+//! The group store of an aggregate: group states cached in memory, backed by the state store.
+//!
+//! Keys are the operator's state prefix followed by a suffix the aggregate chooses (window start
+//! and group row for windows, the group row otherwise); values are each aggregate's saved state,
+//! each behind a u32 length. Reads go through the cache: the aggregate prefetches a batch's
+//! missing keys with one `multi_get`. A value is the event time of the latest update (8 bytes)
+//! followed by each aggregate's state behind a u32 length. Writes stay in memory until `flush` at a barrier; clean
+//! entries beyond the capacity are evicted after it.
+
+use std::collections::{HashMap, HashSet};
+
+use storage::{KvStore, StateBatch};
+
+use super::function::{AggFunctionRef, AggState};
+use crate::error::{EngineError, Result};
+
+/// The states of one group (one per aggregate call).
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub accs: Vec<Box<dyn AggState>>,
+    /// Event time of the latest update.
+    pub ts: i64,
+    pub dirty: bool,
+}
+
+/// Cached group states over the state store.
+pub(crate) struct GroupStore {
+    pub prefix: Vec<u8>,
+    funcs: Vec<AggFunctionRef>,
+    map: HashMap<Vec<u8>, Entry>,
+    deleted: HashSet<Vec<u8>>,
+    capacity: usize,
+    dirty: usize,
+}
+
+impl GroupStore {
+    pub fn new(funcs: Vec<AggFunctionRef>, capacity: usize) -> Self {
+        GroupStore { prefix: Vec::new(), funcs, map: HashMap::new(), deleted: HashSet::new(), capacity, dirty: 0 }
+    }
+
+    fn full_key(&self, suffix: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.prefix.len() + suffix.len());
+        k.extend_from_slice(&self.prefix);
+        k.extend_from_slice(suffix);
+        k
+    }
+
+    /// Loads the states of `suffixes` that are not cached (absent ones start empty).
+    pub fn prefetch(&mut self, suffixes: &[&[u8]], state: &dyn KvStore) -> Result<()> {
+        let mut missing: Vec<&[u8]> = suffixes.iter().copied().filter(|s| !self.map.contains_key(*s)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<Vec<u8>> = missing.iter().map(|s| self.full_key(s)).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        let values = state.multi_get(&refs)?;
+        for (suffix, v) in missing.into_iter().zip(values) {
+            let entry = match v {
+                Some(bytes) if !self.deleted.contains(suffix) => self.decode(&bytes)?,
+                _ => self.empty(),
+            };
+            self.map.insert(suffix.to_vec(), entry);
+        }
+        Ok(())
+    }
+
+    fn empty(&self) -> Entry {
+        Entry { accs: self.funcs.iter().map(|f| f.new_state()).collect(), ts: 0, dirty: false }
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Entry> {
+        let mut accs = Vec::with_capacity(self.funcs.len());
+        let corrupt = || EngineError::CorruptState { what: "aggregate entry".into() };
+        let ts = i64::from_le_bytes(bytes.get(..8).ok_or_else(corrupt)?.try_into().expect("8 bytes"));
+        let mut at = 8usize;
+        for f in &self.funcs {
+            let corrupt = || EngineError::CorruptState { what: format!("aggregate {}", f.name()) };
+            let len = u32::from_le_bytes(bytes.get(at..at + 4).ok_or_else(corrupt)?.try_into().expect("4 bytes")) as usize;
+            at += 4;
+            let body = bytes.get(at..at + len).ok_or_else(corrupt)?;
+            at += len;
+            accs.push(f.load(body).map_err(|_| corrupt())?);
+        }
+        Ok(Entry { accs, ts, dirty: false })
+    }
+
+    /// The states of a prefetched (or new) key, marked dirty.
+    pub fn get_mut(&mut self, suffix: &[u8]) -> &mut Entry {
+        if !self.map.contains_key(suffix) {
+            let e = self.empty();
+            self.map.insert(suffix.to_vec(), e);
+        }
+        self.deleted.remove(suffix);
+        let e = self.map.get_mut(suffix).expect("present");
+        if !e.dirty {
+            e.dirty = true;
+            self.dirty += 1;
+        }
+        e
+    }
+
+    /// The states of a key if cached.
+    pub fn peek(&self, suffix: &[u8]) -> Option<&Entry> {
+        self.map.get(suffix)
+    }
+
+    /// Forgets a key (deleted at the next flush).
+    pub fn remove(&mut self, suffix: &[u8]) {
+        if let Some(e) = self.map.remove(suffix) {
+            if e.dirty {
+                self.dirty -= 1;
+            }
+        }
+        self.deleted.insert(suffix.to_vec());
+    }
+
+    /// Drops cached keys matching `pred` without writing them (their state was deleted by range).
+    pub fn forget(&mut self, mut pred: impl FnMut(&[u8]) -> bool) {
+        let before = self.map.len();
+        let mut dirty_gone = 0;
+        self.map.retain(|k, e| {
+            let drop = pred(k);
+            if drop && e.dirty {
+                dirty_gone += 1;
+            }
+            !drop
+        });
+        self.dirty -= dirty_gone;
+        self.deleted.retain(|k| !pred(k));
+        let _ = before;
+    }
+
+    /// Too much unflushed state: the caller should ask for a checkpoint.
+    pub fn over_budget(&self) -> bool {
+        self.dirty > self.capacity
+    }
+
+    /// Writes dirty states and deletions to `batch`, then evicts clean entries beyond capacity.
+    pub fn flush(&mut self, batch: &mut StateBatch) {
+        let mut buf = Vec::new();
+        let mut key = self.prefix.clone();
+        let plen = key.len();
+        for k in self.deleted.drain() {
+            key.truncate(plen);
+            key.extend_from_slice(&k);
+            batch.delete(&key);
+        }
+        for (k, e) in self.map.iter_mut().filter(|(_, e)| e.dirty) {
+            buf.clear();
+            buf.extend_from_slice(&e.ts.to_le_bytes());
+            for acc in &e.accs {
+                let at = buf.len();
+                buf.extend_from_slice(&[0; 4]);
+                acc.save(&mut buf);
+                let len = (buf.len() - at - 4) as u32;
+                buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            }
+            key.truncate(plen);
+            key.extend_from_slice(k);
+            batch.put(&key, &buf);
+            e.dirty = false;
+        }
+        self.dirty = 0;
+        if self.map.len() > self.capacity {
+            let excess = self.map.len() - self.capacity;
+            let victims: Vec<Vec<u8>> = self.map.keys().take(excess).cloned().collect();
+            for v in victims {
+                self.map.remove(&v);
+            }
+        }
+    }
+
+    /// Cached keys (for iterating windows).
+    pub fn keys(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.map.keys()
+    }
+}

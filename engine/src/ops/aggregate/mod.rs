@@ -1,0 +1,369 @@
+//! `AggregateOp`: GROUP BY with aggregates, optionally per tumbling, hopping or session window.
+//!
+//! State: one entry per group (per window), in a [`groups::GroupStore`]: key = state prefix +
+//! `[window start, 8 bytes][group row]` (time windows) or `[group row]`, value = the event time
+//! of the latest update and each aggregate's state; a meta entry holds the operator's stream time.
+//!
+//! Per input row, in order: stream time advances; rows with a null group key are dropped (and
+//! null-valued stream records); a row later than its window's end plus grace is dropped and
+//! logged; otherwise the group's states take the row (or give it back, for `UpdateBefore` and
+//! `Delete` rows of a table input) and, with EMIT CHANGES, the new aggregate row is emitted with
+//! the row's event time. With EMIT FINAL a window's rows are emitted once, when stream time
+//! passes its end plus grace. On a barrier dirty states and the stream time are written, and
+//! windows past retention are deleted with one range delete.
+
+mod builtin;
+pub mod function;
+mod groups;
+pub mod scalar_codec;
+mod session;
+pub mod window;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, Int8Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::ScalarValue;
+
+pub use function::{create_aggregate, is_aggregate, AggError, AggFunction, AggFunctionRef, AggState};
+
+use self::groups::GroupStore;
+use self::window::{decode_start, encode_start, windows_for};
+use crate::batch::{op_column, ts_column};
+use crate::error::Result;
+use crate::operator::{OpContext, Operator};
+use crate::processing_log::{ErrorKind, ProcessingError};
+use crate::spec::{AggregateSpec, WindowKind};
+use crate::types::{Epoch, RowOp};
+
+/// Groups cached in memory per task before clean ones are evicted.
+pub const DEFAULT_CACHE_GROUPS: usize = 100_000;
+
+/// Where a group's values come from when building output.
+enum GroupSrc {
+    /// Row `i` of the current input batch.
+    Input(usize),
+    /// Encoded group row bytes.
+    Key(Vec<u8>),
+}
+
+/// One output row being built.
+struct OutRow {
+    group: GroupSrc,
+    window: Option<(i64, i64)>,
+    values: Vec<ScalarValue>,
+    ts: i64,
+    op: RowOp,
+}
+
+/// The aggregate operator.
+pub struct AggregateOp {
+    spec: AggregateSpec,
+    schema: SchemaRef,
+    converter: RowConverter,
+    store: GroupStore,
+    observed: i64,
+    /// EMIT FINAL: open windows by start, with their groups.
+    open_windows: BTreeMap<i64, BTreeSet<Vec<u8>>>,
+    sessions: session::Sessions,
+    meta_key: Vec<u8>,
+}
+
+impl AggregateOp {
+    /// An aggregate for `spec` producing `schema`; `input` is the input schema.
+    pub fn new(spec: AggregateSpec, input: &SchemaRef, schema: SchemaRef) -> Result<Self> {
+        let fields: Vec<SortField> =
+            spec.group_columns.iter().map(|&i| SortField::new(input.field(i).data_type().clone())).collect();
+        let converter = RowConverter::new(fields)?;
+        let funcs: Vec<AggFunctionRef> = spec.calls.iter().map(|c| c.function.clone()).collect();
+        Ok(AggregateOp {
+            store: GroupStore::new(funcs, DEFAULT_CACHE_GROUPS),
+            spec,
+            schema,
+            converter,
+            observed: i64::MIN,
+            open_windows: BTreeMap::new(),
+            sessions: session::Sessions::default(),
+            meta_key: Vec::new(),
+        })
+    }
+
+    fn size_grace(&self) -> Option<(i64, i64, i64)> {
+        match self.spec.window.map(|w| (w.kind, w.grace_ms)) {
+            Some((WindowKind::Tumbling { size_ms }, g)) => Some((size_ms, size_ms, g)),
+            Some((WindowKind::Hopping { size_ms, advance_ms }, g)) => Some((size_ms, advance_ms, g)),
+            _ => None,
+        }
+    }
+
+    fn is_session(&self) -> bool {
+        matches!(self.spec.window.map(|w| w.kind), Some(WindowKind::Session { .. }))
+    }
+
+    /// Emits the final rows of every window whose end plus grace is not after stream time.
+    fn close_windows(&mut self, out: &mut Vec<OutRow>, cx: &mut OpContext<'_>) -> Result<()> {
+        let Some((size, _, grace)) = self.size_grace() else { return Ok(()) };
+        while let Some((&start, _)) = self.open_windows.first_key_value() {
+            if start + size + grace > self.observed {
+                break;
+            }
+            let groups = self.open_windows.remove(&start).expect("present");
+            let suffixes: Vec<Vec<u8>> = groups
+                .iter()
+                .map(|g| {
+                    let mut s = Vec::with_capacity(8 + g.len());
+                    encode_start(start, &mut s);
+                    s.extend_from_slice(g);
+                    s
+                })
+                .collect();
+            let refs: Vec<&[u8]> = suffixes.iter().map(|s| s.as_slice()).collect();
+            self.store.prefetch(&refs, cx.state)?;
+            for (g, s) in groups.into_iter().zip(&suffixes) {
+                let Some(e) = self.store.peek(s) else { continue };
+                out.push(OutRow {
+                    group: GroupSrc::Key(g),
+                    window: Some((start, start + size)),
+                    values: e.accs.iter().map(|a| a.evaluate()).collect(),
+                    ts: e_ts(e),
+                    op: RowOp::Insert,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn build(&self, batch: Option<&RecordBatch>, rows: Vec<OutRow>) -> Result<Option<RecordBatch>> {
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        let all_input = rows.iter().all(|r| matches!(r.group, GroupSrc::Input(_)));
+        if all_input {
+            let batch = batch.expect("input rows come with a batch");
+            let idx = datafusion::arrow::array::UInt32Array::from(
+                rows.iter().map(|r| if let GroupSrc::Input(i) = r.group { i as u32 } else { 0 }).collect::<Vec<_>>(),
+            );
+            for &c in &self.spec.group_columns {
+                cols.push(take(batch.column(c).as_ref(), &idx, None)?);
+            }
+        } else {
+            let owned: Vec<Vec<u8>> = rows
+                .iter()
+                .map(|r| match &r.group {
+                    GroupSrc::Key(k) => k.clone(),
+                    GroupSrc::Input(i) => {
+                        // Mixed output: re-encode the input row's group.
+                        let cols: Vec<ArrayRef> = self
+                            .spec
+                            .group_columns
+                            .iter()
+                            .map(|&c| batch.expect("batch").column(c).slice(*i, 1))
+                            .collect();
+                        self.converter.convert_columns(&cols).map(|r| r.row(0).as_ref().to_vec()).unwrap_or_default()
+                    }
+                })
+                .collect();
+            let parser = self.converter.parser();
+            let parsed: Vec<_> = owned.iter().map(|b| parser.parse(b)).collect();
+            cols.extend(self.converter.convert_rows(parsed.iter().copied())?);
+        }
+        if self.spec.window.is_some() {
+            cols.push(Arc::new(Int64Array::from(rows.iter().map(|r| r.window.map(|w| w.0).unwrap_or(0)).collect::<Vec<_>>())));
+            cols.push(Arc::new(Int64Array::from(rows.iter().map(|r| r.window.map(|w| w.1).unwrap_or(0)).collect::<Vec<_>>())));
+        }
+        for (k, call) in self.spec.calls.iter().enumerate() {
+            let vals: Vec<ScalarValue> = rows.iter().map(|r| r.values[k].clone()).collect();
+            let t = call.function.return_type();
+            let arr = if vals.is_empty() {
+                datafusion::arrow::array::new_empty_array(&t)
+            } else {
+                ScalarValue::iter_to_array(vals)?
+            };
+            cols.push(arr);
+        }
+        cols.push(Arc::new(Int64Array::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())));
+        cols.push(Arc::new(Int8Array::from(rows.iter().map(|r| r.op as i8).collect::<Vec<_>>())));
+        let cols = crate::batch::cast_columns(cols, &self.schema)?;
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), cols)?))
+    }
+}
+
+/// The event time stored with an entry (the first aggregate slot is not used for it).
+fn e_ts(e: &groups::Entry) -> i64 {
+    e.ts
+}
+
+/// Encodes the group columns of a batch; `None` for rows with a null group value.
+fn group_rows(converter: &RowConverter, batch: &RecordBatch, cols: &[usize]) -> Result<(Rows, Vec<bool>)> {
+    let arrays: Vec<ArrayRef> = cols.iter().map(|&c| batch.column(c).clone()).collect();
+    let valid: Vec<bool> = (0..batch.num_rows()).map(|i| arrays.iter().all(|a| a.is_valid(i))).collect();
+    Ok((converter.convert_columns(&arrays)?, valid))
+}
+
+impl Operator for AggregateOp {
+    fn name(&self) -> &'static str {
+        "aggregate"
+    }
+
+    fn open(&mut self, cx: &mut OpContext<'_>) -> Result<()> {
+        self.store.prefix = cx.state_prefix(self.spec.table);
+        let mut meta = self.store.prefix.clone();
+        meta.extend_from_slice(&[0xff, 0xff, b'm']);
+        if let Some(v) = cx.state.get(&meta)? {
+            if let Some(t) = v.get(..8) {
+                self.observed = i64::from_le_bytes(t.try_into().expect("8 bytes"));
+            }
+        }
+        self.meta_key = meta;
+        if self.spec.emit_final {
+            if let Some((size, _, grace)) = self.size_grace() {
+                // Windows not yet emitted: those whose end plus grace is after stream time.
+                let from_start = self.observed.saturating_sub(size + grace).saturating_add(1);
+                let mut from = self.store.prefix.clone();
+                encode_start(from_start.max(i64::MIN + 1), &mut from);
+                let mut to = self.store.prefix.clone();
+                to.extend_from_slice(&[0xff, 0xff]);
+                let plen = self.store.prefix.len();
+                for kv in cx.state.scan(&from, &to)? {
+                    let (k, _) = kv?;
+                    let suffix = &k[plen..];
+                    if suffix.len() >= 8 {
+                        self.open_windows.entry(decode_start(suffix)).or_default().insert(suffix[8..].to_vec());
+                    }
+                }
+            }
+        }
+        if self.is_session() {
+            self.sessions.prefix = self.store.prefix.clone();
+        }
+        Ok(())
+    }
+
+    fn on_batch(&mut self, _input: usize, batch: RecordBatch, cx: &mut OpContext<'_>) -> Result<()> {
+        if self.is_session() {
+            let out = self.session_batch(&batch, cx)?;
+            if let Some(b) = self.build(Some(&batch), out)? {
+                cx.emit(b);
+            }
+            if self.store.over_budget() {
+                cx.request_checkpoint();
+            }
+            return Ok(());
+        }
+        let (rows, valid) = group_rows(&self.converter, &batch, &self.spec.group_columns)?;
+        let ts = ts_column(&batch).clone();
+        let ops = op_column(&batch).clone();
+        let args: Vec<Vec<ArrayRef>> =
+            self.spec.calls.iter().map(|c| c.args.iter().map(|&i| batch.column(i).clone()).collect()).collect();
+        let window = self.size_grace();
+        // The state keys each row touches.
+        let mut wins = Vec::new();
+        let mut touched: Vec<(usize, Option<i64>, Vec<u8>)> = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let op = RowOp::from_code(ops.value(i));
+            if !valid[i] || (!self.spec.retract && !op.is_add()) {
+                continue;
+            }
+            let g = rows.row(i);
+            match window {
+                None => touched.push((i, None, g.as_ref().to_vec())),
+                Some((size, advance, _)) => {
+                    windows_for(ts.value(i), size, advance, &mut wins);
+                    for &start in &wins {
+                        let mut s = Vec::with_capacity(8 + g.as_ref().len());
+                        encode_start(start, &mut s);
+                        s.extend_from_slice(g.as_ref());
+                        touched.push((i, Some(start), s));
+                    }
+                }
+            }
+        }
+        let refs: Vec<&[u8]> = touched.iter().map(|t| t.2.as_slice()).collect();
+        self.store.prefetch(&refs, cx.state)?;
+        let mut out: Vec<OutRow> = Vec::new();
+        let mut last_row = usize::MAX;
+        for (i, start, suffix) in &touched {
+            let i = *i;
+            let t = ts.value(i);
+            if i != last_row {
+                self.observed = self.observed.max(t);
+                last_row = i;
+            }
+            if let (Some(start), Some((size, _, grace))) = (start, window) {
+                if start + size + grace <= self.observed {
+                    let mut e = ProcessingError::new(
+                        ErrorKind::LateRecord,
+                        format!("record at {t} is too late for window [{start}, {}): stream time is {}", start + size, self.observed),
+                    );
+                    e.offset = None;
+                    cx.log_error(e);
+                    continue;
+                }
+            }
+            let op = RowOp::from_code(ops.value(i));
+            let entry = self.store.get_mut(suffix);
+            for (k, acc) in entry.accs.iter_mut().enumerate() {
+                if op.is_add() {
+                    acc.update(&args[k], i);
+                } else {
+                    acc.retract(&args[k], i);
+                }
+            }
+            entry.ts = t;
+            if self.spec.emit_final {
+                if let Some(start) = start {
+                    self.open_windows.entry(*start).or_default().insert(suffix[8..].to_vec());
+                }
+            } else {
+                out.push(OutRow {
+                    group: GroupSrc::Input(i),
+                    window: start.map(|s| (s, s + window.map(|w| w.0).unwrap_or(0))),
+                    values: entry.accs.iter().map(|a| a.evaluate()).collect(),
+                    ts: t,
+                    op: RowOp::Insert,
+                });
+            }
+        }
+        if self.spec.emit_final {
+            self.close_windows(&mut out, cx)?;
+        }
+        if let Some(b) = self.build(Some(&batch), out)? {
+            cx.emit(b);
+        }
+        if self.store.over_budget() {
+            cx.request_checkpoint();
+        }
+        Ok(())
+    }
+
+    fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
+        // Windows past retention go, with one range delete.
+        if let (Some(w), Some((size, _, _))) = (self.spec.window, self.size_grace()) {
+            if self.observed > i64::MIN {
+                let limit = self.observed.saturating_sub(w.retention_ms).saturating_sub(size);
+                let mut from = self.store.prefix.clone();
+                encode_start(i64::MIN, &mut from);
+                let mut to = self.store.prefix.clone();
+                encode_start(limit, &mut to);
+                if from < to {
+                    cx.writes().delete_range(&from, &to);
+                    self.store.forget(|k| k.len() >= 8 && decode_start(k) < limit);
+                }
+            }
+        }
+        if self.is_session() {
+            self.session_expire(cx);
+        }
+        let observed = self.observed.to_le_bytes();
+        let meta = self.meta_key.clone();
+        let batch = cx.writes();
+        self.store.flush(batch);
+        batch.put(&meta, &observed);
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! `MaterializeOp`: reads a table's changelog (upserts and tombstones by primary key) and emits
+//! changes that carry the old row as well, as Kafka Streams does with `sendOldValues`: an upsert
+//! of a known key becomes `UpdateBefore(old)` then `UpdateAfter(new)`, of a new key `Insert(new)`;
+//! a tombstone of a known key becomes `Delete(old)`, of an unknown key nothing. Aggregations and
+//! joins over tables need this to retract the old row.
+//!
+//! State: key = state prefix + the primary key row; value = the row (all columns, Arrow row
+//! format). Cached in memory; written at barriers; clean entries evicted beyond the capacity.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, Int8Array};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+
+use crate::batch::{op_column, ts_column};
+use crate::error::Result;
+use crate::operator::{OpContext, Operator};
+use crate::spec::MaterializeSpec;
+use crate::types::{Epoch, RowOp};
+
+const CAPACITY: usize = 100_000;
+
+struct Slot {
+    row: Option<Vec<u8>>,
+    dirty: bool,
+}
+
+/// Keeps the latest row per key to turn upserts into changes.
+pub struct MaterializeOp {
+    spec: MaterializeSpec,
+    schema: SchemaRef,
+    keys: RowConverter,
+    rows: RowConverter,
+    cache: HashMap<Vec<u8>, Slot>,
+    prefix: Vec<u8>,
+    dirty: usize,
+}
+
+impl MaterializeOp {
+    /// A materializer of `schema` (input and output).
+    pub fn new(spec: MaterializeSpec, schema: SchemaRef) -> Result<Self> {
+        let n = schema.fields().len() - 2;
+        let keys = RowConverter::new(spec.key_columns.iter().map(|&i| SortField::new(schema.field(i).data_type().clone())).collect())?;
+        let rows = RowConverter::new(schema.fields()[..n].iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
+        Ok(MaterializeOp { spec, schema, keys, rows, cache: HashMap::new(), prefix: Vec::new(), dirty: 0 })
+    }
+
+    fn prefetch(&mut self, keys: &[Vec<u8>], cx: &OpContext<'_>) -> Result<()> {
+        let mut missing: Vec<&Vec<u8>> = keys.iter().filter(|k| !self.cache.contains_key(*k)).collect();
+        missing.sort();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let full: Vec<Vec<u8>> = missing.iter().map(|k| [self.prefix.as_slice(), k.as_slice()].concat()).collect();
+        let refs: Vec<&[u8]> = full.iter().map(|k| k.as_slice()).collect();
+        for (k, v) in missing.into_iter().zip(cx.state.multi_get(&refs)?) {
+            self.cache.insert(k.clone(), Slot { row: v, dirty: false });
+        }
+        Ok(())
+    }
+}
+
+impl Operator for MaterializeOp {
+    fn name(&self) -> &'static str {
+        "materialize"
+    }
+
+    fn open(&mut self, cx: &mut OpContext<'_>) -> Result<()> {
+        self.prefix = cx.state_prefix(self.spec.table);
+        Ok(())
+    }
+
+    fn on_batch(&mut self, _input: usize, batch: RecordBatch, cx: &mut OpContext<'_>) -> Result<()> {
+        let n = batch.num_columns() - 2;
+        let key_cols: Vec<ArrayRef> = self.spec.key_columns.iter().map(|&i| batch.column(i).clone()).collect();
+        let key_rows = self.keys.convert_columns(&key_cols)?;
+        let data_rows = self.rows.convert_columns(&batch.columns()[..n])?;
+        let valid: Vec<bool> = (0..batch.num_rows()).map(|i| key_cols.iter().all(|a| a.is_valid(i))).collect();
+        let keys: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| key_rows.row(i).as_ref().to_vec()).collect();
+        self.prefetch(&keys, cx)?;
+        let ts = ts_column(&batch);
+        let ops = op_column(&batch);
+        let mut out_rows: Vec<Vec<u8>> = Vec::new();
+        let mut out_ts = Vec::new();
+        let mut out_ops = Vec::new();
+        for i in 0..batch.num_rows() {
+            if !valid[i] {
+                continue;
+            }
+            let slot = self.cache.get_mut(&keys[i]).expect("prefetched");
+            let old = slot.row.take();
+            let op = RowOp::from_code(ops.value(i));
+            let t = ts.value(i);
+            match (op, old) {
+                (RowOp::Delete | RowOp::UpdateBefore, Some(old)) => {
+                    out_rows.push(old);
+                    out_ts.push(t);
+                    out_ops.push(RowOp::Delete as i8);
+                }
+                (RowOp::Delete | RowOp::UpdateBefore, None) => {}
+                (_, Some(old)) => {
+                    out_rows.push(old);
+                    out_ts.push(t);
+                    out_ops.push(RowOp::UpdateBefore as i8);
+                    let new = data_rows.row(i).as_ref().to_vec();
+                    slot.row = Some(new.clone());
+                    out_rows.push(new);
+                    out_ts.push(t);
+                    out_ops.push(RowOp::UpdateAfter as i8);
+                }
+                (_, None) => {
+                    let new = data_rows.row(i).as_ref().to_vec();
+                    slot.row = Some(new.clone());
+                    out_rows.push(new);
+                    out_ts.push(t);
+                    out_ops.push(RowOp::Insert as i8);
+                }
+            }
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty += 1;
+            }
+        }
+        if !out_rows.is_empty() {
+            let parser = self.rows.parser();
+            let parsed: Vec<_> = out_rows.iter().map(|b| parser.parse(b)).collect();
+            let mut cols = self.rows.convert_rows(parsed.iter().copied())?;
+            cols.push(Arc::new(Int64Array::from(out_ts)));
+            cols.push(Arc::new(Int8Array::from(out_ops)));
+            cx.emit(RecordBatch::try_new(self.schema.clone(), cols)?);
+        }
+        if self.dirty > CAPACITY {
+            cx.request_checkpoint();
+        }
+        Ok(())
+    }
+
+    fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
+        let prefix = self.prefix.clone();
+        let batch = cx.writes();
+        let mut key = prefix.clone();
+        for (k, slot) in self.cache.iter_mut().filter(|(_, s)| s.dirty) {
+            key.truncate(prefix.len());
+            key.extend_from_slice(k);
+            match &slot.row {
+                Some(r) => batch.put(&key, r),
+                None => batch.delete(&key),
+            }
+            slot.dirty = false;
+        }
+        self.dirty = 0;
+        if self.cache.len() > CAPACITY {
+            let excess = self.cache.len() - CAPACITY;
+            let victims: Vec<Vec<u8>> = self.cache.keys().take(excess).cloned().collect();
+            for v in victims {
+                self.cache.remove(&v);
+            }
+        }
+        Ok(())
+    }
+}

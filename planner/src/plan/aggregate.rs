@@ -1,0 +1,407 @@
+//! Planning GROUP BY queries:
+//!
+//! ```text
+//! Source -> [Materialize (tables)] -> [Filter WHERE] -> Project (group keys, aggregate arguments)
+//!   -> [repartition by the group key through an internal topic]
+//!   -> Aggregate [window] -> [Filter HAVING: failing groups become tombstones] -> Project (SELECT)
+//! ```
+//!
+//! Select expressions are bound after the aggregation: GROUP BY expressions and aggregate calls
+//! become references to the aggregate's output columns. The result is a table keyed by the GROUP
+//! BY expressions (and the window).
+
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::DFSchema;
+use datafusion::sql::sqlparser::ast::{Expr as AstExpr, SelectItem};
+use engine::format::FormatSpec;
+use engine::spec::{
+    AggCall, AggregateSpec, FilterMode, FilterSpec, MaterializeSpec, OpSpec, ProjectSpec, SinkKind, SinkSpec,
+    SourceColumn, SourceKind, SourceSpec, WindowDef, WindowKind,
+};
+use engine::types::TableId;
+
+use super::select::QueryKind;
+use super::source::{batch_schema, plan_source, RESERVED};
+use super::Pipeline;
+use crate::ast::{ColumnKind, Emit, Query, SourceType, WindowKind as AstWindow, WindowSpec};
+use crate::binder::aggregate::{norm_text, AggScope, GroupExpr};
+use crate::binder::functions::FunctionRegistry;
+use crate::binder::{physical_expr, Binder, Scope, ScopeColumn, Typed};
+use crate::catalog::{Catalog, Column, WindowType};
+use crate::error::{invalid, PlanError, Result};
+use crate::parser::norm_ident;
+
+/// ksqlDB's grace period when a window clause gives none.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// True when `q` needs an aggregation.
+pub fn is_aggregation(q: &Query) -> bool {
+    if !q.group_by.is_empty() || q.window.is_some() || q.having.is_some() {
+        return true;
+    }
+    q.select.iter().any(|item| match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => contains_aggregate(e),
+        _ => false,
+    })
+}
+
+fn contains_aggregate(e: &AstExpr) -> bool {
+    let t = norm_text(e);
+    engine::ops::aggregate::function::names().iter().any(|n| t.contains(&format!("{n}(")))
+}
+
+/// Resolves a window clause.
+pub fn window_def(w: &WindowSpec) -> Result<WindowDef> {
+    let ms = |d: Duration| d.as_millis() as i64;
+    let kind = match w.kind {
+        AstWindow::Tumbling { size } => WindowKind::Tumbling { size_ms: ms(size) },
+        AstWindow::Hopping { size, advance } => {
+            if advance > size {
+                return Err(invalid(format!(
+                    "Window advance ({} ms) must not be larger than the window size ({} ms)",
+                    ms(advance),
+                    ms(size)
+                )));
+            }
+            if advance.is_zero() {
+                return Err(invalid("Window advance must be larger than zero"));
+            }
+            WindowKind::Hopping { size_ms: ms(size), advance_ms: ms(advance) }
+        }
+        AstWindow::Session { gap } => WindowKind::Session { gap_ms: ms(gap) },
+    };
+    let size = match kind {
+        WindowKind::Tumbling { size_ms } | WindowKind::Hopping { size_ms, .. } => size_ms,
+        WindowKind::Session { gap_ms } => gap_ms,
+    };
+    if size <= 0 {
+        return Err(invalid("Window size must be larger than zero"));
+    }
+    let grace = ms(w.grace.unwrap_or(DEFAULT_GRACE));
+    let retention = match w.retention {
+        Some(r) => {
+            let r = ms(r);
+            if r < size + grace {
+                return Err(invalid(format!(
+                    "Retention ({r} ms) must be at least the window size plus the grace period ({} ms)",
+                    size + grace
+                )));
+            }
+            r
+        }
+        None => size + grace,
+    };
+    Ok(WindowDef { kind, grace_ms: grace, retention_ms: retention })
+}
+
+/// Plans an aggregation query up to its final projection.
+pub fn plan_aggregate(
+    q: &Query,
+    kind: QueryKind,
+    sink_name: Option<&str>,
+    id: &str,
+    catalog: &Catalog,
+    functions: &FunctionRegistry,
+) -> Result<Pipeline> {
+    if !q.joins.is_empty() {
+        return Err(PlanError::Unsupported { feature: "JOIN with GROUP BY".into() });
+    }
+    let def = catalog
+        .sources
+        .get(&q.from.name)
+        .ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: q.from.name.clone() })?;
+    let is_table = def.source_type == SourceType::Table;
+    if q.window.is_some() && is_table {
+        return Err(invalid(format!("WINDOW is not supported on tables: {} is a table, windows apply to streams", def.name)));
+    }
+    if q.group_by.is_empty() {
+        return Err(invalid("Aggregate query needs GROUP BY clause"));
+    }
+    if q.emit == Some(Emit::Final) && q.window.is_none() {
+        return Err(invalid("EMIT FINAL is only supported for windowed aggregations"));
+    }
+    if !q.partition_by.is_empty() {
+        return Err(invalid("PARTITION BY cannot be used with GROUP BY"));
+    }
+    let window = q.window.as_ref().map(window_def).transpose()?;
+    if q.emit == Some(Emit::Final) && matches!(window.map(|w| w.kind), Some(WindowKind::Session { .. })) {
+        return Err(PlanError::Unsupported { feature: "EMIT FINAL with SESSION windows".into() });
+    }
+    let qualifier = q.from.alias.clone().unwrap_or_else(|| def.name.clone());
+    let text: String = q.select.iter().map(|s| s.to_string().to_uppercase()).collect::<Vec<_>>().join(" ")
+        + &q.selection.as_ref().map(|e| e.to_string().to_uppercase()).unwrap_or_default()
+        + &q.group_by.iter().map(|e| e.to_string().to_uppercase()).collect::<String>();
+    let pseudo = text.contains("ROWPARTITION") || text.contains("ROWOFFSET");
+    let src = plan_source(def, &qualifier, pseudo, catalog, functions)?;
+    let mut p = Pipeline::new(SourceType::Table, vec![def.name.clone()]);
+    p.push(OpSpec::Source(src.spec.clone()), src.schema.clone());
+    if is_table {
+        let key_columns = def.columns.iter().enumerate().filter(|(_, c)| c.is_key()).map(|(i, _)| i).collect();
+        p.push(OpSpec::Materialize(MaterializeSpec { key_columns, table: TableId(1) }), src.schema.clone());
+    }
+    let binder = Binder::new(&src.scope, &src.schema, &catalog.types, functions)?;
+    if let Some(w) = &q.selection {
+        if contains_aggregate(w) {
+            return Err(invalid("Aggregate functions are not allowed in WHERE: use HAVING"));
+        }
+        let t = binder.bind(w)?;
+        if t.dt != DataType::Boolean && t.dt != DataType::Null {
+            return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
+        }
+        let predicate = binder.physical(&t.cast_to(&DataType::Boolean))?;
+        let mode = if is_table { FilterMode::Changelog } else { FilterMode::Stream };
+        p.push(OpSpec::Filter(FilterSpec { predicate, mode }), src.schema.clone());
+    }
+
+    // GROUP BY expressions.
+    let mut groups = Vec::new();
+    let mut group_typed = Vec::new();
+    for (i, g) in q.group_by.iter().enumerate() {
+        if contains_aggregate(g) {
+            let name = engine::ops::aggregate::function::names().iter().find(|n| norm_text(g).contains(&format!("{n}("))).copied().unwrap_or("");
+            return Err(invalid(format!("GROUP BY does not support aggregate functions: {name} is an aggregate function.")));
+        }
+        let t = binder.bind(g)?;
+        if matches!(t.dt, DataType::Map(_, _)) {
+            return Err(invalid(format!("cannot GROUP BY {g}: MAP values cannot be keys")));
+        }
+        groups.push(GroupExpr { text: norm_text(g), field: format!("_g{i}"), data_type: t.dt.clone() });
+        group_typed.push(t);
+    }
+
+    // The scope after the aggregation: group columns (simple ones by name) and window bounds.
+    let mut post_scope = Scope::default();
+    let mut post_fields: Vec<Field> = Vec::new();
+    for (g, e) in groups.iter().zip(&q.group_by) {
+        let name = match e {
+            AstExpr::Identifier(id) => norm_ident(id),
+            AstExpr::CompoundIdentifier(parts) => parts.last().map(norm_ident).unwrap_or_default(),
+            _ => g.field.clone(),
+        };
+        post_scope.columns.push(ScopeColumn { qualifier: Some(qualifier.clone()), name, field: g.field.clone(), data_type: g.data_type.clone() });
+        post_fields.push(Field::new(&g.field, g.data_type.clone(), true));
+    }
+    if window.is_some() {
+        for w in ["WINDOWSTART", "WINDOWEND"] {
+            post_scope.columns.push(ScopeColumn { qualifier: Some(qualifier.clone()), name: w.into(), field: w.into(), data_type: DataType::Int64 });
+            post_fields.push(Field::new(w, DataType::Int64, true));
+        }
+    }
+    let post_base = Schema::new(post_fields.clone());
+    let mut post = Binder::new(&post_scope, &post_base, &catalog.types, functions)?;
+    post.agg = Some(AggScope { source: &binder, groups: groups.clone(), calls: Default::default() });
+
+    // Bind the select list and HAVING.
+    let mut items: Vec<(String, Typed, String)> = Vec::new();
+    let mut generated = 0;
+    for item in &q.select {
+        let (e, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(norm_ident(alias))),
+            _ => return Err(invalid("SELECT * is not supported with GROUP BY: list the columns")),
+        };
+        let t = post.bind(e)?;
+        let name = match alias {
+            Some(a) => {
+                if RESERVED.contains(&a.as_str()) {
+                    return Err(invalid(format!("`{a}` is a reserved column name. You cannot use it as an alias for a column.")));
+                }
+                a
+            }
+            None => derived_name(e).unwrap_or_else(|| {
+                generated += 1;
+                format!("KSQL_COL_{}", generated - 1)
+            }),
+        };
+        items.push((name, t, norm_text(e)));
+    }
+    let having = match &q.having {
+        Some(h) => {
+            let t = post.bind(h).map_err(|e| match e {
+                PlanError::Invalid(m) => PlanError::Invalid(format!("Error in HAVING expression: {m}")),
+                o => o,
+            })?;
+            if t.dt != DataType::Boolean && t.dt != DataType::Null {
+                return Err(invalid(format!("HAVING must be a BOOLEAN expression, but {h} is {}", crate::types::type_name(&t.dt))));
+            }
+            Some(t.cast_to(&DataType::Boolean))
+        }
+        None => None,
+    };
+    let calls = post.agg.as_ref().expect("set above").calls.borrow().clone();
+    if calls.is_empty() && q.window.is_none() && kind == QueryKind::Persistent && items.iter().all(|(_, _, t)| groups.iter().any(|g| &g.text == t)) {
+        // A GROUP BY without aggregates is allowed: it de-duplicates.
+    }
+
+    // Pre-aggregation projection: group keys, then every aggregate argument.
+    let mut pre_fields = Vec::new();
+    let mut pre_exprs = Vec::new();
+    for (g, t) in groups.iter().zip(&group_typed) {
+        pre_fields.push(Field::new(&g.field, g.data_type.clone(), true));
+        pre_exprs.push(binder.physical(t)?);
+    }
+    let mut agg_calls = Vec::new();
+    let mut arg_fields = Vec::new();
+    for c in &calls {
+        let mut args = Vec::new();
+        for a in &c.args {
+            let i = pre_fields.len();
+            let f = Field::new(format!("_a{}", i - groups.len()), a.dt.clone(), true);
+            arg_fields.push(f.clone());
+            pre_fields.push(f);
+            pre_exprs.push(binder.physical(a)?);
+            args.push(i);
+        }
+        agg_calls.push(AggCall { function: c.function.clone(), args });
+    }
+    let pre_schema = batch_schema(pre_fields.clone());
+    p.push(OpSpec::Project(ProjectSpec { exprs: pre_exprs, timestamp: None }), pre_schema.clone());
+
+    // Repartition by the group key unless the rows are already where their group is.
+    let log_partitions = Some(def.partitions);
+    let by_source_key = {
+        let keys: Vec<String> = def.key_columns().map(|c| c.name.clone()).collect();
+        keys.len() == q.group_by.len()
+            && q.group_by.iter().zip(&keys).all(|(e, k)| matches!(e, AstExpr::Identifier(id) if &norm_ident(id) == k))
+    };
+    if !by_source_key && log_partitions != Some(1) {
+        let topic = format!("_eddy_{id}_repartition");
+        let key_fields: datafusion::arrow::datatypes::Fields = pre_fields[..groups.len()].iter().cloned().collect();
+        let value_fields: datafusion::arrow::datatypes::Fields = pre_fields[groups.len()..].iter().cloned().collect();
+        let n = groups.len();
+        let m = pre_fields.len() - n;
+        let value_format = if m == 1 { FormatSpec::json().with_wrap_single_value(true) } else { FormatSpec::json() };
+        let sink = SinkSpec {
+            topic: topic.clone(),
+            kind: SinkKind::Stream,
+            key_format: FormatSpec::json(),
+            value_format,
+            key_columns: (0..n).collect(),
+            value_columns: (n..n + m).collect(),
+            key_fields: key_fields.clone(),
+            value_fields: value_fields.clone(),
+            window: None,
+        };
+        let source = SourceSpec {
+            topic: topic.clone(),
+            kind: SourceKind::Stream,
+            key_format: FormatSpec::json(),
+            value_format,
+            key_fields,
+            value_fields,
+            columns: (0..n).map(SourceColumn::Key).chain((0..m).map(SourceColumn::Value)).collect(),
+            timestamp: None,
+        };
+        p.split(OpSpec::Sink(sink), OpSpec::Source(source), pre_schema.clone());
+        p.internal_topics.push((topic, log_partitions.unwrap_or(1)));
+    }
+
+    // The aggregate: output = group columns, window bounds, aggregate results.
+    let mut agg_fields = post_fields.clone();
+    for c in &calls {
+        agg_fields.push(Field::new(&c.field, c.function.return_type(), true));
+    }
+    let agg_schema = batch_schema(agg_fields.clone());
+    p.push(
+        OpSpec::Aggregate(AggregateSpec {
+            group_columns: (0..groups.len()).collect(),
+            calls: agg_calls,
+            window,
+            emit_final: q.emit == Some(Emit::Final),
+            retract: is_table,
+            table: TableId(0),
+        }),
+        agg_schema.clone(),
+    );
+    let agg_df = DFSchema::try_from(agg_schema.as_ref().clone())?;
+    if let Some(h) = &having {
+        let predicate = physical_expr(h, &agg_df)?;
+        p.push(OpSpec::Filter(FilterSpec { predicate, mode: FilterMode::Table }), agg_schema.clone());
+    }
+
+    // Final projection: keys (GROUP BY order), then values; window bounds last for the sink.
+    let mut keys: Vec<(String, Typed)> = Vec::new();
+    let mut values: Vec<(String, Typed)> = Vec::new();
+    let mut used = vec![false; items.len()];
+    for g in &groups {
+        match items.iter().position(|(_, _, t)| *t == g.text) {
+            Some(i) if !used[i] => {
+                used[i] = true;
+                keys.push((items[i].0.clone(), items[i].1.clone()));
+            }
+            _ if kind == QueryKind::Persistent => {
+                return Err(invalid(format!(
+                    "The query used to build `{}` must include the grouping expression {} in its projection (eg, SELECT {}...).",
+                    sink_name.unwrap_or("OUTPUT"),
+                    g.text,
+                    g.text
+                )))
+            }
+            _ => {}
+        }
+    }
+    for (i, (name, t, _)) in items.iter().enumerate() {
+        if !used[i] {
+            values.push((name.clone(), t.clone()));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (n, _) in keys.iter().chain(values.iter()) {
+        if !seen.insert(n.clone()) {
+            return Err(invalid(format!("duplicate column name \"{n}\" in the projection: alias one of them")));
+        }
+    }
+    if kind == QueryKind::Persistent && values.is_empty() && calls.is_empty() && window.is_none() {
+        return Err(invalid("The projection contains no value columns."));
+    }
+    let mut out_fields = Vec::new();
+    let mut exprs = Vec::new();
+    let window_cols = window.is_some() && kind == QueryKind::Transient;
+    let wcol = |name: &str| Typed::new(datafusion::logical_expr::col(datafusion::common::Column::new_unqualified(name)), DataType::Int64);
+    let mut ordered: Vec<(String, Typed, ColumnKind)> = keys.into_iter().map(|(n, t)| (n, t, ColumnKind::Key)).collect();
+    if window_cols {
+        for w in ["WINDOWSTART", "WINDOWEND"] {
+            ordered.push((w.to_string(), wcol(w), ColumnKind::Key));
+        }
+    }
+    ordered.extend(values.into_iter().map(|(n, t)| (n, t, ColumnKind::Value)));
+    for (name, t, kind_) in &ordered {
+        let dt = if t.dt == DataType::Null { DataType::Utf8 } else { t.dt.clone() };
+        out_fields.push(Field::new(name, dt.clone(), true));
+        exprs.push(physical_expr(&t.clone().cast_to(&dt), &agg_df)?);
+        p.columns.push(Column { name: name.clone(), data_type: dt, kind: if window_cols { ColumnKind::Value } else { kind_.clone() } });
+    }
+    if window_cols {
+        // A push query shows keys and window bounds as plain columns.
+        let nkeys = ordered.iter().filter(|o| o.2 == ColumnKind::Key).count();
+        for c in p.columns.iter_mut().take(nkeys) {
+            c.kind = ColumnKind::Key;
+        }
+    }
+    if let Some(w) = window {
+        if !window_cols {
+            for w in ["WINDOWSTART", "WINDOWEND"] {
+                out_fields.push(Field::new(format!("_{w}"), DataType::Int64, false));
+                exprs.push(physical_expr(&wcol(w), &agg_df)?);
+            }
+        }
+        p.window = Some(match w.kind {
+            WindowKind::Tumbling { size_ms } | WindowKind::Hopping { size_ms, .. } => WindowType::Time { size_ms: size_ms as u64 },
+            WindowKind::Session { .. } => WindowType::Session,
+        });
+    }
+    p.push(OpSpec::Project(ProjectSpec { exprs, timestamp: None }), batch_schema(out_fields));
+    Ok(p)
+}
+
+fn derived_name(e: &AstExpr) -> Option<String> {
+    match e {
+        AstExpr::Identifier(id) => Some(norm_ident(id)),
+        AstExpr::CompoundIdentifier(parts) => parts.last().map(norm_ident),
+        AstExpr::BinaryOp { op: datafusion::sql::sqlparser::ast::BinaryOperator::Arrow, right, .. } => derived_name(right),
+        AstExpr::Nested(inner) => derived_name(inner),
+        _ => None,
+    }
+}
