@@ -1,0 +1,91 @@
+//! Criterion benches of the record formats (`engine::format`): decoding and encoding batches
+//! of 10,000 rows of five flat columns (INT, BIGINT, STRING, DOUBLE, STRING) as JSON (~100-byte
+//! objects) and DELIMITED, reported in rows/s.
+//!
+//! Before criterion's own runs, each case is timed over a few batches and its best rate is
+//! printed as `formats/<case>: N rows/s`, the figure to quote.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use engine::format::{new_decoder, new_encoder, EncodedBatch, FormatSpec, Role};
+
+const ROWS: usize = 10_000;
+
+fn fields() -> Fields {
+    Fields::from(vec![
+        Field::new("ID", DataType::Int32, true),
+        Field::new("TS", DataType::Int64, true),
+        Field::new("NAME", DataType::Utf8, true),
+        Field::new("PRICE", DataType::Float64, true),
+        Field::new("NOTE", DataType::Utf8, true),
+    ])
+}
+
+fn columns() -> Vec<ArrayRef> {
+    let ids: Vec<i32> = (0..ROWS as i32).map(|i| i * 7919 % 100_000).collect();
+    let ts: Vec<i64> = (0..ROWS as i64).map(|i| 1_700_000_000_000 + i * 37).collect();
+    let names: Vec<String> = ids.iter().map(|i| format!("user_{i}")).collect();
+    let prices: Vec<f64> = ids.iter().map(|&i| f64::from(i) / 100.0 + 0.25).collect();
+    let notes: Vec<String> = ids.iter().map(|i| format!("a short note about order {i} here")).collect();
+    vec![
+        Arc::new(Int32Array::from(ids)),
+        Arc::new(Int64Array::from(ts)),
+        Arc::new(StringArray::from(names)),
+        Arc::new(Float64Array::from(prices)),
+        Arc::new(StringArray::from(notes)),
+    ]
+}
+
+/// Rows per second of `f` (which handles one batch), best of a few runs.
+fn rate(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut best = f64::MAX;
+    for _ in 0..30 {
+        let start = Instant::now();
+        f();
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    ROWS as f64 / best
+}
+
+fn bench_format(c: &mut Criterion, name: &str, spec: FormatSpec) {
+    let fields = fields();
+    let cols = columns();
+    let mut enc = new_encoder(&spec, Role::Value, &fields).expect("encoder");
+    let mut records = EncodedBatch::new();
+    enc.encode(&cols, &mut records).expect("encode");
+    let bytes = records.data().len() / ROWS;
+    let mut dec = new_decoder(&spec, Role::Value, &fields).expect("decoder");
+    let mut decode = || {
+        for r in records.iter() {
+            dec.append(black_box(r)).expect("decode");
+        }
+        black_box(dec.finish());
+    };
+    println!("formats/{name}_decode: {:.0} rows/s ({bytes} bytes/row)", rate(&mut decode));
+    let mut out = EncodedBatch::new();
+    let mut encode = || {
+        out.clear();
+        enc.encode(black_box(&cols), &mut out).expect("encode");
+    };
+    println!("formats/{name}_encode: {:.0} rows/s", rate(&mut encode));
+
+    let mut g = c.benchmark_group("formats");
+    g.throughput(Throughput::Elements(ROWS as u64));
+    g.bench_function(format!("{name}_decode_10k"), |b| b.iter(&mut decode));
+    g.bench_function(format!("{name}_encode_10k"), |b| b.iter(&mut encode));
+    g.finish();
+}
+
+fn bench_formats(c: &mut Criterion) {
+    bench_format(c, "json", FormatSpec::json());
+    bench_format(c, "delimited", FormatSpec::delimited(b','));
+}
+
+criterion_group!(benches, bench_formats);
+criterion_main!(benches);
