@@ -157,6 +157,19 @@ pub enum SourceColumn {
     Headers,
     /// The last header with this key, as BYTES.
     Header(String),
+    /// Start of the window of a windowed key (BIGINT ms).
+    WindowStart,
+    /// End of the window of a windowed key (BIGINT ms).
+    WindowEnd,
+}
+
+/// The window layout of a windowed source's keys (see [`SinkWindow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceWindow {
+    /// Session keys carry end then start; time-window keys only the start.
+    pub session: bool,
+    /// Size of time windows, for their end.
+    pub size_ms: i64,
 }
 
 /// Reading a topic.
@@ -176,6 +189,8 @@ pub struct SourceSpec {
     pub value_fields: Fields,
     /// Output columns (then `_ts`, `_op`).
     pub columns: Vec<SourceColumn>,
+    /// Keys are windowed: the window bytes follow the key.
+    pub window: Option<SourceWindow>,
     /// Computes the event time (Int64 ms) from the output columns (without `_ts`/`_op`, which
     /// are not yet there); `None` takes the record timestamp. Rows where it is null or fails are
     /// dropped and logged.

@@ -66,11 +66,12 @@ impl Operator for SinkOp {
         self.keys.clear();
         self.values.clear();
         let enc_err = |source| EngineError::Encode { topic: self.spec.topic.clone(), source };
-        if let Err(e) = self.key_enc.encode(&key_cols, &mut self.keys).map_err(enc_err) {
+        let rows = batch.num_rows();
+        if let Err(e) = self.key_enc.encode_rows(&key_cols, rows, &mut self.keys).map_err(enc_err) {
             cx.log_error(ProcessingError::new(ErrorKind::SerializationError, e.to_string()));
             return Ok(());
         }
-        if let Err(e) = self.value_enc.encode(&value_cols, &mut self.values).map_err(enc_err) {
+        if let Err(e) = self.value_enc.encode_rows(&value_cols, rows, &mut self.values).map_err(enc_err) {
             cx.log_error(ProcessingError::new(ErrorKind::SerializationError, e.to_string()));
             return Ok(());
         }

@@ -77,9 +77,22 @@ impl SourceReader {
         let mut ts = Vec::with_capacity(n);
         let mut ops = Vec::with_capacity(n);
         let mut offsets = Vec::with_capacity(n);
+        let mut wstart = Vec::new();
+        let mut wend = Vec::new();
         for rec in rb.iter() {
-            let k = self.key_dec.append(rec.key);
+            let key = match self.spec.window {
+                None => Ok(rec.key),
+                Some(w) => split_window(rec.key, w, &mut wstart, &mut wend),
+            };
+            let k: Result<(), String> = match key {
+                Ok(key) => self.key_dec.append(key).map_err(|e| e.to_string()),
+                Err(msg) => {
+                    let _ = self.key_dec.append(None);
+                    Err(msg)
+                }
+            };
             let v = self.value_dec.append(rec.value);
+            let null_value = rec.value.is_none() || (v.is_ok() && self.value_dec.last_was_null());
             let ok = match (k, v) {
                 (Ok(()), Ok(())) => true,
                 (Err(e), _) => {
@@ -94,7 +107,7 @@ impl SourceReader {
             all_ok &= ok;
             keep.push(ok);
             ts.push(rec.timestamp);
-            ops.push(if rec.value.is_none() { RowOp::Delete as i8 } else { RowOp::Insert as i8 });
+            ops.push(if null_value { RowOp::Delete as i8 } else { RowOp::Insert as i8 });
             offsets.push(rec.offset);
         }
         self.next_offset = rb.next_offset;
@@ -109,6 +122,8 @@ impl SourceReader {
                 SourceColumn::RowOffset => Arc::new(Int64Array::from(offsets.clone())),
                 SourceColumn::Headers => headers_array(&rb)?,
                 SourceColumn::Header(key) => header_array(&rb, key),
+                SourceColumn::WindowStart => Arc::new(Int64Array::from(wstart.clone())),
+                SourceColumn::WindowEnd => Arc::new(Int64Array::from(wend.clone())),
             });
         }
         // Event time from a column, when the source names one.
@@ -161,6 +176,33 @@ impl SourceReader {
         e.kind = ErrorKind::TimestampError;
         e
     }
+}
+
+/// Splits a windowed key into the key and its window (pushed to `starts`/`ends`).
+fn split_window<'a>(
+    key: Option<&'a [u8]>,
+    w: crate::spec::SourceWindow,
+    starts: &mut Vec<i64>,
+    ends: &mut Vec<i64>,
+) -> Result<Option<&'a [u8]>, String> {
+    let need = if w.session { 16 } else { 8 };
+    let k = key.ok_or_else(|| "a windowed key is missing".to_string())?;
+    if k.len() < need {
+        starts.push(0);
+        ends.push(0);
+        return Err(format!("a windowed key needs at least {need} bytes, got {}", k.len()));
+    }
+    let (body, win) = k.split_at(k.len() - need);
+    let num = |b: &[u8]| i64::from_be_bytes(b.try_into().expect("8 bytes"));
+    if w.session {
+        ends.push(num(&win[..8]));
+        starts.push(num(&win[8..]));
+    } else {
+        let s = num(win);
+        starts.push(s);
+        ends.push(s + w.size_ms);
+    }
+    Ok(Some(body))
 }
 
 /// The type of the `HEADERS` pseudo column: `ARRAY<STRUCT<KEY STRING, VALUE BYTES>>`.

@@ -231,6 +231,15 @@ pub fn plan_aggregate(
         None => None,
     };
     let calls = post.agg.as_ref().expect("set above").calls.borrow().clone();
+    if is_table {
+        if let Some(c) = calls.iter().find(|c| !c.function.supports_retract()) {
+            return Err(invalid(format!(
+                "{} cannot aggregate a table: aggregating a table takes changed rows back, which {} cannot do",
+                c.function.name(),
+                c.function.name()
+            )));
+        }
+    }
     if calls.is_empty() && q.window.is_none() && kind == QueryKind::Persistent && items.iter().all(|(_, _, t)| groups.iter().any(|g| &g.text == t)) {
         // A GROUP BY without aggregates is allowed: it de-duplicates.
     }
@@ -293,6 +302,7 @@ pub fn plan_aggregate(
             value_fields,
             columns: (0..n).map(SourceColumn::Key).chain((0..m).map(SourceColumn::Value)).collect(),
             timestamp: None,
+            window: None,
         };
         p.split(OpSpec::Sink(sink), OpSpec::Source(source), pre_schema.clone());
         p.internal_topics.push((topic, log_partitions.unwrap_or(1)));
@@ -358,7 +368,8 @@ pub fn plan_aggregate(
     }
     let mut out_fields = Vec::new();
     let mut exprs = Vec::new();
-    let window_cols = window.is_some() && kind == QueryKind::Transient;
+    // Push queries show what they select; persistent ones carry the window in their key.
+    let window_cols = false;
     let wcol = |name: &str| Typed::new(datafusion::logical_expr::col(datafusion::common::Column::new_unqualified(name)), DataType::Int64);
     let mut ordered: Vec<(String, Typed, ColumnKind)> = keys.into_iter().map(|(n, t)| (n, t, ColumnKind::Key)).collect();
     if window_cols {
@@ -381,7 +392,7 @@ pub fn plan_aggregate(
         }
     }
     if let Some(w) = window {
-        if !window_cols {
+        if kind == QueryKind::Persistent {
             for w in ["WINDOWSTART", "WINDOWEND"] {
                 out_fields.push(Field::new(format!("_{w}"), DataType::Int64, false));
                 exprs.push(physical_expr(&wcol(w), &agg_df)?);

@@ -181,10 +181,17 @@ fn expand_star(
     binder: &Binder<'_>,
     items: &mut Vec<(String, Typed, String)>,
 ) -> Result<()> {
-    for c in &def.columns {
-        let id = datafusion::sql::sqlparser::ast::Ident::with_quote('`', c.name.clone());
+    let nkeys = def.key_columns().count();
+    let mut names: Vec<&str> = def.columns.iter().map(|c| c.name.as_str()).collect();
+    if def.window.is_some() {
+        for (i, w) in super::source::WINDOW_COLUMNS.iter().enumerate() {
+            names.insert(nkeys + i, w);
+        }
+    }
+    for name in names {
+        let id = datafusion::sql::sqlparser::ast::Ident::with_quote('`', name.to_string());
         let e = AstExpr::Identifier(id);
-        items.push((c.name.clone(), binder.bind(&e)?, e.to_string()));
+        items.push((name.to_string(), binder.bind(&e)?, e.to_string()));
     }
     Ok(())
 }

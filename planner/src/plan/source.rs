@@ -49,7 +49,11 @@ pub fn plan_source(
     let mut fields = Vec::new();
     let mut scope = Scope::default();
     let (mut ki, mut vi) = (0, 0);
-    for c in &def.columns {
+    let nkeys = def.key_columns().count();
+    for (pos, c) in def.columns.iter().enumerate() {
+        if pos == nkeys && def.window.is_some() {
+            push_window_columns(&mut columns, &mut fields, &mut scope, qualifier);
+        }
         let (sc, dt) = match &c.kind {
             ColumnKind::Key => {
                 ki += 1;
@@ -65,6 +69,9 @@ pub fn plan_source(
         columns.push(sc);
         fields.push(Field::new(&c.name, dt.clone(), true));
         scope.columns.push(ScopeColumn { qualifier: Some(qualifier.to_string()), name: c.name.clone(), field: c.name.clone(), data_type: dt });
+    }
+    if def.window.is_some() && nkeys == def.columns.len() {
+        push_window_columns(&mut columns, &mut fields, &mut scope, qualifier);
     }
     if pseudo {
         for (name, sc, dt) in [
@@ -121,8 +128,23 @@ pub fn plan_source(
         value_fields,
         columns,
         timestamp,
+        window: def.window.map(|w| match w {
+            crate::catalog::WindowType::Time { size_ms } => engine::spec::SourceWindow { session: false, size_ms: size_ms as i64 },
+            crate::catalog::WindowType::Session => engine::spec::SourceWindow { session: true, size_ms: 0 },
+        }),
     };
     Ok(PlannedSource { spec, schema, scope })
+}
+
+/// Names of a windowed source's window columns.
+pub const WINDOW_COLUMNS: [&str; 2] = ["WINDOWSTART", "WINDOWEND"];
+
+fn push_window_columns(columns: &mut Vec<SourceColumn>, fields: &mut Vec<Field>, scope: &mut Scope, qualifier: &str) {
+    for (name, sc) in [(WINDOW_COLUMNS[0], SourceColumn::WindowStart), (WINDOW_COLUMNS[1], SourceColumn::WindowEnd)] {
+        columns.push(sc);
+        fields.push(Field::new(name, DataType::Int64, true));
+        scope.columns.push(ScopeColumn { qualifier: Some(qualifier.to_string()), name: name.into(), field: name.into(), data_type: DataType::Int64 });
+    }
 }
 
 /// The schema of a batch holding `fields` plus the internal columns.
