@@ -29,6 +29,8 @@ pub enum Arg {
     Named(String, Typed),
     /// `key := value` with an expression key (MAP).
     KeyValue(Typed, Typed),
+    /// A bare word that names no column in scope (upper-cased), e.g. the unit in `DATEADD(DAYS, 1, d)`.
+    Keyword(String),
 }
 
 /// A scalar function implementation.
@@ -132,6 +134,7 @@ pub fn values(name: &str, args: Vec<Arg>) -> Result<Vec<Typed>> {
             Arg::Star => Err(invalid(format!("function {name} does not take *"))),
             Arg::Named(n, _) => Err(invalid(format!("function {name} does not take named arguments ({n} := ...)"))),
             Arg::KeyValue(_, _) => Err(invalid(format!("function {name} does not take key := value arguments"))),
+            Arg::Keyword(k) => Err(PlanError::UnknownObject { kind: "column", name: k }),
         })
         .collect()
 }

@@ -200,6 +200,23 @@ impl<'a> Binder<'a> {
                 self.cast(x, &to)
             }
             AstExpr::Function(f) => self.function(f),
+            // sqlparser gives these functions their own syntax; ksqlDB knows them as plain functions.
+            AstExpr::Substring { expr, substring_from, substring_for, .. } => {
+                let mut args = vec![Arg::Value(self.bind(expr)?)];
+                for a in substring_from.iter().chain(substring_for.iter()) {
+                    args.push(Arg::Value(self.bind(a)?));
+                }
+                self.functions.call(self, "SUBSTRING", args)
+            }
+            AstExpr::Trim { expr, trim_where: None, trim_what: None, trim_characters: None } => {
+                self.functions.call(self, "TRIM", vec![Arg::Value(self.bind(expr)?)])
+            }
+            AstExpr::Ceil { expr, field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) } => {
+                self.functions.call(self, "CEIL", vec![Arg::Value(self.bind(expr)?)])
+            }
+            AstExpr::Floor { expr, field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) } => {
+                self.functions.call(self, "FLOOR", vec![Arg::Value(self.bind(expr)?)])
+            }
             AstExpr::Array(a) => {
                 let args = a.elem.iter().map(|x| self.bind(x).map(Arg::Value)).collect::<Result<Vec<_>>>()?;
                 self.functions.call(self, "ARRAY", args)
@@ -576,6 +593,11 @@ impl<'a> Binder<'a> {
             }
             args.push(match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(AstExpr::Lambda(l))) => Arg::Lambda(l.clone()),
+                // A bare word that names no column is a keyword argument, e.g. DAYS in DATEADD(DAYS, 1, d).
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e @ AstExpr::Identifier(id))) => match self.bind(e) {
+                    Err(PlanError::UnknownObject { kind: "column", .. }) => Arg::Keyword(norm_ident(id)),
+                    other => Arg::Value(other?),
+                },
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Arg::Value(self.bind(e)?),
                 FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Arg::Star,
                 FunctionArg::Named { name: n, arg: FunctionArgExpr::Expr(e), .. } => Arg::Named(norm_ident(n), self.bind(e)?),

@@ -1,8 +1,17 @@
 //! ksqlDB's scalar function library, family by family, registered into the binder's
 //! [`FunctionRegistry`]. Names and semantics follow ksqlDB; DataFusion's own functions remain
 //! available under their names for everything not listed here.
+//!
+//! Each family checks its argument types when a call is bound (with ksqlDB's "Function 'x' does
+//! not accept parameters (...)" errors) and evaluates through a columnar UDF ([`udf::KsqlUdf`]).
+//! Expected bad inputs (an unparsable date, a malformed JSON document) give NULL for the row.
+
+pub mod string;
+pub mod udf;
 
 use crate::binder::functions::FunctionRegistry;
 
 /// Registers every function of this library.
-pub fn register_all(_registry: &mut FunctionRegistry) {}
+pub fn register_all(registry: &mut FunctionRegistry) {
+    string::register(registry);
+}
