@@ -6,12 +6,21 @@
 //! not accept parameters (...)" errors) and evaluates through a columnar UDF ([`udf::KsqlUdf`]).
 //! Expected bad inputs (an unparsable date, a malformed JSON document) give NULL for the row.
 
+pub mod bytes;
+pub mod compare;
+pub mod math;
+pub mod regex;
 pub mod string;
 pub mod udf;
+pub mod value;
 
 use crate::binder::functions::FunctionRegistry;
 
 /// Registers every function of this library.
 pub fn register_all(registry: &mut FunctionRegistry) {
     string::register(registry);
+    regex::register(registry);
+    bytes::register(registry);
+    compare::register(registry);
+    math::register(registry);
 }
