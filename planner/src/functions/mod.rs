@@ -8,6 +8,7 @@
 
 pub mod bytes;
 pub mod compare;
+pub mod datetime;
 pub mod math;
 pub mod regex;
 pub mod string;
@@ -23,4 +24,5 @@ pub fn register_all(registry: &mut FunctionRegistry) {
     bytes::register(registry);
     compare::register(registry);
     math::register(registry);
+    datetime::register(registry);
 }
