@@ -62,15 +62,15 @@ pub type AggFunctionRef = Arc<dyn AggFunction>;
 
 /// Binds aggregate `name` to argument types and literal parameters (e.g. TOPK's k).
 pub fn create_aggregate(name: &str, args: &[DataType], params: &[ScalarValue]) -> Result<AggFunctionRef, AggError> {
-    super::builtin::create(&name.to_uppercase(), args, params)
+    super::registry::create(&name.to_uppercase(), args, params)
 }
 
 /// Names of all aggregate functions.
 pub fn names() -> &'static [&'static str] {
-    super::builtin::NAMES
+    super::registry::NAMES
 }
 
 /// True if `name` is an aggregate function.
 pub fn is_aggregate(name: &str) -> bool {
-    super::builtin::NAMES.contains(&name.to_uppercase().as_str())
+    super::registry::NAMES.contains(&name.to_uppercase().as_str())
 }

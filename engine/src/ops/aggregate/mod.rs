@@ -15,8 +15,10 @@
 mod builtin;
 pub mod function;
 mod groups;
+mod registry;
 pub mod scalar_codec;
 mod session;
+mod udaf;
 pub mod window;
 
 use std::collections::{BTreeMap, BTreeSet};
