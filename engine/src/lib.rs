@@ -10,6 +10,7 @@ pub mod batch;
 pub mod error;
 pub mod expr;
 pub mod format;
+pub mod materialized;
 pub mod operator;
 pub mod ops;
 pub mod processing_log;

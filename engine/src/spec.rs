@@ -191,6 +191,8 @@ pub struct SourceSpec {
     pub columns: Vec<SourceColumn>,
     /// Keys are windowed: the window bytes follow the key.
     pub window: Option<SourceWindow>,
+    /// An internal topic: each record's op comes from its [`OP_HEADER`] header.
+    pub internal: bool,
     /// Computes the event time (Int64 ms) from the output columns (without `_ts`/`_op`, which
     /// are not yet there); `None` takes the record timestamp. Rows where it is null or fails are
     /// dropped and logged.
@@ -259,7 +261,18 @@ pub struct SinkSpec {
     pub value_fields: Fields,
     /// For windowed tables: the window bounds appended to each key as Kafka Streams does.
     pub window: Option<SinkWindow>,
+    /// Append the records to the topic (false: only materialize, for source tables).
+    pub append: bool,
+    /// Keep the latest row per key in the state store under this table name, for pull
+    /// queries (see [`crate::materialized`]).
+    pub materialize: Option<String>,
+    /// An internal (repartition) topic: every row is written with its op in the header
+    /// [`OP_HEADER`], retractions included, and read back with it.
+    pub internal: bool,
 }
+
+/// Header carrying a row's op on internal topics.
+pub const OP_HEADER: &str = "_op";
 
 /// Where a windowed sink finds the window of each row, and how it writes it into the key:
 /// time windows append the 8-byte big-endian start; session windows the end, then the start.
@@ -346,8 +359,13 @@ fn describe_op(op: &OpSpec) -> String {
             format!("Project {}", e.join(", "))
         }
         OpSpec::Sink(s) => format!(
-            "Sink topic={} kind={:?} key={:?} value={:?}",
-            s.topic, s.kind, s.key_format.kind, s.value_format.kind
+            "Sink topic={} kind={:?} key={:?} value={:?}{}{}",
+            s.topic,
+            s.kind,
+            s.key_format.kind,
+            s.value_format.kind,
+            if s.append { "" } else { " append=false" },
+            s.materialize.as_ref().map(|m| format!(" materialize={m}")).unwrap_or_default()
         ),
         OpSpec::Collect => "Collect (push query client)".to_string(),
         OpSpec::Aggregate(a) => {

@@ -229,8 +229,21 @@ pub struct Query {
     pub partition_by: Vec<Expr>,
     /// EMIT clause.
     pub emit: Option<Emit>,
+    /// ORDER BY (pull queries only).
+    pub order_by: Vec<OrderItem>,
     /// LIMIT.
     pub limit: Option<u64>,
+}
+
+/// One ORDER BY item.
+#[derive(Debug, Clone)]
+pub struct OrderItem {
+    /// The expression.
+    pub expr: Expr,
+    /// Ascending (default) or descending.
+    pub asc: bool,
+    /// NULLS FIRST (default for DESC) or NULLS LAST (default for ASC).
+    pub nulls_first: bool,
 }
 
 /// What `SHOW` / `LIST` lists.

@@ -79,6 +79,8 @@ pub struct SourceDef {
     pub window: Option<WindowType>,
     /// Created with `CREATE SOURCE`: read-only.
     pub is_source: bool,
+    /// Its latest row per key is kept for pull queries (CTAS results and source tables).
+    pub materialized: bool,
     /// The persistent query writing it (CSAS/CTAS), if any.
     pub written_by: Option<String>,
     /// The statement that created it.
@@ -157,7 +159,11 @@ pub struct Catalog {
 impl Catalog {
     /// Queries reading `source`.
     pub fn readers_of(&self, source: &str) -> Vec<String> {
-        self.queries.values().filter(|q| q.sources.iter().any(|s| s == source)).map(|q| q.id.clone()).collect()
+        self.queries
+            .values()
+            .filter(|q| q.sink != source && q.sources.iter().any(|s| s == source))
+            .map(|q| q.id.clone())
+            .collect()
     }
 
     /// Queries writing `source`.

@@ -1,22 +1,28 @@
 //! `SinkOp`: encodes rows with the sink's key and value formats and appends them to the sink
 //! topic, each record to the partition of its key (murmur2, as Kafka's default partitioner).
 //!
-//! Stateless. Records are appended at once; exactly-once comes from the checkpoint, which records
-//! every sink partition's end offset, and recovery, which cuts what was written after it.
+//! Records are appended at once; exactly-once comes from the checkpoint, which records every
+//! sink partition's end offset, and recovery, which cuts what was written after it. A table sink
+//! may also materialize its rows for pull queries: the latest row per key is buffered and
+//! written to the state store at each barrier (see [`crate::materialized`]).
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::record_batch::RecordBatch;
-use storage::{partition_for_key, RecordIn, TopicLog};
+use storage::{partition_for_key, Header, RecordIn, TopicLog};
 
 use crate::batch::{op_column, ts_column};
+use std::collections::HashMap;
+
 use crate::error::{EngineError, Result};
+use crate::materialized;
+use crate::types::Epoch;
 use crate::format::{new_encoder, EncodedBatch, RecordEncoder, Role};
 use crate::operator::{OpContext, Operator};
 use crate::processing_log::{ErrorKind, ProcessingError};
-use crate::spec::{SinkKind, SinkSpec};
+use crate::spec::{SinkKind, SinkSpec, OP_HEADER};
 use crate::types::RowOp;
 
 /// Appends rows to a topic.
@@ -29,6 +35,8 @@ pub struct SinkOp {
     keys: EncodedBatch,
     values: EncodedBatch,
     records_out: Arc<std::sync::atomic::AtomicU64>,
+    /// Materialized rows written since the last barrier: entry key -> entry value (None: deleted).
+    store: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl SinkOp {
@@ -38,7 +46,7 @@ impl SinkOp {
         log: Arc<dyn TopicLog>,
         records_out: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Self> {
-        let partitions = log.describe_topic(&spec.topic)?.config.partitions;
+        let partitions = if spec.append { log.describe_topic(&spec.topic)?.config.partitions } else { 1 };
         let fmt_err = |source| EngineError::Format { topic: spec.topic.clone(), source };
         let key_enc = new_encoder(&spec.key_format, Role::Key, &spec.key_fields).map_err(fmt_err)?;
         let value_enc = new_encoder(&spec.value_format, Role::Value, &spec.value_fields).map_err(fmt_err)?;
@@ -51,6 +59,7 @@ impl SinkOp {
             keys: EncodedBatch::new(),
             values: EncodedBatch::new(),
             records_out,
+            store: HashMap::new(),
         })
     }
 }
@@ -95,13 +104,23 @@ impl Operator for SinkOp {
         let n = self.partitions;
         let default_partition = cx.task.partition % n;
         let mut by_partition: Vec<Vec<RecordIn<'_>>> = vec![Vec::new(); n as usize];
+        let op_headers: Vec<[Header; 1]> = if self.spec.internal {
+            [RowOp::Insert, RowOp::UpdateBefore, RowOp::UpdateAfter, RowOp::Delete]
+                .iter()
+                .map(|op| [Header { key: OP_HEADER.to_string(), value: Some(vec![*op as u8]) }])
+                .collect()
+        } else {
+            Vec::new()
+        };
         for i in 0..batch.num_rows() {
             let op = RowOp::from_code(ops.value(i));
             let value = match (self.spec.kind, op) {
+                _ if self.spec.internal => self.values.get(i),
                 (SinkKind::Table, RowOp::UpdateBefore) => continue,
                 (_, RowOp::Delete) => None,
                 _ => self.values.get(i),
             };
+            let headers: &[Header] = if self.spec.internal { &op_headers[op as usize] } else { &[] };
             let plain_key = self.keys.get(i);
             // Windowed keys partition by the key without its window.
             let p = match plain_key {
@@ -112,7 +131,19 @@ impl Operator for SinkOp {
                 Some(w) => Some(w[i].as_slice()),
                 None => plain_key,
             };
-            by_partition[p as usize].push(RecordIn { timestamp: ts.value(i), key, value, headers: &[] });
+            if let (Some(table), SinkKind::Table) = (&self.spec.materialize, self.spec.kind) {
+                let k = plain_key.unwrap_or_default();
+                let win = match &windowed {
+                    Some(w) => &w[i][w[i].len() - if self.spec.window.is_some_and(|w| w.session) { 16 } else { 8 }..],
+                    None => &[][..],
+                };
+                let entry = value.map(|v| materialized::entry_value(ts.value(i), v));
+                self.store.insert(materialized::entry_key(table, k, win), entry);
+            }
+            if !self.spec.append {
+                continue;
+            }
+            by_partition[p as usize].push(RecordIn { timestamp: ts.value(i), key, value, headers });
         }
         let mut written = 0u64;
         for (p, records) in by_partition.iter().enumerate() {
@@ -122,6 +153,23 @@ impl Operator for SinkOp {
             }
         }
         self.records_out.fetch_add(written, std::sync::atomic::Ordering::Relaxed);
+        if self.store.len() > STORE_CAPACITY {
+            cx.request_checkpoint();
+        }
+        Ok(())
+    }
+
+    fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
+        let batch = cx.writes();
+        for (k, v) in self.store.drain() {
+            match v {
+                Some(v) => batch.put(&k, &v),
+                None => batch.delete(&k),
+            }
+        }
         Ok(())
     }
 }
+
+/// Materialized rows buffered before a checkpoint is requested.
+const STORE_CAPACITY: usize = 100_000;

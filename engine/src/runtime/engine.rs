@@ -167,6 +167,11 @@ impl Engine {
         Epoch(self.ckpt.committed())
     }
 
+    /// True when some query has processed records since the last checkpoint.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Relaxed)
+    }
+
     /// Duration of the last checkpoint.
     pub fn last_checkpoint_duration(&self) -> Duration {
         Duration::from_micros(self.ckpt.last_duration_us.load(Ordering::Relaxed))

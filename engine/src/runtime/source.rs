@@ -93,6 +93,7 @@ impl SourceReader {
             };
             let v = self.value_dec.append(rec.value);
             let null_value = rec.value.is_none() || (v.is_ok() && self.value_dec.last_was_null());
+            let internal_op = if self.spec.internal { internal_op(rec.raw_headers) } else { None };
             let ok = match (k, v) {
                 (Ok(()), Ok(())) => true,
                 (Err(e), _) => {
@@ -107,7 +108,11 @@ impl SourceReader {
             all_ok &= ok;
             keep.push(ok);
             ts.push(rec.timestamp);
-            ops.push(if null_value { RowOp::Delete as i8 } else { RowOp::Insert as i8 });
+            ops.push(match internal_op {
+                Some(op) => op,
+                None if null_value => RowOp::Delete as i8,
+                None => RowOp::Insert as i8,
+            });
             offsets.push(rec.offset);
         }
         self.next_offset = rb.next_offset;
@@ -176,6 +181,20 @@ impl SourceReader {
         e.kind = ErrorKind::TimestampError;
         e
     }
+}
+
+/// The op an internal topic's record carries in its `_op` header.
+fn internal_op(raw_headers: &[u8]) -> Option<i8> {
+    // Layout: u16 key length, key, i32 value length, value (see storage::encode_headers).
+    let klen = u16::from_le_bytes(raw_headers.get(..2)?.try_into().ok()?) as usize;
+    if raw_headers.get(2..2 + klen)? != crate::spec::OP_HEADER.as_bytes() {
+        return None;
+    }
+    let vlen = i32::from_le_bytes(raw_headers.get(2 + klen..6 + klen)?.try_into().ok()?);
+    if vlen != 1 {
+        return None;
+    }
+    raw_headers.get(6 + klen).map(|b| *b as i8)
 }
 
 /// Splits a windowed key into the key and its window (pushed to `starts`/`ends`).

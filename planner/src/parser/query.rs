@@ -11,7 +11,7 @@ use crate::error::{PlanError, Result};
 
 /// Words that end a source reference (so they are not taken as its alias).
 const CLAUSE_WORDS: &[&str] = &[
-    "WINDOW", "WHERE", "GROUP", "HAVING", "PARTITION", "EMIT", "LIMIT", "JOIN", "INNER", "LEFT", "RIGHT", "FULL",
+    "ORDER", "WINDOW", "WHERE", "GROUP", "HAVING", "PARTITION", "EMIT", "LIMIT", "JOIN", "INNER", "LEFT", "RIGHT", "FULL",
     "OUTER", "ON", "WITHIN", "CROSS",
 ];
 
@@ -50,6 +50,7 @@ impl P<'_> {
             having: None,
             partition_by: Vec::new(),
             emit: None,
+            order_by: Vec::new(),
             limit: None,
         };
         loop {
@@ -71,6 +72,27 @@ impl P<'_> {
                 } else {
                     return Err(self.error("expected CHANGES or FINAL after EMIT"));
                 });
+            } else if q.order_by.is_empty() && self.eat_kws(&["ORDER", "BY"]) {
+                loop {
+                    let expr = self.p.parse_expr()?;
+                    let asc = if self.eat_kw("DESC") {
+                        false
+                    } else {
+                        self.eat_kw("ASC");
+                        true
+                    };
+                    let nulls_first = if self.eat_kws(&["NULLS", "FIRST"]) {
+                        true
+                    } else if self.eat_kws(&["NULLS", "LAST"]) {
+                        false
+                    } else {
+                        !asc
+                    };
+                    q.order_by.push(OrderItem { expr, asc, nulls_first });
+                    if !self.p.consume_token(&Token::Comma) {
+                        break;
+                    }
+                }
             } else if q.limit.is_none() && self.eat_kw("LIMIT") {
                 q.limit = Some(self.p.parse_literal_uint()?);
             } else {

@@ -292,6 +292,9 @@ pub fn plan_aggregate(
             key_fields: key_fields.clone(),
             value_fields: value_fields.clone(),
             window: None,
+            append: true,
+            materialize: None,
+            internal: true,
         };
         let source = SourceSpec {
             topic: topic.clone(),
@@ -303,6 +306,7 @@ pub fn plan_aggregate(
             columns: (0..n).map(SourceColumn::Key).chain((0..m).map(SourceColumn::Value)).collect(),
             timestamp: None,
             window: None,
+            internal: true,
         };
         p.split(OpSpec::Sink(sink), OpSpec::Source(source), pre_schema.clone());
         p.internal_topics.push((topic, log_partitions.unwrap_or(1)));

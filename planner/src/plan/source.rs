@@ -132,6 +132,7 @@ pub fn plan_source(
             crate::catalog::WindowType::Time { size_ms } => engine::spec::SourceWindow { session: false, size_ms: size_ms as i64 },
             crate::catalog::WindowType::Session => engine::spec::SourceWindow { session: true, size_ms: 0 },
         }),
+        internal: false,
     };
     Ok(PlannedSource { spec, schema, scope })
 }

@@ -174,6 +174,7 @@ impl Session {
             timestamp,
             window,
             is_source: c.is_source,
+            materialized: c.is_source && c.source_type == SourceType::Table,
             written_by: existing.as_ref().and_then(|e| e.written_by.clone()),
             sql: sql.to_string(),
         };
@@ -194,7 +195,10 @@ impl Session {
             }
             return Err(e);
         }
-        inner.catalog.write().sources.insert(def.name.clone(), def);
+        inner.catalog.write().sources.insert(def.name.clone(), def.clone());
+        if def.materialized {
+            self.materialize_source_table(&def, sql)?;
+        }
         let noun = if c.source_type == SourceType::Stream { "Stream" } else { "Table" };
         Ok(Output::Message(format!("{noun} created")))
     }
@@ -248,6 +252,12 @@ impl Session {
             for q in &writers {
                 cat.queries.remove(q);
             }
+        }
+        if def.materialized {
+            let p = engine::materialized::table_prefix(name);
+            let mut b = storage::StateBatch::new();
+            b.delete_range(&p, &engine::runtime::keys::prefix_end(&p));
+            inner.engine.state().commit(&b, false)?;
         }
         if delete_topic {
             let others_use_it = inner.catalog.read().sources.values().any(|s| s.topic == def.topic);

@@ -5,6 +5,7 @@ mod ddl;
 mod insert;
 pub mod output;
 pub mod props;
+mod pull;
 pub mod render;
 mod queries;
 mod show;
@@ -124,6 +125,7 @@ impl Eddy {
             timestamp: None,
             window: None,
             is_source: true,
+            materialized: false,
             written_by: None,
             sql: String::new(),
         };

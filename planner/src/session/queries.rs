@@ -78,6 +78,9 @@ impl Session {
         if c.query.limit.is_some() {
             return Err(invalid("LIMIT is not supported in persistent queries"));
         }
+        if !c.query.order_by.is_empty() {
+            return Err(invalid("ORDER BY is only supported in pull queries on tables"));
+        }
         let first = &catalog.sources[&pipeline.sources[0]];
         let topic = w.topic.clone().unwrap_or_else(|| c.name.clone());
         let has_key = pipeline.columns.iter().any(|c| c.is_key());
@@ -107,6 +110,7 @@ impl Session {
             timestamp: None,
             window: pipeline.window,
             is_source: false,
+            materialized: c.source_type == SourceType::Table,
             written_by: Some(id.to_string()),
             sql: sql.to_string(),
         };
@@ -221,6 +225,12 @@ impl Session {
         let catalog = inner.catalog.read().clone();
         let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query statement"))?;
         let (pipeline, sink) = match &st.statement {
+            Statement::CreateSource(c) => {
+                let def = catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "table", name: c.name.clone() })?;
+                let spec = self.source_table_query(&def, &q.id)?;
+                let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None };
+                return Ok(self.eddy.inner.engine.start_query(spec, opts)?);
+            }
             Statement::CreateAsSelect(c) => {
                 let (p, _) = self.plan_cas_for_restart(c, &catalog, &q.id)?;
                 (p, catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: c.name.clone() })?)
@@ -231,6 +241,54 @@ impl Session {
         ensure_internal_topics(self, &pipeline)?;
         let spec = pipeline.finish(&q.id, OpSpec::Sink(sink_spec(&sink)));
         self.start(spec)
+    }
+
+    /// The query that materializes a source table for pull queries: read its topic, keep the
+    /// latest row per key.
+    pub(crate) fn source_table_query(&self, def: &SourceDef, id: &str) -> Result<QuerySpec> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let src = crate::plan::source::plan_source(def, &def.name, false, &catalog, &inner.functions)?;
+        let mut p = Pipeline::new(SourceType::Table, vec![def.name.clone()]);
+        p.push(OpSpec::Source(src.spec.clone()), src.schema.clone());
+        let binder = crate::binder::Binder::new(&src.scope, &src.schema, &catalog.types, &inner.functions)?;
+        let mut exprs = Vec::new();
+        let mut fields = Vec::new();
+        for c in def.columns.iter().filter(|c| c.kind == ColumnKind::Key || c.kind == ColumnKind::Value) {
+            let id = datafusion::sql::sqlparser::ast::Ident::with_quote('`', c.name.clone());
+            let t = binder.bind(&datafusion::sql::sqlparser::ast::Expr::Identifier(id))?;
+            exprs.push(binder.physical(&t)?);
+            fields.push(Field::new(&c.name, c.data_type.clone(), true));
+        }
+        p.push(
+            OpSpec::Project(engine::spec::ProjectSpec { exprs, timestamp: None }),
+            crate::plan::source::batch_schema(fields),
+        );
+        let mut sink = sink_spec(def);
+        sink.append = false;
+        sink.window = None;
+        Ok(p.finish(id, OpSpec::Sink(sink)))
+    }
+
+    /// Registers (and, unless replaying, starts) the materializer of a source table.
+    pub(crate) fn materialize_source_table(&self, def: &SourceDef, sql: &str) -> Result<()> {
+        let id = format!("CST_{}", def.name);
+        let q = QueryDef {
+            id: id.clone(),
+            sql: sql.to_string(),
+            sources: vec![def.name.clone()],
+            sink: def.name.clone(),
+            sink_topic: def.topic.clone(),
+            props: self.props.clone(),
+            is_insert: false,
+        };
+        if !self.replaying {
+            let spec = self.source_table_query(def, &id)?;
+            let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None };
+            self.eddy.inner.engine.start_query(spec, opts)?;
+        }
+        self.eddy.inner.catalog.write().queries.insert(id, q);
+        Ok(())
     }
 
     fn plan_cas_for_restart(&self, c: &CreateAsSelect, catalog: &Catalog, id: &str) -> Result<(Pipeline, ())> {
@@ -256,7 +314,11 @@ impl Session {
             return Err(invalid("EMIT FINAL is only supported for windowed aggregations"));
         }
         if !push && src.source_type == SourceType::Table {
-            return Err(PlanError::Unsupported { feature: "pull queries on tables".into() });
+            let def = src.clone();
+            return self.pull(q, &def);
+        }
+        if !q.order_by.is_empty() {
+            return Err(invalid("ORDER BY is only supported in pull queries on tables"));
         }
         let n = inner.transient_ids.fetch_add(1, Ordering::Relaxed);
         let id = format!("transient_{}_{n}", q.from.name);
@@ -388,6 +450,9 @@ pub(crate) fn sink_spec(def: &SourceDef) -> SinkSpec {
             let n = cols.len();
             engine::spec::SinkWindow { start_column: n, end_column: n + 1, session: w == crate::catalog::WindowType::Session }
         }),
+        append: true,
+        materialize: if def.materialized { Some(def.name.clone()) } else { None },
+        internal: false,
     }
 }
 
