@@ -209,6 +209,7 @@ impl Engine {
             state: Mutex::new(QueryState::Running),
             records_out: Arc::new(AtomicU64::new(0)),
             errors: AtomicU64::new(0),
+            late: AtomicU64::new(0),
         });
         let tasks = self.build_tasks(&spec, &opts, &shared)?;
         let query = Arc::new(RunningQuery { spec: spec.clone(), shared: shared.clone(), tasks: Mutex::new(Vec::new()) });
@@ -511,6 +512,8 @@ impl TaskThread {
         }
         let errors: Vec<ProcessingError> = std::mem::take(&mut task.errors);
         self.shared.errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
+        let late = errors.iter().filter(|e| e.kind == crate::processing_log::ErrorKind::LateRecord).count();
+        self.shared.late.fetch_add(late as u64, Ordering::Relaxed);
         let values: Vec<Vec<u8>> = errors
             .into_iter()
             .map(|mut e| {

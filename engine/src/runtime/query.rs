@@ -36,8 +36,10 @@ pub struct QueryInfo {
     pub records_in: u64,
     /// Records written.
     pub records_out: u64,
-    /// Rows dropped or nulled by errors (processing-log entries).
+    /// Rows dropped or nulled by errors (processing-log entries), late records included.
     pub errors: u64,
+    /// Records dropped because they arrived after their window's grace period.
+    pub late_records: u64,
     /// Number of tasks.
     pub tasks: usize,
 }
@@ -58,6 +60,7 @@ pub(crate) struct QueryShared {
     pub state: Mutex<QueryState>,
     pub records_out: Arc<AtomicU64>,
     pub errors: AtomicU64,
+    pub late: AtomicU64,
 }
 
 impl QueryShared {
@@ -88,6 +91,7 @@ impl RunningQuery {
             records_in: tasks.iter().map(|t| t.progress.records_in.load(Ordering::Relaxed)).sum(),
             records_out: self.shared.records_out.load(Ordering::Relaxed),
             errors: self.shared.errors.load(Ordering::Relaxed),
+            late_records: self.shared.late.load(Ordering::Relaxed),
             tasks: tasks.len(),
         }
     }

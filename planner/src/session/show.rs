@@ -139,8 +139,8 @@ impl Session {
             for q in readers.iter().chain(writers.iter()) {
                 if let Some(qi) = inner.engine.query(q) {
                     info.push((format!("Query {q}"), format!(
-                        "records in: {}, records out: {}, errors: {}, state: {:?}",
-                        qi.records_in, qi.records_out, qi.errors, qi.state
+                        "records in: {}, records out: {}, errors: {}, late records dropped: {}, state: {:?}",
+                        qi.records_in, qi.records_out, qi.errors, qi.late_records, qi.state
                     )));
                 }
             }
