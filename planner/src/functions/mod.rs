@@ -9,10 +9,12 @@
 pub mod bytes;
 pub mod compare;
 pub mod datetime;
+pub mod json;
 pub mod math;
 pub mod regex;
 pub mod string;
 pub mod udf;
+pub mod url;
 pub mod value;
 
 use crate::binder::functions::FunctionRegistry;
@@ -25,4 +27,6 @@ pub fn register_all(registry: &mut FunctionRegistry) {
     compare::register(registry);
     math::register(registry);
     datetime::register(registry);
+    json::register(registry);
+    url::register(registry);
 }
