@@ -6,7 +6,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int32Type, Int64Type};
 use datafusion::common::ScalarValue;
 
-use super::function::{AggError, AggFunction, AggFunctionRef, AggState};
+use super::function::{wrong_types, AggError, AggFunction, AggFunctionRef, AggState};
 
 /// Names of the aggregate functions.
 pub const NAMES: &[&str] = &["COUNT", "SUM", "AVG", "MIN", "MAX"];
@@ -29,14 +29,14 @@ pub(super) fn create(name: &str, args: &[DataType], _params: &[ScalarValue]) -> 
         "SUM" => {
             let t = one("a number")?;
             if !numeric(t) {
-                return Err(AggError::Arguments(format!("SUM does not accept {t}")));
+                return Err(wrong_types("SUM", args, "a number"));
             }
             Ok(Arc::new(Sum { t: t.clone() }))
         }
         "AVG" => {
             let t = one("a number")?;
             if !numeric(t) {
-                return Err(AggError::Arguments(format!("AVG does not accept {t}")));
+                return Err(wrong_types("AVG", args, "a number"));
             }
             Ok(Arc::new(Avg { t: t.clone() }))
         }
@@ -45,7 +45,7 @@ pub(super) fn create(name: &str, args: &[DataType], _params: &[ScalarValue]) -> 
             let ok = numeric(t)
                 || matches!(t, DataType::Utf8 | DataType::Date32 | DataType::Time32(_) | DataType::Timestamp(_, _) | DataType::Binary | DataType::Boolean);
             if !ok {
-                return Err(AggError::Arguments(format!("{name} does not accept {t}")));
+                return Err(wrong_types(name, args, "a number, STRING, BYTES, BOOLEAN, DATE, TIME or TIMESTAMP"));
             }
             Ok(Arc::new(MinMax { t: t.clone(), max: name == "MAX" }))
         }

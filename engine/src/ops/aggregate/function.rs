@@ -25,6 +25,42 @@ pub enum AggError {
     Corrupt(&'static str),
 }
 
+/// The error for argument types `name` does not take, worded as ksqlDB words it
+/// (`Function 'SUM' does not accept parameters (STRING).`), plus what it does take.
+pub fn wrong_types(name: &str, args: &[DataType], takes: &str) -> AggError {
+    let types: Vec<String> = args.iter().map(sql_type_name).collect();
+    AggError::Arguments(format!("Function '{name}' does not accept parameters ({}). It takes {takes}", types.join(", ")))
+}
+
+/// How ksqlDB writes an Arrow type (`INTEGER`, `ARRAY<STRING>`, `STRUCT<`A` INTEGER>`), for messages.
+pub fn sql_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => "INTEGER".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float32 | DataType::Float64 => "DOUBLE".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Utf8 | DataType::LargeUtf8 => "STRING".into(),
+        DataType::Binary | DataType::LargeBinary => "BYTES".into(),
+        DataType::Timestamp(_, _) => "TIMESTAMP".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Time32(_) => "TIME".into(),
+        DataType::List(f) => format!("ARRAY<{}>", sql_type_name(f.data_type())),
+        DataType::Map(f, _) => match f.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                format!("MAP<{}, {}>", sql_type_name(kv[0].data_type()), sql_type_name(kv[1].data_type()))
+            }
+            other => other.to_string(),
+        },
+        DataType::Struct(fs) => {
+            let fields: Vec<String> = fs.iter().map(|f| format!("`{}` {}", f.name(), sql_type_name(f.data_type()))).collect();
+            format!("STRUCT<{}>", fields.join(", "))
+        }
+        DataType::Null => "NULL".into(),
+        other => other.to_string(),
+    }
+}
+
 /// One aggregate call, bound to its argument types.
 pub trait AggFunction: Send + Sync + std::fmt::Debug {
     /// Upper-case name, e.g. `COUNT`.

@@ -15,7 +15,7 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::ScalarValue;
 
-use super::super::function::{AggError, AggFunction, AggFunctionRef, AggState};
+use super::super::function::{wrong_types, AggError, AggFunction, AggFunctionRef, AggState};
 use super::{at_most, columns, get_varint, put_varint};
 
 /// Distinct values counted at most (ksqlDB's limit).
@@ -25,9 +25,7 @@ pub(super) fn create(args: &[DataType], params: &[ScalarValue]) -> Result<AggFun
     let [t] = columns("HISTOGRAM", args, 1)? else { unreachable!("one column") };
     at_most("HISTOGRAM", params, 0)?;
     if t != &DataType::Utf8 {
-        return Err(AggError::Arguments(format!(
-            "HISTOGRAM counts STRING values, not {t}: cast the argument to STRING"
-        )));
+        return Err(wrong_types("HISTOGRAM", args, "a STRING: cast the argument to STRING"));
     }
     Ok(Arc::new(Histogram))
 }

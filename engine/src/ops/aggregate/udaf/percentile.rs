@@ -22,7 +22,7 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 
-use super::super::function::{AggError, AggFunction, AggFunctionRef, AggState};
+use super::super::function::{wrong_types, AggError, AggFunction, AggFunctionRef, AggState};
 use super::{at_most, columns, get_f64, get_varint, is_numeric, number_at, put_varint};
 
 /// Compression δ: after a compression at most δ + 1 centroids remain.
@@ -36,7 +36,7 @@ pub(super) fn create(args: &[DataType], params: &[ScalarValue]) -> Result<AggFun
     let [t] = columns("PERCENTILE_APPROX", args, 1)? else { unreachable!("one column") };
     at_most("PERCENTILE_APPROX", params, 1)?;
     if !is_numeric(t) {
-        return Err(AggError::Arguments(format!("PERCENTILE_APPROX does not accept {t}: it takes a number")));
+        return Err(wrong_types("PERCENTILE_APPROX", args, "a number and a fraction literal"));
     }
     let fraction = match params.first() {
         Some(ScalarValue::Float64(Some(f))) => *f,

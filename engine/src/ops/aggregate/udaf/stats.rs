@@ -10,9 +10,10 @@
 //! - CORRELATION: Pearson's r, Σ(x-x̄)(y-ȳ)/√(Σ(x-x̄)²Σ(y-ȳ)²); NaN for fewer than two points or
 //!   a constant coordinate (correlation-udaf.json). Rows where x or y is null are skipped.
 //!
-//! Nulls are skipped. States use Welford's updates (numerically stable), run backwards for
-//! table retractions, and Chan's formulas to merge sessions. State bytes: n (varint), mean and
-//! M2 (8 bytes each; CORRELATION: n, both means, both M2 and the co-moment C).
+//! Nulls are skipped. States use Youngs and Cramer's updates (stable, exact for integers, and
+//! ksqlDB's: results agree to the last digit), run backwards for table retractions, and Chan's
+//! formulas to merge sessions. State bytes: n (varint), Σx and M2 = Σ(x-x̄)² (8 bytes each;
+//! CORRELATION: both of those for x and for y, then the co-moment C = Σ(x-x̄)(y-ȳ)).
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 
-use super::super::function::{AggError, AggFunction, AggFunctionRef, AggState};
+use super::super::function::{wrong_types, AggError, AggFunction, AggFunctionRef, AggState};
 use super::{at_most, columns, get_f64, get_varint, is_numeric, number_at, put_varint};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,7 +36,7 @@ pub(super) fn create(name: &str, args: &[DataType], params: &[ScalarValue]) -> R
     let [t] = columns(name, args, 1)? else { unreachable!("one column") };
     at_most(name, params, 0)?;
     if !is_numeric(t) {
-        return Err(AggError::Arguments(format!("{name} does not accept {t}: it takes a number")));
+        return Err(wrong_types(name, args, "a number"));
     }
     let (name, kind) = match name {
         "STDDEV_SAMP" => ("STDDEV_SAMP", Kind::SampStd),
@@ -45,95 +46,98 @@ pub(super) fn create(name: &str, args: &[DataType], params: &[ScalarValue]) -> R
         "VAR_SAMP" => ("VAR_SAMP", Kind::SampVar),
         _ => ("VAR_POP", Kind::PopVar),
     };
-    Ok(Arc::new(Moments { name, kind }))
+    Ok(Arc::new(Spread { name, kind }))
 }
 
 pub(super) fn create_correlation(args: &[DataType], params: &[ScalarValue]) -> Result<AggFunctionRef, AggError> {
     let [x, y] = columns("CORRELATION", args, 2)? else { unreachable!("two columns") };
     at_most("CORRELATION", params, 0)?;
     if !is_numeric(x) || !is_numeric(y) {
-        return Err(AggError::Arguments(format!("CORRELATION takes two numbers, got {x} and {y}")));
+        return Err(wrong_types("CORRELATION", args, "two numbers"));
     }
     Ok(Arc::new(Correlation))
 }
 
-/// Count, mean and sum of squared deviations of one variable.
+/// Count, sum and sum of squared deviations of one variable, updated as Youngs and Cramer do
+/// (and ksqlDB: its results agree to the last digit, exact for integer inputs).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Welford {
+struct Moments {
     n: u64,
-    mean: f64,
+    sum: f64,
     m2: f64,
 }
 
-impl Welford {
-    /// Adds `x`; returns the deviation from the old mean (for co-moments).
+impl Moments {
+    /// Adds `x`; returns n·x − Σx after the addition (for co-moments).
     fn add(&mut self, x: f64) -> f64 {
         self.n += 1;
-        let d = x - self.mean;
-        self.mean += d / self.n as f64;
-        self.m2 += d * (x - self.mean);
+        self.sum += x;
+        let n = self.n as f64;
+        let d = n * x - self.sum;
+        if self.n > 1 {
+            self.m2 += d * d / (n * (n - 1.0));
+        }
         d
     }
 
-    /// Removes `x` (added before); returns the deviation from the new mean.
+    /// Removes `x` (added before); returns n·x − Σx before the removal.
     fn remove(&mut self, x: f64) -> f64 {
         if self.n <= 1 {
-            *self = Welford::default();
+            *self = Moments::default();
             return 0.0;
         }
         let n = self.n as f64;
-        let old_mean = self.mean;
-        self.mean = (n * old_mean - x) / (n - 1.0);
+        let d = n * x - self.sum;
+        self.m2 = (self.m2 - d * d / (n * (n - 1.0))).max(0.0);
+        self.sum -= x;
         self.n -= 1;
-        let d = x - self.mean;
-        self.m2 = (self.m2 - d * (x - old_mean)).max(0.0);
         d
     }
 
-    /// Merges `o` (Chan et al.); returns the difference of means and the weight na·nb/n.
-    fn merge(&mut self, o: &Welford) -> (f64, f64) {
+    /// Merges `o` (Chan et al.); returns na·Σb − nb·Σa and the divisor na·nb·n of cross terms.
+    fn merge(&mut self, o: &Moments) -> (f64, f64) {
         if o.n == 0 {
-            return (0.0, 0.0);
+            return (0.0, 1.0);
         }
         if self.n == 0 {
             *self = *o;
-            return (0.0, 0.0);
+            return (0.0, 1.0);
         }
         let (na, nb) = (self.n as f64, o.n as f64);
-        let n = na + nb;
-        let delta = o.mean - self.mean;
-        self.mean += delta * nb / n;
-        self.m2 += o.m2 + delta * delta * na * nb / n;
+        let d = na * o.sum - nb * self.sum;
+        let div = na * nb * (na + nb);
+        self.m2 += o.m2 + d * d / div;
+        self.sum += o.sum;
         self.n += o.n;
-        (delta, na * nb / n)
+        (d, div)
     }
 
     fn save(&self, out: &mut Vec<u8>) {
         put_varint(self.n, out);
-        out.extend_from_slice(&self.mean.to_bits().to_le_bytes());
+        out.extend_from_slice(&self.sum.to_bits().to_le_bytes());
         out.extend_from_slice(&self.m2.to_bits().to_le_bytes());
     }
 
-    fn load(b: &[u8], at: &mut usize) -> Option<Welford> {
-        Some(Welford { n: get_varint(b, at)?, mean: get_f64(b, at)?, m2: get_f64(b, at)? })
+    fn load(b: &[u8], at: &mut usize) -> Option<Moments> {
+        Some(Moments { n: get_varint(b, at)?, sum: get_f64(b, at)?, m2: get_f64(b, at)? })
     }
 }
 
 // ---- STDDEV / VARIANCE ----
 
 #[derive(Debug)]
-struct Moments {
+struct Spread {
     name: &'static str,
     kind: Kind,
 }
 
 #[derive(Debug)]
-struct MomentsState {
+struct SpreadState {
     kind: Kind,
-    w: Welford,
+    w: Moments,
 }
 
-impl AggFunction for Moments {
+impl AggFunction for Spread {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -141,12 +145,12 @@ impl AggFunction for Moments {
         DataType::Float64
     }
     fn new_state(&self) -> Box<dyn AggState> {
-        Box::new(MomentsState { kind: self.kind, w: Welford::default() })
+        Box::new(SpreadState { kind: self.kind, w: Moments::default() })
     }
     fn load(&self, b: &[u8]) -> Result<Box<dyn AggState>, AggError> {
         let mut at = 0;
-        match Welford::load(b, &mut at) {
-            Some(w) if at == b.len() => Ok(Box::new(MomentsState { kind: self.kind, w })),
+        match Moments::load(b, &mut at) {
+            Some(w) if at == b.len() => Ok(Box::new(SpreadState { kind: self.kind, w })),
             _ => Err(AggError::Corrupt(self.name)),
         }
     }
@@ -155,7 +159,7 @@ impl AggFunction for Moments {
     }
 }
 
-impl AggState for MomentsState {
+impl AggState for SpreadState {
     fn update(&mut self, args: &[ArrayRef], row: usize) {
         if let Some(x) = number_at(&args[0], row) {
             self.w.add(x);
@@ -167,7 +171,7 @@ impl AggState for MomentsState {
         }
     }
     fn merge(&mut self, other: &dyn AggState) {
-        if let Some(o) = other.as_any().downcast_ref::<MomentsState>() {
+        if let Some(o) = other.as_any().downcast_ref::<SpreadState>() {
             self.w.merge(&o.w);
         }
     }
@@ -198,8 +202,8 @@ struct Correlation;
 
 #[derive(Debug, Default)]
 struct CorrelationState {
-    x: Welford,
-    y: Welford,
+    x: Moments,
+    y: Moments,
     /// Σ(x-x̄)(y-ȳ).
     c: f64,
 }
@@ -217,8 +221,8 @@ impl AggFunction for Correlation {
     fn load(&self, b: &[u8]) -> Result<Box<dyn AggState>, AggError> {
         let mut at = 0;
         let st = (|| {
-            let x = Welford::load(b, &mut at)?;
-            let y = Welford::load(b, &mut at)?;
+            let x = Moments::load(b, &mut at)?;
+            let y = Moments::load(b, &mut at)?;
             let c = get_f64(b, &mut at)?;
             (x.n == y.n && at == b.len()).then_some(CorrelationState { x, y, c })
         })();
@@ -233,8 +237,11 @@ impl AggState for CorrelationState {
     fn update(&mut self, args: &[ArrayRef], row: usize) {
         if let (Some(x), Some(y)) = (number_at(&args[0], row), number_at(&args[1], row)) {
             let dx = self.x.add(x);
-            self.y.add(y);
-            self.c += dx * (y - self.y.mean);
+            let dy = self.y.add(y);
+            if self.x.n > 1 {
+                let n = self.x.n as f64;
+                self.c += dx * dy / (n * (n - 1.0));
+            }
         }
     }
     fn retract(&mut self, args: &[ArrayRef], row: usize) {
@@ -243,18 +250,18 @@ impl AggState for CorrelationState {
                 *self = CorrelationState::default();
                 return;
             }
-            let old_y_mean = self.y.mean;
+            let n = self.x.n as f64;
             let dx = self.x.remove(x);
-            self.y.remove(y);
-            self.c -= dx * (y - old_y_mean);
+            let dy = self.y.remove(y);
+            self.c -= dx * dy / (n * (n - 1.0));
         }
     }
     fn merge(&mut self, other: &dyn AggState) {
         if let Some(o) = other.as_any().downcast_ref::<CorrelationState>() {
-            let (dx, w) = self.x.merge(&o.x);
+            let (dx, div) = self.x.merge(&o.x);
             let (dy, _) = self.y.merge(&o.y);
-            // An empty side has a zero co-moment and contributes no cross term (w = 0).
-            self.c += o.c + dx * dy * w;
+            // An empty side has a zero co-moment and contributes no cross term (dx = 0).
+            self.c += o.c + dx * dy / div;
         }
     }
     fn evaluate(&self) -> ScalarValue {

@@ -16,7 +16,7 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 
-use super::super::function::{AggError, AggFunction, AggFunctionRef, AggState};
+use super::super::function::{wrong_types, AggError, AggFunction, AggFunctionRef, AggState};
 use super::value::{Val, ValType, V};
 use super::{columns, get_varint, int_param, put_varint, MAX_N};
 
@@ -30,7 +30,7 @@ pub(super) fn create(name: &str, args: &[DataType], params: &[ScalarValue]) -> R
     let k = int_param(name, "k", k, MAX_N)? as usize;
     let t = ValType::new(name, t, false)?;
     if t.is_nested() {
-        return Err(AggError::Arguments(format!("{name} does not accept values of type {}: they have no order", t.dt)));
+        return Err(wrong_types(name, args, "a value of a primitive type (ARRAY, MAP and STRUCT have no order) and k"));
     }
     let name = if name == "TOPK" { "TOPK" } else { "TOPKDISTINCT" };
     Ok(Arc::new(TopK { name, t, k, distinct: name == "TOPKDISTINCT" }))

@@ -172,7 +172,9 @@ impl ValType {
             DataType::Utf8 => Kind::Utf8,
             DataType::Binary => Kind::Binary,
             t if scalar_codec::supports(t) => Kind::Nested,
-            t => return Err(AggError::Arguments(format!("{name} does not accept values of type {t}"))),
+            t => {
+                return Err(super::super::function::wrong_types(name, std::slice::from_ref(t), "a value of a SQL type"))
+            }
         };
         Ok(ValType { dt: dt.clone(), kind, canonical })
     }
