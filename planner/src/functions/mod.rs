@@ -6,11 +6,15 @@
 //! not accept parameters (...)" errors) and evaluates through a columnar UDF ([`udf::KsqlUdf`]).
 //! Expected bad inputs (an unparsable date, a malformed JSON document) give NULL for the row.
 
+pub mod array;
+pub mod array_set;
 pub mod bytes;
 pub mod compare;
 pub mod datetime;
 pub mod json;
+pub mod map;
 pub mod math;
+pub mod nested;
 pub mod regex;
 pub mod string;
 pub mod udf;
@@ -29,4 +33,7 @@ pub fn register_all(registry: &mut FunctionRegistry) {
     datetime::register(registry);
     json::register(registry);
     url::register(registry);
+    array::register(registry);
+    array_set::register(registry);
+    map::register(registry);
 }
