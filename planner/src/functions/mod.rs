@@ -12,6 +12,7 @@ pub mod bytes;
 pub mod compare;
 pub mod datetime;
 pub mod json;
+pub mod lambda;
 pub mod map;
 pub mod math;
 pub mod nested;
@@ -36,4 +37,5 @@ pub fn register_all(registry: &mut FunctionRegistry) {
     array::register(registry);
     array_set::register(registry);
     map::register(registry);
+    lambda::register(registry);
 }
