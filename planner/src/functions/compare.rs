@@ -1,4 +1,5 @@
-//! ksqlDB's NULL-handling and choosing functions: IFNULL, COALESCE, NULLIF, LEAST, GREATEST.
+//! ksqlDB's NULL-handling and choosing functions: IFNULL, COALESCE, NULLIF, LEAST, GREATEST,
+//! and AS_VALUE (the identity: the planner reads it to keep a key column in the value).
 //!
 //! LEAST and GREATEST resolve like ksqlDB's overloads: arguments of one type (any DECIMALs
 //! together) use that type, numbers mixing in a DOUBLE use DOUBLE, other numeric mixes are
@@ -23,6 +24,15 @@ pub fn register(r: &mut FunctionRegistry) {
     r.register("NULLIF", nullif);
     r.register("LEAST", least_greatest);
     r.register("GREATEST", least_greatest);
+    r.register("AS_VALUE", as_value);
+}
+
+fn as_value(_b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
+    let v = plain_args(name, args)?;
+    match <[Typed; 1]>::try_from(v) {
+        Ok([x]) => Ok(x),
+        Err(v) => Err(no_match(name, &v)),
+    }
 }
 
 /// The type all `args` share (widening numbers), or ksqlDB's error.

@@ -5,7 +5,9 @@
 //! element, key or value type) to the outer columns, then compiled to a `PhysicalExpr` over a
 //! compact schema: the parameters, then the outer columns it captures. The UDF evaluates it
 //! once over the flattened elements of the whole batch (captured columns repeated per element)
-//! and rebuilds the offsets; REDUCE folds position by position across all rows at once.
+//! and rebuilds the offsets; REDUCE folds position by position across all rows at once, over a
+//! MAP in the order Java's `HashMap` iterates it (ksqlDB's maps are HashMaps, and a fold's result
+//! can depend on the order).
 //!
 //! As in ksqlDB, where Java would fail on a NULL inside a lambda (arithmetic on NULL), the whole
 //! call fails for that row and the engine makes its result NULL; AND and OR short-circuit, so
@@ -25,7 +27,7 @@ use datafusion::sql::sqlparser::ast::{LambdaFunction, OneOrManyWithParens};
 
 use super::nested::{as_list, gather_list, gather_map};
 use super::udf::{call, call_volatile, exec_err, list_array, map_array, map_types, no_match, DfResult};
-use super::value::key_of;
+use super::value::{java_hashmap_order, key_of};
 use crate::binder::coerce::common_type;
 use crate::binder::functions::{Arg, FunctionRegistry};
 use crate::binder::{physical_expr, Binder, Typed};
@@ -300,12 +302,23 @@ fn reduce(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
             let m = a[0].as_map();
             (m.value_offsets(), vec![m.keys().clone(), m.values().clone()])
         };
+        // Elements in the order ksqlDB folds them: list order, or Java's HashMap order for maps.
+        let order: Vec<Vec<usize>> = (0..n)
+            .map(|i| {
+                let r = offsets[i] as usize..offsets[i + 1] as usize;
+                match (a[0].is_valid(i), lam.params) {
+                    (false, _) => Vec::new(),
+                    (true, 2) => r.collect(),
+                    (true, _) => java_hashmap_order(children[0].as_ref(), r),
+                }
+            })
+            .collect();
         let mut acc = a[1].clone();
-        let longest = (0..n).filter(|&i| a[0].is_valid(i)).map(|i| offsets[i + 1] - offsets[i]).max().unwrap_or(0);
+        let longest = order.iter().map(Vec::len).max().unwrap_or(0);
         for pos in 0..longest {
-            let rows: Vec<u32> = (0..n).filter(|&i| a[0].is_valid(i) && offsets[i + 1] - offsets[i] > pos).map(|i| i as u32).collect();
+            let rows: Vec<u32> = (0..n).filter(|&i| order[i].len() > pos).map(|i| i as u32).collect();
             let rows = UInt32Array::from(rows);
-            let elems = UInt32Array::from(rows.values().iter().map(|&i| (offsets[i as usize] + pos) as u32).collect::<Vec<_>>());
+            let elems = UInt32Array::from(rows.values().iter().map(|&i| order[i as usize][pos] as u32).collect::<Vec<_>>());
             let mut params = vec![take(acc.as_ref(), &rows, None)?];
             for c in &children {
                 params.push(take(c.as_ref(), &elems, None)?);

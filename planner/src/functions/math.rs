@@ -1,5 +1,5 @@
 //! ksqlDB's math functions: ABS, SIGN, ROUND, TRUNC, FLOOR, CEIL, the DOUBLE functions (SQRT,
-//! CBRT, EXP, LN, LOG, POWER, trigonometry, DEGREES, RADIANS), RANDOM, PI and GEO_DISTANCE.
+//! CBRT, EXP, LN, LOG (natural, or LOG(base, x)), POWER, trigonometry, DEGREES, RADIANS), RANDOM, PI and GEO_DISTANCE.
 //!
 //! Integers keep their type through ABS, ROUND, TRUNC, FLOOR and CEIL; DECIMALs keep theirs
 //! except ROUND(d) and TRUNC(d), which give DECIMAL(p - s, 0) as in ksqlDB. ROUND rounds half
@@ -305,7 +305,8 @@ fn binary_double(_b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
 fn log(_b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
     let v = arity(name, args, 1, 2)?;
     if v.len() == 1 {
-        return Ok(map_doubles("log", vec![double_arg(name, &v, 0)?], |x| x[0].log10()));
+        // ksqlDB's one-argument LOG is the natural logarithm.
+        return Ok(map_doubles("log", vec![double_arg(name, &v, 0)?], |x| x[0].ln()));
     }
     let xs = vec![double_arg(name, &v, 0)?, double_arg(name, &v, 1)?];
     Ok(map_doubles("log", xs, |x| {

@@ -10,6 +10,7 @@ pub mod array;
 pub mod array_set;
 pub mod bytes;
 pub mod compare;
+pub mod construct;
 pub mod datetime;
 pub mod json;
 pub mod lambda;
@@ -38,4 +39,5 @@ pub fn register_all(registry: &mut FunctionRegistry) {
     array_set::register(registry);
     map::register(registry);
     lambda::register(registry);
+    construct::register(registry);
 }

@@ -86,6 +86,51 @@ pub fn equal(a: &dyn Array, i: usize, b: &dyn Array, j: usize) -> bool {
     key_of(a, i) == key_of(b, j)
 }
 
+/// Java's `hashCode` of row `i`, for the key types whose hash is simple; None otherwise.
+fn java_hash(a: &dyn Array, i: usize) -> Option<i32> {
+    if a.is_null(i) {
+        return Some(0);
+    }
+    Some(match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().value(i).encode_utf16().fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32)),
+        DataType::Int32 => a.as_primitive::<Int32Type>().value(i),
+        DataType::Int64 => {
+            let v = a.as_primitive::<Int64Type>().value(i);
+            (v ^ ((v as u64) >> 32) as i64) as i32
+        }
+        DataType::Boolean => {
+            if a.as_boolean().value(i) {
+                1231
+            } else {
+                1237
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// The order in which Java iterates a `HashMap` holding the keys `keys[range]`, inserted in
+/// that order into `new HashMap<>(size)` (how ksqlDB's deserializers build maps): by bucket,
+/// then by insertion. Keys without a simple Java hash keep their order.
+pub fn java_hashmap_order(keys: &dyn Array, range: std::ops::Range<usize>) -> Vec<usize> {
+    let n = range.len();
+    let mut cap = n.max(1).next_power_of_two();
+    while n as f64 > cap as f64 * 0.75 {
+        cap *= 2;
+    }
+    let hashes: Option<Vec<i32>> = range.clone().map(|k| java_hash(keys, k)).collect();
+    let Some(hashes) = hashes else { return range.collect() };
+    let mut idx: Vec<(usize, usize)> = range
+        .zip(hashes)
+        .map(|(k, h)| {
+            let spread = (h as u32) ^ ((h as u32) >> 16);
+            ((spread as usize) & (cap - 1), k)
+        })
+        .collect();
+    idx.sort_by_key(|(bucket, _)| *bucket);
+    idx.into_iter().map(|(_, k)| k).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -103,5 +148,12 @@ mod tests {
         let l = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), None]), Some(vec![Some(1), None]), None]);
         assert!(equal(&l, 0, &l, 1));
         assert!(!equal(&l, 0, &l, 2));
+    }
+
+    #[test]
+    fn java_hashmap_iteration_order() {
+        use datafusion::arrow::array::StringArray;
+        let keys = StringArray::from(vec!["yes, thanks", "nope", "sure, yeah"]);
+        assert_eq!(java_hashmap_order(&keys, 0..3), vec![0, 2, 1]);
     }
 }

@@ -5,8 +5,10 @@
 //!
 //! Formats are Java `DateTimeFormatter` patterns ([`pattern`]); zones are Java zone ids
 //! ([`zone`], IANA regions through chrono-tz). Text that does not parse, an invalid pattern or
-//! an unknown zone gives NULL for the row, as a failing ksqlDB UDF does. STRINGTOTIMESTAMP is
-//! also what the planner calls for `WITH (TIMESTAMP_FORMAT=...)`.
+//! an unknown zone gives NULL for the row, as a failing ksqlDB UDF does. Timestamps parse like
+//! `DateTimeFormatter` (the whole text), dates and times like `SimpleDateFormat` (a prefix,
+//! leniently), as in ksqlDB. STRINGTOTIMESTAMP is also what the planner calls for
+//! `WITH (TIMESTAMP_FORMAT=...)`.
 
 pub mod pattern;
 pub mod zone;
@@ -209,11 +211,11 @@ fn parse(_b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
                 match out_type {
                     DataType::Int64 | DataType::Timestamp(_, _) => parse_instant(text.value(i), p, &zone_of(opt_str(a.get(2), i)?)?),
                     DataType::Int32 | DataType::Date32 => {
-                        let d = p.parse(text.value(i)).ok()?.date()?;
+                        let d = p.parse_lenient(text.value(i)).ok()?.date()?;
                         Some((d - NaiveDate::default()).num_days())
                     }
                     _ => {
-                        let t = p.parse(text.value(i)).ok()?.time()?;
+                        let t = p.parse_lenient(text.value(i)).ok()?.time()?;
                         Some(t.num_seconds_from_midnight() as i64 * 1000 + (t.nanosecond() / 1_000_000) as i64)
                     }
                 }

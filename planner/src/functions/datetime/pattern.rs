@@ -67,6 +67,7 @@ pub struct Parsed {
     nano: Option<u32>,
     milli_of_day: Option<u32>,
     bc: bool,
+    lenient: bool,
     /// A zone found in the text.
     pub zone: Option<Zone>,
 }
@@ -184,14 +185,25 @@ impl Pattern {
         Ok(out)
     }
 
-    /// Parses `s` completely.
+    /// Parses `s` completely, as `DateTimeFormatter` does.
     pub fn parse(&self, s: &str) -> Result<Parsed, String> {
         let chars: Vec<char> = s.chars().collect();
         let mut p = Parsed::default();
-        let end = parse_toks(&self.toks, &chars, 0, &mut p)?;
+        let end = parse_toks(&self.toks, &chars, 0, &mut p, false)?;
         if end != chars.len() {
             return Err(format!("text '{s}' could not be parsed: unparsed text found at index {end}"));
         }
+        Ok(p)
+    }
+
+    /// Parses a prefix of `s` as `SimpleDateFormat` does (ksqlDB's PARSE_DATE and PARSE_TIME):
+    /// text after the pattern is ignored, numbers take any width unless another number follows
+    /// directly, `S` counts milliseconds, and dates past a month's end roll over (see
+    /// [`Parsed::lenient_date`]).
+    pub fn parse_lenient(&self, s: &str) -> Result<Parsed, String> {
+        let chars: Vec<char> = s.chars().collect();
+        let mut p = Parsed { lenient: true, ..Parsed::default() };
+        parse_toks(&self.toks, &chars, 0, &mut p, true)?;
         Ok(p)
     }
 }
@@ -299,6 +311,18 @@ fn format_toks(toks: &[Tok], dt: &NaiveDateTime, zone: &FmtZone, out: &mut Strin
     Ok(())
 }
 
+/// `SimpleDateFormat`'s two-digit year: within 80 years before and 20 after now.
+fn two_digit_year(v: i64) -> i64 {
+    let now = chrono::Utc::now().year() as i64;
+    let start = now - 80;
+    let y = start - start.rem_euclid(100) + v;
+    if y < start {
+        y + 100
+    } else {
+        y
+    }
+}
+
 /// The width of a numeric field when parsing: (min digits, max digits).
 fn widths(c: char, n: usize) -> (usize, usize) {
     match (c, n) {
@@ -328,7 +352,7 @@ fn match_text(s: &[char], i: usize, words: &[&str]) -> Option<(usize, usize)> {
     best
 }
 
-fn parse_toks(toks: &[Tok], s: &[char], mut i: usize, p: &mut Parsed) -> Result<usize, String> {
+fn parse_toks(toks: &[Tok], s: &[char], mut i: usize, p: &mut Parsed, lenient: bool) -> Result<usize, String> {
     for (k, t) in toks.iter().enumerate() {
         match t {
             Tok::Lit(l) => {
@@ -341,13 +365,13 @@ fn parse_toks(toks: &[Tok], s: &[char], mut i: usize, p: &mut Parsed) -> Result<
             }
             Tok::Opt(inner) => {
                 let mut trial = p.clone();
-                if let Ok(j) = parse_toks(inner, s, i, &mut trial) {
+                if let Ok(j) = parse_toks(inner, s, i, &mut trial, lenient) {
                     *p = trial;
                     i = j;
                 }
             }
             Tok::Field(c, n) if is_numeric(*c) => {
-                let (min, mut max) = widths(*c, *n);
+                let (min, mut max) = if lenient { (1, 10) } else { widths(*c, *n) };
                 // Adjacent numeric fields: leave the digits the following fixed-width ones need.
                 let reserved: usize = toks[k + 1..]
                     .iter()
@@ -359,7 +383,7 @@ fn parse_toks(toks: &[Tok], s: &[char], mut i: usize, p: &mut Parsed) -> Result<
                     .sum();
                 let run = digits_run(s, i);
                 if reserved > 0 {
-                    max = max.min(run.saturating_sub(reserved)).max(min);
+                    max = if lenient { *n } else { max.min(run.saturating_sub(reserved)).max(min) };
                 }
                 let take = run.min(max);
                 if take < min {
@@ -370,7 +394,8 @@ fn parse_toks(toks: &[Tok], s: &[char], mut i: usize, p: &mut Parsed) -> Result<
                 i += take;
                 let small = |v: i64| u32::try_from(v).map_err(|_| format!("value {v} out of range"));
                 match c {
-                    'y' | 'u' => p.year = Some(if *n == 2 { 2000 + v } else { v }),
+                    'y' | 'u' if *n == 2 && lenient && take == 2 => p.year = Some(two_digit_year(v)),
+                    'y' | 'u' => p.year = Some(if *n == 2 && !lenient { 2000 + v } else { v }),
                     'D' => p.day_of_year = Some(small(v)?),
                     'd' => p.day = Some(small(v)?),
                     'Q' => {}
@@ -379,6 +404,7 @@ fn parse_toks(toks: &[Tok], s: &[char], mut i: usize, p: &mut Parsed) -> Result<
                     'H' => p.hour = Some(small(v)?),
                     'm' => p.minute = Some(small(v)?),
                     's' => p.second = Some(small(v)?),
+                    'S' if lenient => p.nano = Some(small(v * 1_000_000)?),
                     'S' => p.nano = Some(small(v * 10i64.pow(9u32.saturating_sub(take as u32)))?),
                     'n' => p.nano = Some(small(v)?),
                     'A' => p.milli_of_day = Some(small(v)?),
@@ -387,7 +413,8 @@ fn parse_toks(toks: &[Tok], s: &[char], mut i: usize, p: &mut Parsed) -> Result<
             }
             Tok::Field(c, n) => match c {
                 'M' | 'L' if *n <= 2 => {
-                    let (min, max) = if *n == 1 { (1, 2) } else { (2, 2) };
+                    let adjacent = matches!(toks.get(k + 1), Some(Tok::Field(c2, _)) if is_numeric(*c2));
+                    let (min, max) = if adjacent { (*n, *n) } else if *n == 1 || lenient { (1, 2) } else { (2, 2) };
                     let take = digits_run(s, i).min(max);
                     if take < min {
                         return Err(format!("expected a month at index {i}"));
@@ -437,19 +464,28 @@ fn parse_toks(toks: &[Tok], s: &[char], mut i: usize, p: &mut Parsed) -> Result<
 
 impl Parsed {
     /// The date, defaulting to 1970-01-01 for missing fields; a day past the month's end is
-    /// moved to its last day (Java's SMART resolver).
+    /// moved to its last day (Java's SMART resolver), or rolls over after a lenient parse.
     pub fn date(&self) -> Option<NaiveDate> {
         let year = self.year.unwrap_or(1970);
         let year = i32::try_from(if self.bc { 1 - year } else { year }).ok()?;
+        let month = self.month.unwrap_or(1);
+        let day = self.day.unwrap_or(1);
+        if self.lenient {
+            return Self::lenient_date(year, month, self.day_of_year.unwrap_or(day));
+        }
         if let Some(doy) = self.day_of_year {
             return NaiveDate::from_yo_opt(year, doy);
         }
-        let month = self.month.unwrap_or(1);
-        let day = self.day.unwrap_or(1);
         if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
             return None;
         }
         (0..4).find_map(|back| NaiveDate::from_ymd_opt(year, month, day.saturating_sub(back)))
+    }
+
+    /// `SimpleDateFormat`'s lenient date: months past 12 and days past the month's end roll over.
+    pub fn lenient_date(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
+        let first = NaiveDate::from_ymd_opt(year, 1, 1)?.checked_add_months(chrono::Months::new(month.checked_sub(1)?))?;
+        first.checked_add_days(chrono::Days::new(day.checked_sub(1)? as u64))
     }
 
     /// The time of day, defaulting to midnight for missing fields.
@@ -513,5 +549,11 @@ mod tests {
         assert_eq!(parse("yyyy-MM-dd", "2004-01-01x"), None);
         assert_eq!(parse("dd", "5"), None);
         assert!(Pattern::compile("yyyy-bb").is_err());
+        let lenient = |p: &str, s: &str| Pattern::compile(p).unwrap().parse_lenient(s).ok()?.datetime();
+        assert_eq!(lenient("yyyy-MM-dd", "2003-12-24-01-01"), Some(d("2003-12-24 00:00:00")));
+        assert_eq!(lenient("yyyy-MM-dd", "2004"), None);
+        assert_eq!(lenient("yyyy-MM-dd", "2021-02-30"), Some(d("2021-03-02 00:00:00")));
+        assert_eq!(lenient("yyyyMMdd", "20210305"), Some(d("2021-03-05 00:00:00")));
+        assert_eq!(lenient("dd/MM/yyyy", "1/5/2019"), Some(d("2019-05-01 00:00:00")));
     }
 }
