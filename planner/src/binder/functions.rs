@@ -29,7 +29,8 @@ pub enum Arg {
     Named(String, Typed),
     /// `key := value` with an expression key (MAP).
     KeyValue(Typed, Typed),
-    /// A bare word that names no column in scope (upper-cased), e.g. the unit in `DATEADD(DAYS, 1, d)`.
+    /// A bare word (upper-cased) as the first argument of a function registered with
+    /// [`FunctionRegistry::register_keyword_first`], e.g. the unit in `DATEADD(DAYS, 1, d)`.
     Keyword(String),
 }
 
@@ -40,6 +41,7 @@ pub type ScalarFn = fn(&Binder<'_>, &str, Vec<Arg>) -> Result<Typed>;
 pub struct FunctionRegistry {
     scalars: HashMap<String, ScalarFn>,
     datafusion: HashMap<String, Arc<ScalarUDF>>,
+    keyword_first: std::collections::HashSet<String>,
 }
 
 impl Default for FunctionRegistry {
@@ -60,7 +62,7 @@ impl FunctionRegistry {
                 datafusion.insert(n.to_uppercase(), udf.clone());
             }
         }
-        let mut r = FunctionRegistry { scalars: HashMap::new(), datafusion };
+        let mut r = FunctionRegistry { scalars: HashMap::new(), datafusion, keyword_first: Default::default() };
         r.register_builtins();
         crate::functions::register_all(&mut r);
         r
@@ -69,6 +71,16 @@ impl FunctionRegistry {
     /// Adds (or replaces) a function.
     pub fn register(&mut self, name: &str, f: ScalarFn) {
         self.scalars.insert(name.to_uppercase(), f);
+    }
+
+    /// Marks `name` as taking a keyword (a bare word such as `DAYS`) as its first argument.
+    pub fn register_keyword_first(&mut self, name: &str) {
+        self.keyword_first.insert(name.to_uppercase());
+    }
+
+    /// True if the first argument of `name` is a keyword when written as a bare word.
+    pub fn keyword_first(&self, name: &str) -> bool {
+        self.keyword_first.contains(&name.to_uppercase())
     }
 
     /// A DataFusion function by (case-insensitive) name.

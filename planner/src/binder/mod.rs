@@ -593,11 +593,13 @@ impl<'a> Binder<'a> {
             }
             args.push(match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(AstExpr::Lambda(l))) => Arg::Lambda(l.clone()),
-                // A bare word that names no column is a keyword argument, e.g. DAYS in DATEADD(DAYS, 1, d).
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e @ AstExpr::Identifier(id))) => match self.bind(e) {
-                    Err(PlanError::UnknownObject { kind: "column", .. }) => Arg::Keyword(norm_ident(id)),
-                    other => Arg::Value(other?),
-                },
+                // A bare word as the first argument of a function that takes a keyword there,
+                // e.g. DAYS in DATEADD(DAYS, 1, d).
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(AstExpr::Identifier(id)))
+                    if args.is_empty() && id.quote_style.is_none() && self.functions.keyword_first(&name) =>
+                {
+                    Arg::Keyword(norm_ident(id))
+                }
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Arg::Value(self.bind(e)?),
                 FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Arg::Star,
                 FunctionArg::Named { name: n, arg: FunctionArgExpr::Expr(e), .. } => Arg::Named(norm_ident(n), self.bind(e)?),

@@ -136,7 +136,7 @@ fn make_map(b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
         return Err(invalid("Cannot construct a map with all NULL values"));
     }
     // Keys of mixed types become strings.
-    let kt = element_type(&keys, "MAP keys").unwrap_or(DataType::Utf8);
+    let kt = keys.iter().try_fold(DataType::Null, |acc, k| unify(&acc, &k.dt)).unwrap_or(DataType::Utf8);
     let keys = keys
         .into_iter()
         .map(|k| {

@@ -15,6 +15,7 @@ pub mod datetime;
 pub mod json;
 pub mod lambda;
 pub mod map;
+pub mod mask;
 pub mod math;
 pub mod nested;
 pub mod regex;
@@ -28,6 +29,7 @@ use crate::binder::functions::FunctionRegistry;
 /// Registers every function of this library.
 pub fn register_all(registry: &mut FunctionRegistry) {
     string::register(registry);
+    mask::register(registry);
     regex::register(registry);
     bytes::register(registry);
     compare::register(registry);

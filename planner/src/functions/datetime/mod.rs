@@ -48,6 +48,7 @@ pub fn register(r: &mut FunctionRegistry) {
     r.register("FROM_DAYS", from_days);
     for n in ["DATEADD", "DATESUB", "TIMEADD", "TIMESUB", "TIMESTAMPADD", "TIMESTAMPSUB"] {
         r.register(n, interval);
+        r.register_keyword_first(n);
     }
 }
 
@@ -274,12 +275,18 @@ fn unit_ms(unit: &str) -> Option<f64> {
     })
 }
 
-fn interval(_b: &Binder<'_>, name: &str, mut args: Vec<Arg>) -> Result<Typed> {
+fn interval(b: &Binder<'_>, name: &str, mut args: Vec<Arg>) -> Result<Typed> {
     let unit = match args.first() {
         Some(Arg::Keyword(k)) if unit_ms(k).is_some() => {
             let k = k.clone();
             args.remove(0);
             Some(k)
+        }
+        Some(Arg::Keyword(k)) => {
+            // Not a unit: a column after all (for the error message).
+            let col = b.bind(&datafusion::sql::sqlparser::ast::Expr::Identifier(datafusion::sql::sqlparser::ast::Ident::new(k.clone())))?;
+            args[0] = Arg::Value(col);
+            None
         }
         _ => None,
     };
