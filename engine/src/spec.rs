@@ -63,6 +63,61 @@ pub enum OpSpec {
     Aggregate(AggregateSpec),
     /// Turns a table's upserts and deletes into changes that carry the old row too.
     Materialize(MaterializeSpec),
+    /// Joins two inputs (input 0 is the left side, input 1 the right side).
+    Join(JoinSpec),
+}
+
+/// Join types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinType {
+    /// Matches only.
+    Inner,
+    /// Every left row, with nulls where nothing matches.
+    Left,
+    /// Every right row, with nulls where nothing matches.
+    Right,
+    /// Every row of both sides.
+    Full,
+}
+
+/// What is joined with what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKindSpec {
+    /// Each left (stream) row looks up the right (table) side as it is at that moment; right
+    /// changes do not emit.
+    StreamTable,
+    /// Rows of both streams whose event times are close enough: `left.ts - before <= right.ts <=
+    /// left.ts + after`. Without `grace`, unmatched outer rows are emitted at once (ksqlDB's
+    /// legacy behaviour); with it, when their window closes.
+    StreamStream {
+        /// How far the right row may be before the left one (ms).
+        before_ms: i64,
+        /// How far the right row may be after the left one (ms).
+        after_ms: i64,
+        /// Grace period (ms), if given.
+        grace_ms: Option<i64>,
+    },
+    /// Two tables on their primary key: every change of either side updates the result.
+    TableTable,
+}
+
+/// A join.
+#[derive(Debug, Clone)]
+pub struct JoinSpec {
+    /// Stream-table, stream-stream or table-table.
+    pub kind: JoinKindSpec,
+    /// Inner, left, right or full.
+    pub join_type: JoinType,
+    /// Left input columns compared with `right_keys`, pairwise, for equality.
+    pub left_keys: Vec<usize>,
+    /// Right input columns.
+    pub right_keys: Vec<usize>,
+    /// Number of user columns of the left input (output = left columns, right columns).
+    pub left_width: usize,
+    /// Number of user columns of the right input.
+    pub right_width: usize,
+    /// State table of this operator.
+    pub table: crate::types::TableId,
 }
 
 /// Window types of aggregations.
@@ -383,5 +438,6 @@ fn describe_op(op: &OpSpec) -> String {
             )
         }
         OpSpec::Materialize(m) => format!("Materialize key={:?}", m.key_columns),
+        OpSpec::Join(j) => format!("Join {:?} {:?} left={:?} right={:?}", j.kind, j.join_type, j.left_keys, j.right_keys),
     }
 }

@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod collect;
 pub mod filter;
+pub mod join;
 pub mod materialize;
 pub mod project;
 pub mod sink;
@@ -10,6 +11,7 @@ pub mod sink;
 pub use collect::CollectOp;
 pub use aggregate::AggregateOp;
 pub use filter::FilterOp;
+pub use join::{StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};
 pub use materialize::MaterializeOp;
 pub use project::ProjectOp;
 pub use sink::SinkOp;

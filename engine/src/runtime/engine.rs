@@ -27,7 +27,8 @@ use super::source::SourceReader;
 use super::task::Task;
 use crate::error::{error_chain, EngineError, Result};
 use crate::operator::{Operator, TaskInfo};
-use crate::ops::{AggregateOp, CollectOp, FilterOp, MaterializeOp, ProjectOp, SinkOp};
+use crate::ops::{AggregateOp, CollectOp, FilterOp, MaterializeOp, ProjectOp, SinkOp, StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};
+use crate::spec::JoinKindSpec;
 use crate::processing_log::{ProcessingError, PROCESSING_LOG_TOPIC};
 use crate::spec::{OpSpec, QuerySpec};
 use crate::types::Epoch;
@@ -285,6 +286,16 @@ impl Engine {
                             Some(Box::new(AggregateOp::new(a.clone(), input, n.schema.clone())?))
                         }
                         OpSpec::Materialize(m) => Some(Box::new(MaterializeOp::new(m.clone(), n.schema.clone())?)),
+                        OpSpec::Join(j) => {
+                            let l = &dag.nodes[n.inputs[0].0 as usize].schema;
+                            let r = &dag.nodes[n.inputs[1].0 as usize].schema;
+                            let op: Box<dyn Operator> = match j.kind {
+                                JoinKindSpec::StreamTable => Box::new(StreamTableJoinOp::new(j.clone(), l, r, n.schema.clone())?),
+                                JoinKindSpec::StreamStream { .. } => Box::new(StreamStreamJoinOp::new(j.clone(), l, r, n.schema.clone())?),
+                                JoinKindSpec::TableTable => Box::new(TableTableJoinOp::new(j.clone(), l, r, n.schema.clone())?),
+                            };
+                            Some(op)
+                        }
                         OpSpec::Collect => {
                             let tx = opts.collect.clone().expect("a push query has a collect channel");
                             Some(Box::new(CollectOp::new(tx, shared.closed.clone())))

@@ -63,7 +63,7 @@ impl SourceReader {
         log: &dyn TopicLog,
         max_bytes: usize,
         errors: &mut Vec<ProcessingError>,
-    ) -> Result<Option<RecordBatch>> {
+    ) -> Result<Option<(RecordBatch, Vec<Offset>)>> {
         let rb = log.read(&self.spec.topic, self.partition, self.next_offset, max_bytes)?;
         if rb.is_empty() {
             if rb.next_offset > self.next_offset {
@@ -164,8 +164,13 @@ impl SourceReader {
         cols.push(Arc::new(Int8Array::from(ops)));
         let cols = crate::batch::cast_columns(cols, &self.schema)?;
         let batch = RecordBatch::try_new(self.schema.clone(), cols)?;
-        let batch = if all_ok { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
-        Ok(Some(batch))
+        let (batch, offsets) = if all_ok {
+            (batch, offsets)
+        } else {
+            let kept: Vec<Offset> = offsets.iter().zip(&keep).filter(|(_, k)| **k).map(|(o, _)| *o).collect();
+            (filter_record_batch(&batch, &BooleanArray::from(keep))?, kept)
+        };
+        Ok(Some((batch, offsets)))
     }
 
     fn error_at(&self, offset: Offset, message: String) -> ProcessingError {

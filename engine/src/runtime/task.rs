@@ -36,7 +36,6 @@ pub(crate) struct Task {
     ops: Vec<Option<Box<dyn Operator>>>,
     downstream: Vec<Vec<(usize, usize)>>,
     sources: Vec<SourceReader>,
-    next_source: usize,
     stream_time: i64,
     log: Arc<dyn TopicLog>,
     pub errors: Vec<ProcessingError>,
@@ -45,6 +44,21 @@ pub(crate) struct Task {
     state: Arc<dyn KvStore>,
     /// An operator asked for a checkpoint.
     pub wants_checkpoint: bool,
+    /// Per source: rows read but not yet processed.
+    pending: Vec<Option<Pending>>,
+    /// Per source: the offset of the first row not yet processed.
+    resume: Vec<i64>,
+}
+
+/// Rows of one source read ahead of processing (to order several sources by event time).
+struct Pending {
+    batch: datafusion::arrow::record_batch::RecordBatch,
+    /// Offset of each row.
+    offsets: Vec<i64>,
+    /// Next row to process.
+    cursor: usize,
+    /// The source's offset after the batch.
+    after: i64,
 }
 
 impl Task {
@@ -65,6 +79,8 @@ impl Task {
                 downstream[from].push((to, ix));
             }
         }
+        let sources_len = sources.len();
+        let resume_from: Vec<i64> = sources.iter().map(|s| s.next_offset).collect();
         let progress = Arc::new(TaskProgress {
             inputs: sources.iter().map(|s| (s.topic().to_string(), s.partition())).collect(),
             positions: sources.iter().map(|s| AtomicI64::new(s.next_offset)).collect(),
@@ -75,7 +91,6 @@ impl Task {
             ops,
             downstream,
             sources,
-            next_source: 0,
             stream_time: i64::MIN,
             log,
             errors: Vec::new(),
@@ -83,6 +98,8 @@ impl Task {
             max_bytes,
             state,
             wants_checkpoint: false,
+            pending: (0..sources_len).map(|_| None).collect(),
+            resume: resume_from,
         }
     }
 
@@ -107,35 +124,75 @@ impl Task {
         Ok(())
     }
 
-    /// Processes one batch from the next source that has data. Returns false when no source had
-    /// anything new.
+    /// Processes the next rows. With one source: its next batch. With several (joins): rows in
+    /// event-time order across sources, as Kafka Streams picks the input whose head record is
+    /// oldest. Returns false when no source had anything new.
     pub fn step(&mut self) -> Result<bool> {
         let n = self.sources.len();
-        for _ in 0..n {
-            let i = self.next_source;
-            self.next_source = (self.next_source + 1) % n;
-            let src = &mut self.sources[i];
-            let Some(batch) = src.poll(self.log.as_ref(), self.max_bytes, &mut self.errors)? else {
-                self.progress.positions[i].store(src.next_offset, Ordering::Release);
-                continue;
-            };
-            let node = src.node;
-            let next = src.next_offset;
-            let rows = batch.num_rows() as u64;
-            let batch_max = if rows > 0 { max(ts_column(&batch)) } else { None };
-            let mut msgs = vec![Message::Batch(batch)];
-            if let Some(m) = batch_max {
-                if m > self.stream_time {
-                    self.stream_time = m;
-                    msgs.push(Message::Watermark(Watermark(EventTime(m))));
+        // Refill the sources whose buffered rows are used up.
+        for i in 0..n {
+            if self.pending[i].is_none() {
+                let src = &mut self.sources[i];
+                match src.poll(self.log.as_ref(), self.max_bytes, &mut self.errors)? {
+                    Some((batch, offsets)) => {
+                        self.pending[i] = Some(Pending { batch, offsets, cursor: 0, after: src.next_offset });
+                    }
+                    None => self.progress.positions[i].store(src.next_offset, Ordering::Release),
                 }
             }
-            self.route(node, msgs)?;
-            self.progress.records_in.fetch_add(rows, Ordering::Relaxed);
-            self.progress.positions[i].store(next, Ordering::Release);
-            return Ok(true);
         }
-        Ok(false)
+        // The source with the oldest head row; its rows up to the next-oldest head go now.
+        let mut best: Option<(usize, i64)> = None;
+        for (i, p) in self.pending.iter().enumerate() {
+            if let Some(p) = p {
+                let t = ts_column(&p.batch).value(p.cursor);
+                if best.is_none_or(|(_, bt)| t < bt) {
+                    best = Some((i, t));
+                }
+            }
+        }
+        let Some((i, _)) = best else { return Ok(false) };
+        let limit = self
+            .pending
+            .iter()
+            .enumerate()
+            .filter(|(j, p)| *j != i && p.is_some())
+            .map(|(_, p)| {
+                let p = p.as_ref().expect("some");
+                ts_column(&p.batch).value(p.cursor)
+            })
+            .min();
+        let p = self.pending[i].as_mut().expect("chosen");
+        let ts = ts_column(&p.batch);
+        let mut end = p.cursor + 1;
+        if let Some(limit) = limit {
+            while end < p.batch.num_rows() && ts.value(end) <= limit {
+                end += 1;
+            }
+        } else {
+            end = p.batch.num_rows();
+        }
+        let slice = if p.cursor == 0 && end == p.batch.num_rows() { p.batch.clone() } else { p.batch.slice(p.cursor, end - p.cursor) };
+        p.cursor = end;
+        let position = if end == p.batch.num_rows() { p.after } else { p.offsets[end] };
+        if end == p.batch.num_rows() {
+            self.pending[i] = None;
+        }
+        let node = self.sources[i].node;
+        let rows = slice.num_rows() as u64;
+        let batch_max = if rows > 0 { max(ts_column(&slice)) } else { None };
+        let mut msgs = vec![Message::Batch(slice)];
+        if let Some(m) = batch_max {
+            if m > self.stream_time {
+                self.stream_time = m;
+                msgs.push(Message::Watermark(Watermark(EventTime(m))));
+            }
+        }
+        self.route(node, msgs)?;
+        self.progress.records_in.fetch_add(rows, Ordering::Relaxed);
+        self.resume[i] = position;
+        self.progress.positions[i].store(position, Ordering::Release);
+        Ok(true)
     }
 
     /// Flushes every operator for `epoch` and adds the next source offsets to `batch`.
@@ -161,7 +218,9 @@ impl Task {
         }
         for (ix, s) in self.sources.iter().enumerate() {
             let key = offset_key(&self.info.query_id, self.info.subtopology, ix, s.partition());
-            batch.put(&key, &s.next_offset.to_be_bytes());
+            // Rows read but not yet processed are read again after a restart.
+            let next = if self.pending[ix].is_some() { self.resume[ix] } else { s.next_offset };
+            batch.put(&key, &next.to_be_bytes());
         }
         Ok(())
     }

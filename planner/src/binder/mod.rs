@@ -73,8 +73,15 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Finds a column by (optional qualifier, name).
+    /// Finds a column by (optional qualifier, name). Without a qualifier, a column that has none
+    /// (like a join's ROWTIME) wins over qualified ones of the same name.
     pub fn resolve(&self, qualifier: Option<&str>, name: &str) -> Result<&ScopeColumn> {
+        if qualifier.is_none() {
+            let unqualified: Vec<&ScopeColumn> = self.columns.iter().filter(|c| c.name == name && c.qualifier.is_none()).collect();
+            if unqualified.len() == 1 {
+                return Ok(unqualified[0]);
+            }
+        }
         let matches: Vec<&ScopeColumn> = self
             .columns
             .iter()
@@ -611,10 +618,15 @@ impl<'a> Binder<'a> {
     }
 }
 
-/// Compiles a bound expression against a schema.
+/// Compiles a bound expression against a schema. DataFusion's simplifier runs first: it folds
+/// constants and rewrites functions that only exist in simplified form (COALESCE becomes CASE).
 pub fn physical_expr(t: &Typed, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+    use datafusion::logical_expr::simplify::SimplifyContext;
+    use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+    let ctx = SimplifyContext::builder().with_schema(Arc::new(schema.clone())).build();
+    let expr = ExprSimplifier::new(ctx).simplify(t.expr.clone()).unwrap_or_else(|_| t.expr.clone());
     let props = datafusion::logical_expr::execution_props::ExecutionProps::new();
-    Ok(create_physical_expr(&t.expr, schema, &props, &Default::default())?)
+    Ok(create_physical_expr(&expr, schema, &props, &Default::default())?)
 }
 
 /// A call of a DataFusion scalar function.

@@ -1,6 +1,7 @@
 //! Planning SELECT statements into engine DAGs.
 
 pub mod aggregate;
+pub mod join;
 pub mod select;
 pub mod source;
 

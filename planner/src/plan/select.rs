@@ -42,7 +42,7 @@ pub fn plan_select(
         return super::aggregate::plan_aggregate(q, kind, sink_name, id, catalog, functions);
     }
     if !q.joins.is_empty() {
-        return Err(PlanError::Unsupported { feature: "JOIN".into() });
+        return super::join::plan_join(q, kind, sink_name, id, catalog, functions);
     }
     let def = catalog
         .sources

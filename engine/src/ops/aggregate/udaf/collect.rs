@@ -12,7 +12,8 @@
 //!
 //! State: the values (COLLECT_SET: with counts) and, in memory only, their stable hashes for a
 //! fast scan. Bytes: varint count, then per value the value (see `value.rs`) and, for
-//! COLLECT_SET, a varint count. At most `limit` values.
+//! COLLECT_SET, a varint count. At most `limit` values, holding at most [`MAX_VALUE_BYTES`] of
+//! strings, bytes and nested values (further values are ignored, like those past the limit).
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use datafusion::common::ScalarValue;
 
 use super::super::function::{AggError, AggFunction, AggFunctionRef, AggState};
 use super::value::{Val, ValType, V};
-use super::{at_most, columns, get_varint, int_param, put_varint};
+use super::{at_most, columns, get_varint, int_param, put_varint, MAX_VALUE_BYTES};
 
 /// ksqlDB's default limit.
 pub const DEFAULT_LIMIT: usize = 1000;
@@ -56,6 +57,8 @@ struct CollectState {
     hashes: Vec<u64>,
     /// COLLECT_SET: rows holding each value.
     counts: Vec<u32>,
+    /// Σ heap bytes of `vals`.
+    bytes: usize,
 }
 
 impl Collect {
@@ -74,6 +77,7 @@ impl Collect {
             vals: Vec::new(),
             hashes: Vec::new(),
             counts: Vec::new(),
+            bytes: 0,
         }
     }
 }
@@ -98,6 +102,7 @@ impl AggFunction for Collect {
         let mut st = self.state();
         for _ in 0..n {
             let v = self.t.load(b, &mut at).ok_or_else(corrupt)?;
+            st.bytes += v.heap_len();
             st.hashes.push(v.stable_hash());
             st.vals.push(v);
             if self.set {
@@ -128,7 +133,8 @@ impl CollectState {
                 return;
             }
         }
-        if self.vals.len() < self.limit {
+        if self.vals.len() < self.limit && self.bytes + v.heap_len() <= MAX_VALUE_BYTES {
+            self.bytes += v.heap_len();
             self.vals.push(v.into_owned());
             self.hashes.push(h);
             if self.set {
@@ -152,7 +158,7 @@ impl AggState for CollectState {
             self.counts[i] -= 1;
             return;
         }
-        self.vals.remove(i);
+        self.bytes -= self.vals.remove(i).heap_len();
         self.hashes.remove(i);
         if self.set {
             self.counts.remove(i);
@@ -233,6 +239,21 @@ mod tests {
             assert_eq!(l.value(0).len(), DEFAULT_LIMIT);
             reload(&f, st.as_ref());
         }
+    }
+
+    #[test]
+    fn bounded_in_bytes() {
+        let f = bind("COLLECT_LIST", &[DataType::Utf8], &[]);
+        let mut st = f.new_state();
+        let big = "x".repeat(300 * 1024);
+        feed(&mut st, &[strs(&[Some(&big), Some(&big), Some(&big), Some(&big), Some("small")])]);
+        let ScalarValue::List(l) = st.evaluate() else { panic!() };
+        assert_eq!(l.value(0).len(), 4, "three big strings and the small one fit in 1 MiB");
+        let mut st = reload(&f, st.as_ref());
+        unfeed(&mut st, &[strs(&[Some(&big)])]);
+        feed(&mut st, &[strs(&[Some(&big)])]);
+        let ScalarValue::List(l) = st.evaluate() else { panic!() };
+        assert_eq!(l.value(0).len(), 4);
     }
 
     #[test]

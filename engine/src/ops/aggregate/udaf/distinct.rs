@@ -52,18 +52,20 @@ struct CountDistinctState {
     mode: Mode,
 }
 
-/// HyperLogLog registers with their histogram (kept up to date for an O(Q) estimate).
+/// HyperLogLog registers with their histogram and the estimate, recomputed (in O(Q)) only when
+/// a register grows, which becomes rare as the count grows.
 #[derive(Debug, Clone)]
 struct Hll {
     regs: Vec<u8>,
     hist: [u32; Q + 2],
+    est: f64,
 }
 
 impl Hll {
     fn new() -> Self {
         let mut hist = [0; Q + 2];
         hist[0] = M as u32;
-        Hll { regs: vec![0; M], hist }
+        Hll { regs: vec![0; M], hist, est: 0.0 }
     }
 
     fn from_regs(regs: Vec<u8>) -> Option<Self> {
@@ -71,22 +73,40 @@ impl Hll {
         for &r in &regs {
             *hist.get_mut(r as usize)? += 1;
         }
-        Some(Hll { regs, hist })
+        let mut hll = Hll { regs, hist, est: 0.0 };
+        hll.est = hll.estimate();
+        Some(hll)
     }
 
-    fn set(&mut self, idx: usize, rank: u8) {
-        let old = self.regs[idx];
-        if rank > old {
-            self.hist[old as usize] -= 1;
-            self.hist[rank as usize] += 1;
-            self.regs[idx] = rank;
+    fn from_hashes(hashes: &[u64]) -> Self {
+        let mut hll = Hll::new();
+        for &h in hashes {
+            let idx = (h >> (64 - P)) as usize;
+            let w = (h << P) | (1 << (P - 1));
+            hll.set(idx, (w.leading_zeros() + 1) as u8);
         }
+        hll.est = hll.estimate();
+        hll
+    }
+
+    /// Raises register `idx` to `rank`; true if it grew (the estimate is then stale).
+    fn set(&mut self, idx: usize, rank: u8) -> bool {
+        let old = self.regs[idx];
+        if rank <= old {
+            return false;
+        }
+        self.hist[old as usize] -= 1;
+        self.hist[rank as usize] += 1;
+        self.regs[idx] = rank;
+        true
     }
 
     fn add(&mut self, h: u64) {
         let idx = (h >> (64 - P)) as usize;
         let w = (h << P) | (1 << (P - 1));
-        self.set(idx, (w.leading_zeros() + 1) as u8);
+        if self.set(idx, (w.leading_zeros() + 1) as u8) {
+            self.est = self.estimate();
+        }
     }
 
     /// Ertl, "New cardinality estimation algorithms for HyperLogLog sketches" (2017), eq. (14).
@@ -173,11 +193,7 @@ impl CountDistinctState {
                 if let Err(pos) = set.binary_search(&h) {
                     set.insert(pos, h);
                     if set.len() > EXACT_MAX {
-                        let mut hll = Hll::new();
-                        for &h in set.iter() {
-                            hll.add(h);
-                        }
-                        self.mode = Mode::Hll(Box::new(hll));
+                        self.mode = Mode::Hll(Box::new(Hll::from_hashes(set)));
                     }
                 }
             }
@@ -205,23 +221,20 @@ impl AggState for CountDistinctState {
             }
             Mode::Hll(theirs) => {
                 if let Mode::Exact(set) = &self.mode {
-                    let mut hll = Hll::new();
-                    for &h in set {
-                        hll.add(h);
-                    }
-                    self.mode = Mode::Hll(Box::new(hll));
+                    self.mode = Mode::Hll(Box::new(Hll::from_hashes(set)));
                 }
                 let Mode::Hll(mine) = &mut self.mode else { unreachable!("converted above") };
                 for (i, &r) in theirs.regs.iter().enumerate() {
                     mine.set(i, r);
                 }
+                mine.est = mine.estimate();
             }
         }
     }
     fn evaluate(&self) -> ScalarValue {
         ScalarValue::Int64(Some(match &self.mode {
             Mode::Exact(set) => set.len() as i64,
-            Mode::Hll(hll) => hll.estimate().round() as i64,
+            Mode::Hll(hll) => hll.est.round() as i64,
         }))
     }
     fn save(&self, out: &mut Vec<u8>) {

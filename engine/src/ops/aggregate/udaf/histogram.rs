@@ -5,8 +5,9 @@
 //! a retraction decrements the value's count and removes it at zero. Sessions merge by adding
 //! counts. Entries are in value order (ksqlDB's are in hash-map order).
 //!
-//! State: (value, count) pairs sorted by value, at most 1000. Bytes: varint count, then per
-//! entry a varint length, the UTF-8 bytes and a varint count.
+//! State: (value, count) pairs sorted by value, at most 1000 holding at most [`MAX_VALUE_BYTES`]
+//! of strings (new values beyond are ignored too). Bytes: varint count, then per entry a varint
+//! length, the UTF-8 bytes and a varint count.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::ScalarValue;
 
 use super::super::function::{wrong_types, AggError, AggFunction, AggFunctionRef, AggState};
-use super::{at_most, columns, get_varint, put_varint};
+use super::{at_most, columns, get_varint, put_varint, MAX_VALUE_BYTES};
 
 /// Distinct values counted at most (ksqlDB's limit).
 pub const LIMIT: usize = 1000;
@@ -45,6 +46,8 @@ struct Histogram;
 #[derive(Debug, Default)]
 struct HistogramState {
     entries: Vec<(Box<str>, i64)>,
+    /// Σ length of the values.
+    bytes: usize,
 }
 
 impl AggFunction for Histogram {
@@ -64,7 +67,7 @@ impl AggFunction for Histogram {
         if n > LIMIT {
             return Err(corrupt());
         }
-        let mut entries = Vec::with_capacity(n);
+        let mut entries: Vec<(Box<str>, i64)> = Vec::with_capacity(n);
         for _ in 0..n {
             let len = get_varint(b, &mut at).ok_or_else(corrupt)? as usize;
             let s = b.get(at..at.checked_add(len).ok_or_else(corrupt)?).ok_or_else(corrupt)?;
@@ -76,7 +79,8 @@ impl AggFunction for Histogram {
         if at != b.len() || entries.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(corrupt());
         }
-        Ok(Box::new(HistogramState { entries }))
+        let bytes = entries.iter().map(|(k, _)| k.len()).sum();
+        Ok(Box::new(HistogramState { entries, bytes }))
     }
     fn supports_retract(&self) -> bool {
         true
@@ -87,7 +91,10 @@ impl HistogramState {
     fn add(&mut self, s: &str, n: i64) {
         match self.entries.binary_search_by(|(k, _)| k.as_ref().cmp(s)) {
             Ok(i) => self.entries[i].1 += n,
-            Err(i) if self.entries.len() < LIMIT => self.entries.insert(i, (Box::from(s), n)),
+            Err(i) if self.entries.len() < LIMIT && self.bytes + s.len() <= MAX_VALUE_BYTES => {
+                self.bytes += s.len();
+                self.entries.insert(i, (Box::from(s), n));
+            }
             Err(_) => {}
         }
     }
@@ -107,7 +114,7 @@ impl AggState for HistogramState {
         if let Ok(i) = self.entries.binary_search_by(|(k, _)| k.as_ref().cmp(s)) {
             self.entries[i].1 -= 1;
             if self.entries[i].1 <= 0 {
-                self.entries.remove(i);
+                self.bytes -= self.entries.remove(i).0.len();
             }
         }
     }

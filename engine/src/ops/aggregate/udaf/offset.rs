@@ -25,7 +25,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 
 use super::super::function::{AggError, AggFunction, AggFunctionRef, AggState};
-use super::value::{Val, ValType};
+use super::value::{Val, ValType, V};
 use super::{columns, get_varint, int_param, is_int, put_varint, MAX_N};
 
 /// The process-wide sequence of kept values.
@@ -151,10 +151,10 @@ impl AggState for ByOffsetState {
             return;
         }
         if self.latest {
-            if self.kept.len() == self.cap() {
-                self.kept.pop_front();
-            }
-            self.kept.push_back((next_seq(), v.into_owned()));
+            // Reuse the evicted slot's buffer: strings then cost no allocation per row.
+            let mut slot = if self.kept.len() == self.cap() { self.kept.pop_front().expect("full").1 } else { V::Null };
+            slot.assign(&v);
+            self.kept.push_back((next_seq(), slot));
         } else if self.kept.len() < self.cap() {
             self.kept.push_back((next_seq(), v.into_owned()));
         }

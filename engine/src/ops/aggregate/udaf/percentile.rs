@@ -134,6 +134,26 @@ fn merge_sorted(a: &[(f64, u64)], b: impl Iterator<Item = (f64, u64)>) -> Vec<(f
     }
 }
 
+/// Centroids and buffered values in mean order, without allocating (quantiles run per row).
+fn walk<'a>(c: &'a [(f64, u64)], b: &'a [f64]) -> impl Iterator<Item = (f64, u64)> + 'a {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || match (c.get(i), b.get(j)) {
+        (Some(x), Some(&y)) if x.0 <= y => {
+            i += 1;
+            Some(*x)
+        }
+        (_, Some(&y)) => {
+            j += 1;
+            Some((y, 1))
+        }
+        (Some(x), None) => {
+            i += 1;
+            Some(*x)
+        }
+        (None, None) => None,
+    })
+}
+
 impl Digest {
     fn new() -> Self {
         Digest { centroids: Vec::new(), buffer: Vec::new(), min: f64::INFINITY, max: f64::NEG_INFINITY }
@@ -182,7 +202,7 @@ impl Digest {
             let v = if c.0 <= p.0 { c.1 } else { p.1 + (target - p.0) / (c.0 - p.0) * (c.1 - p.1) };
             v.clamp(self.min, self.max)
         };
-        for (mean, w) in merge_sorted(&self.centroids, self.buffer.iter().map(|&v| (v, 1))) {
+        for (mean, w) in walk(&self.centroids, &self.buffer) {
             let cur = (cum + w as f64 / 2.0, mean);
             if target <= cur.0 {
                 return Some(interpolate(prev, cur));

@@ -63,6 +63,26 @@ impl V<'_> {
         }
     }
 
+    /// Makes this owned value equal to `v`, reusing its byte buffer (no allocation when the
+    /// buffer is large enough).
+    pub fn assign(&mut self, v: &V<'_>) {
+        match (&mut *self, v) {
+            (V::Bytes(Cow::Owned(buf)), V::Bytes(b)) => {
+                buf.clear();
+                buf.extend_from_slice(b);
+            }
+            _ => *self = v.clone().into_owned(),
+        }
+    }
+
+    /// Bytes held outside the enum (strings, bytes, nested values).
+    pub fn heap_len(&self) -> usize {
+        match self {
+            V::Bytes(b) => b.len(),
+            _ => 0,
+        }
+    }
+
     /// True for SQL NULL.
     pub fn is_null(&self) -> bool {
         matches!(self, V::Null)
@@ -154,6 +174,8 @@ pub(crate) struct ValType {
     pub dt: DataType,
     kind: Kind,
     canonical: bool,
+    /// The item field of `ARRAY<dt>`.
+    item: Arc<Field>,
 }
 
 impl ValType {
@@ -176,7 +198,7 @@ impl ValType {
                 return Err(super::super::function::wrong_types(name, std::slice::from_ref(t), "a value of a SQL type"))
             }
         };
-        Ok(ValType { dt: dt.clone(), kind, canonical })
+        Ok(ValType { dt: dt.clone(), kind, canonical, item: Arc::new(Field::new("item", dt.clone(), true)) })
     }
 
     /// True for ARRAY, MAP and STRUCT.
@@ -216,8 +238,28 @@ impl ValType {
                 _ => ScalarValue::try_from(&self.dt).expect("null of a supported type"),
             };
         }
-        let a = self.to_array([v].into_iter());
-        ScalarValue::try_from_array(&a, 0).expect("one row")
+        let int = |v: &V<'_>| if let V::Int(i) = v { Some(*i) } else { None };
+        match (self.kind, &self.dt) {
+            (Kind::Bool, _) => ScalarValue::Boolean(if let V::Bool(b) = v { Some(*b) } else { None }),
+            (Kind::Int32, _) => ScalarValue::Int32(int(v).map(|i| i as i32)),
+            (Kind::Date32, _) => ScalarValue::Date32(int(v).map(|i| i as i32)),
+            (Kind::Time32, _) => ScalarValue::Time32Millisecond(int(v).map(|i| i as i32)),
+            (Kind::Int64, _) => ScalarValue::Int64(int(v)),
+            (Kind::Timestamp, DataType::Timestamp(_, tz)) => ScalarValue::TimestampMillisecond(int(v), tz.clone()),
+            (Kind::Float64, _) => ScalarValue::Float64(if let V::Float(f) = v { Some(*f) } else { None }),
+            (Kind::Decimal, DataType::Decimal128(p, s)) => {
+                ScalarValue::Decimal128(if let V::Dec(d) = v { Some(*d) } else { None }, *p, *s)
+            }
+            (Kind::Utf8, _) => ScalarValue::Utf8(match v {
+                V::Bytes(b) => std::str::from_utf8(b).ok().map(str::to_string),
+                _ => None,
+            }),
+            (Kind::Binary, _) => ScalarValue::Binary(if let V::Bytes(b) = v { Some(b.to_vec()) } else { None }),
+            _ => {
+                let a = self.to_array([v].into_iter());
+                ScalarValue::try_from_array(&a, 0).expect("one row")
+            }
+        }
     }
 
     /// An array of this type holding `vals`.
@@ -267,15 +309,14 @@ impl ValType {
 
     /// `ARRAY<this type>`, as the planner writes it.
     pub fn list_type(&self) -> DataType {
-        list_of(self.dt.clone())
+        DataType::List(self.item.clone())
     }
 
     /// An ARRAY value holding `vals`.
     pub fn list<'v, 'a: 'v>(&self, vals: impl Iterator<Item = &'v V<'a>>) -> ScalarValue {
         let items = self.to_array(vals);
         let n = items.len();
-        let field = Arc::new(Field::new("item", self.dt.clone(), true));
-        ScalarValue::List(Arc::new(ListArray::new(field, OffsetBuffer::from_lengths([n]), items, None)))
+        ScalarValue::List(Arc::new(ListArray::new(self.item.clone(), OffsetBuffer::from_lengths([n]), items, None)))
     }
 
     /// Appends `v` in state bytes.

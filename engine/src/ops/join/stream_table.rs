@@ -1,0 +1,114 @@
+//! `StreamTableJoinOp`: each stream row (input 0) looks up the table (input 1) as it is when the
+//! row arrives; table changes update the state and emit nothing. INNER drops unmatched stream
+//! rows, LEFT pads them with nulls.
+//!
+//! State: key = state prefix + the table's key row -> event time + the table row. Cached in
+//! memory (prefetched per batch with one multi_get), written at barriers, clean entries evicted
+//! beyond the capacity.
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::{build, stored, unstored, Codec, Joined, KeyedStore};
+use crate::batch::{op_column, ts_column};
+use crate::error::Result;
+use crate::operator::{OpContext, Operator};
+use crate::spec::{JoinSpec, JoinType};
+use crate::types::{Epoch, RowOp};
+
+const CAPACITY: usize = 100_000;
+
+/// Stream-table join.
+pub struct StreamTableJoinOp {
+    spec: JoinSpec,
+    schema: SchemaRef,
+    left: Codec,
+    right: Codec,
+    left_keys: Codec,
+    right_keys: Codec,
+    table: KeyedStore,
+}
+
+impl StreamTableJoinOp {
+    /// A join of `left` (stream) and `right` (table) inputs producing `schema`.
+    pub fn new(spec: JoinSpec, left: &SchemaRef, right: &SchemaRef, schema: SchemaRef) -> Result<Self> {
+        Ok(StreamTableJoinOp {
+            left: Codec::first(left, spec.left_width)?,
+            right: Codec::first(right, spec.right_width)?,
+            left_keys: Codec::new(left, spec.left_keys.clone())?,
+            right_keys: Codec::new(right, spec.right_keys.clone())?,
+            spec,
+            schema,
+            table: KeyedStore::new(CAPACITY),
+        })
+    }
+}
+
+impl Operator for StreamTableJoinOp {
+    fn name(&self) -> &'static str {
+        "stream-table join"
+    }
+
+    fn open(&mut self, cx: &mut OpContext<'_>) -> Result<()> {
+        self.table.prefix = cx.state_prefix(self.spec.table);
+        Ok(())
+    }
+
+    fn on_batch(&mut self, input: usize, batch: RecordBatch, cx: &mut OpContext<'_>) -> Result<()> {
+        let ts = ts_column(&batch).clone();
+        let ops = op_column(&batch).clone();
+        if input == 1 {
+            let keys = self.right_keys.rows(&batch)?;
+            let rows = self.right.rows(&batch)?;
+            let ks: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| keys.row(i).as_ref().to_vec()).collect();
+            self.table.prefetch(&ks, cx.state)?;
+            for i in 0..batch.num_rows() {
+                if self.right_keys.has_null(&batch, i) {
+                    continue;
+                }
+                let op = RowOp::from_code(ops.value(i));
+                if op == RowOp::UpdateBefore {
+                    continue;
+                }
+                let value = if op == RowOp::Delete { None } else { Some(stored(ts.value(i), rows.row(i).as_ref())) };
+                self.table.set(&ks[i], value);
+            }
+            if self.table.over_budget() {
+                cx.request_checkpoint();
+            }
+            return Ok(());
+        }
+        let keys = self.left_keys.rows(&batch)?;
+        let rows = self.left.rows(&batch)?;
+        let ks: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| keys.row(i).as_ref().to_vec()).collect();
+        self.table.prefetch(&ks, cx.state)?;
+        let mut out = Vec::new();
+        for i in 0..batch.num_rows() {
+            if !RowOp::from_code(ops.value(i)).is_add() {
+                continue;
+            }
+            let t = ts.value(i);
+            let found = if self.left_keys.has_null(&batch, i) {
+                None
+            } else {
+                self.table.get(&ks[i]).and_then(unstored)
+            };
+            match found {
+                Some((rt, r)) => out.push(Joined { left: Some(rows.row(i).as_ref().to_vec()), right: Some(r.to_vec()), ts: t.max(rt), op: RowOp::Insert }),
+                None if self.spec.join_type == JoinType::Left => {
+                    out.push(Joined { left: Some(rows.row(i).as_ref().to_vec()), right: None, ts: t, op: RowOp::Insert })
+                }
+                None => {}
+            }
+        }
+        if let Some(b) = build(&self.schema, &self.left, &self.right, &out)? {
+            cx.emit(b);
+        }
+        Ok(())
+    }
+
+    fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
+        self.table.flush(cx.writes());
+        Ok(())
+    }
+}
