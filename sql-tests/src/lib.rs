@@ -8,6 +8,8 @@
 //! adapter (not SQL): `RESTART` (checkpoint, stop and reopen the engine on the same data
 //! directory).
 
+pub mod qtt;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
