@@ -296,7 +296,7 @@ fn format_toks(toks: &[Tok], dt: &NaiveDateTime, zone: &FmtZone, out: &mut Strin
                         if zone.offset != 0 {
                             let a = zone.offset.unsigned_abs();
                             let _ = write!(out, "{}{}", if zone.offset < 0 { '-' } else { '+' }, a / 3600);
-                            if a / 60 % 60 != 0 || n == 4 {
+                            if !(a / 60).is_multiple_of(60) || n == 4 {
                                 let _ = write!(out, ":{:02}", a / 60 % 60);
                             }
                         }

@@ -89,7 +89,7 @@ fn offset_id(secs: i32) -> String {
     }
     let a = secs.unsigned_abs();
     let mut id = format!("{}{:02}:{:02}", if secs < 0 { '-' } else { '+' }, a / 3600, a / 60 % 60);
-    if a % 60 != 0 {
+    if !a.is_multiple_of(60) {
         id.push_str(&format!(":{:02}", a % 60));
     }
     id
