@@ -75,6 +75,11 @@ pub struct Rates {
 }
 
 impl Rates {
+    /// Number of plain cases counted.
+    pub fn plain_cases(&self) -> usize {
+        self.positive.total + self.error.total
+    }
+
     fn add(&mut self, r: &Row) {
         if !r.plain {
             return;
@@ -105,15 +110,22 @@ pub fn reason_class(reason: &str) -> String {
         return String::new();
     }
     // Output mismatches: which part of the record differed.
-    if let Some(pos) = r.find(": expected ").filter(|_| r.contains(" records, got ")) {
-        let got_zero = r[pos..].contains(", got 0");
-        return if got_zero { "output: no records".into() } else { "output: record count differs".into() };
+    if let Some(pos) = r.find(" records, got ") {
+        let got = r[pos + 14..].split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+        return if got == "0" { "output: no records".into() } else { "output: record count differs".into() };
     }
     if let Some(i) = r.find(": record ") {
         // "TOPIC: record 2 of 3: value.A[1]: expected ..."
         let after = r[i + 9..].split_once(": ").map_or("", |(_, rest)| rest);
         let part = after.split(['.', '[', ':', ' ']).next().unwrap_or("");
-        return format!("output: {part} differs");
+        let how = if after.contains(": no member ") {
+            "has a member missing (names differ)"
+        } else if after.contains(": expected members [") {
+            "has other members"
+        } else {
+            "differs"
+        };
+        return format!("output: {part} {how}");
     }
     if r.starts_with("expected an error (") && r.ends_with("none raised") {
         return "no error raised (an error was expected)".into();
@@ -225,7 +237,7 @@ pub fn summary(rows: &[Row], top: usize) -> String {
     for (title, key) in [("category", 0), ("tier", 1)] {
         let _ = writeln!(s, "\n== per {title} (plain cases): positive | error raised at the right statement | error message matched");
         let by = rates_by(rows, |r| (r.suite, if key == 0 { r.category.clone() } else { r.tier.clone() }));
-        for ((suite, k), t) in by {
+        for ((suite, k), t) in by.into_iter().filter(|(_, t)| t.plain_cases() > 0) {
             let _ = writeln!(s, "{:<5} {k:<40} {:<22} {:<22} {}", suite.name(), t.positive.text(), t.error.text(), t.message.text());
         }
     }
@@ -257,7 +269,8 @@ pub fn markdown(rows: &[Row], top: usize) -> String {
     }
     for (title, by_tier) in [("category", false), ("tier", true)] {
         let _ = writeln!(s, "\n### Per {title} (plain cases)\n\n| corpus | {title} {head}\n|---|---|---|---|---|");
-        for ((suite, k), t) in rates_by(rows, |r| (r.suite, if by_tier { r.tier.clone() } else { r.category.clone() })) {
+        let by = rates_by(rows, |r| (r.suite, if by_tier { r.tier.clone() } else { r.category.clone() }));
+        for ((suite, k), t) in by.into_iter().filter(|(_, t)| t.plain_cases() > 0) {
             let _ = writeln!(s, "| {} | {k} | {} | {} | {} |", suite.name(), t.positive.text(), t.error.text(), t.message.text());
         }
     }
@@ -380,7 +393,12 @@ mod tests {
         assert_eq!(reason_class("statement 2 of 2 failed: unknown column \"FOO\" at 12"), "statement failed: unknown column \"…\" at N");
         assert_eq!(reason_class("statement 2 of 2 failed: unknown function \"LPAD\""), "statement failed: unknown function \"LPAD\"");
         assert_eq!(reason_class("OUTPUT: expected 3 records, got 0 [engine: x]"), "output: no records");
+        assert_eq!(
+            reason_class("T1: expected 2 records, got 3; first difference at record 1: key: expected 1, got 0"),
+            "output: record count differs"
+        );
         assert_eq!(reason_class("OUTPUT: record 1 of 3: value.A: expected 1, got 2"), "output: value differs");
+        assert_eq!(reason_class("OUTPUT: record 1 of 3: value: no member NAME in {}"), "output: value has a member missing (names differ)");
         assert_eq!(reason_class("OUTPUT: record 1 of 3: key: expected 1, got 2"), "output: key differs");
         assert_eq!(
             reason_class("statement 2 of 2 failed: Non-aggregate SELECT expression(s) not part of GROUP BY: VALUE"),
