@@ -11,7 +11,7 @@
 //! says whether the results agree with the list (no new failures, no listed case passing);
 //! `--update` rewrites the list. See docs/conformance.md.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -234,7 +234,8 @@ fn run(jobs: &[Job], rows: &[Row], opts: &PoolOptions, verbose: bool) -> Vec<Cas
 fn known_failures(path: &std::path::Path, args: &Args, jobs: &[Job], rows: &mut [Row], opts: &PoolOptions) -> Result<bool> {
     let known = report::read_known_failures(path)?;
     let first = report::ratchet(rows, &known);
-    let mut flaky = BTreeSet::new();
+    // Flaky case -> the reason of a failing run.
+    let mut flaky: BTreeMap<String, String> = BTreeMap::new();
     let suspects: Vec<usize> =
         rows.iter().enumerate().filter(|(_, r)| first.regressions.contains(&r.id) || first.fixed.contains(&r.id)).map(|(i, _)| i).collect();
     // Rewriting the list takes this run as it is; checking re-runs what disagrees.
@@ -246,15 +247,16 @@ fn known_failures(path: &std::path::Path, args: &Args, jobs: &[Job], rows: &mut 
             for (k, r) in run(&again, &sub, opts, false).into_iter().enumerate() {
                 let row = &mut rows[suspects[k]];
                 // A case that both passed and failed is flaky: it keeps the list's verdict.
-                if !flaky.contains(&row.id) && r.passed() != row.passed() {
-                    flaky.insert(row.id.clone());
+                if !flaky.contains_key(&row.id) && r.passed() != row.passed() {
+                    let failing = if r.passed() { &row.result.reason } else { &r.reason };
+                    flaky.insert(row.id.clone(), failing.clone());
                     row.result = r;
                 }
             }
         }
     }
-    for id in &flaky {
-        println!("FLAKY   {id}: passed and failed in different runs; the list keeps it as it is");
+    for (id, reason) in &flaky {
+        println!("FLAKY   {id}: passed and failed in different runs (the list keeps it as it is); failing run: {reason}");
     }
     let result = report::ratchet(rows, &known);
     if args.update {
