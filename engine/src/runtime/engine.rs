@@ -238,7 +238,7 @@ impl Engine {
             let done = if opts.persistent { self.ckpt.register(key, signal.clone()) } else { 0 };
             let thread = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || ctx.run(task, done))
+                .spawn(move || ctx.run_guarded(task, done))
                 .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "task thread".into(), source: e }))?;
             handles.push(TaskHandle { thread: Some(thread), signal, progress });
         }
@@ -463,6 +463,27 @@ struct TaskThread {
 }
 
 impl TaskThread {
+    /// Runs the task; a panic (a bug) fails the query instead of leaving the checkpointer
+    /// waiting for a task that will never report.
+    fn run_guarded(self, task: Task, done_epoch: u64) {
+        let shared = self.shared.clone();
+        let ckpt = self.ckpt.clone();
+        let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
+        let persistent = shared.persistent;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || self.run(task, done_epoch)));
+        if let Err(p) = r {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            shared.fail(format!("internal error in task {}/{}: {msg}", key.1, key.2));
+            if persistent {
+                ckpt.deregister(&key);
+            }
+        }
+    }
+
     fn run(self, mut task: Task, mut done_epoch: u64) {
         let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
         let persistent = self.shared.persistent;

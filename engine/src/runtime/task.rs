@@ -134,8 +134,14 @@ impl Task {
             if self.pending[i].is_none() {
                 let src = &mut self.sources[i];
                 match src.poll(self.log.as_ref(), self.max_bytes, &mut self.errors)? {
-                    Some((batch, offsets)) => {
+                    Some((batch, offsets)) if batch.num_rows() > 0 => {
                         self.pending[i] = Some(Pending { batch, offsets, cursor: 0, after: src.next_offset });
+                    }
+                    Some(_) => {
+                        // Every record failed to decode: nothing to process, but progress made.
+                        self.resume[i] = src.next_offset;
+                        self.progress.positions[i].store(src.next_offset, Ordering::Release);
+                        return Ok(true);
                     }
                     None => self.progress.positions[i].store(src.next_offset, Ordering::Release),
                 }

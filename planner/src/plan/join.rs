@@ -48,6 +48,9 @@ struct Side {
     names: Vec<String>,
     /// Primary key columns (normalised text) of a table side.
     primary_key: Vec<String>,
+    /// The key format whose bytes decide the side's partitions (murmur2): a repartition of the
+    /// other side must encode its keys the same way to land in the same partitions.
+    key_format: FormatSpec,
 }
 
 /// Plans a query with joins up to its projection.
@@ -209,11 +212,16 @@ pub fn plan_join(
             (false, _) => left.partitions,
             (true, true) => left.partitions.max(right.partitions),
         };
-        let (lk, moved) = keyed(&mut p, &mut left, &lbinder, &lkeys, lre, partitions, &format!("{id}_join{n}_left"), &mut counter)?;
+        let (lfmt, rfmt) = match (lre, rre) {
+            (true, false) => (right.key_format, right.key_format),
+            (false, true) => (left.key_format, left.key_format),
+            _ => (FormatSpec::json(), FormatSpec::json()),
+        };
+        let (lk, moved) = keyed(&mut p, &mut left, &lbinder, &lkeys, lre, partitions, lfmt, &format!("{id}_join{n}_left"), &mut counter)?;
         if let Some(map) = moved {
             right.tail = OpId(map[&right.tail.0]);
         }
-        let (rk, moved) = keyed(&mut p, &mut right, &rbinder, &rkeys, rre, partitions, &format!("{id}_join{n}_right"), &mut counter)?;
+        let (rk, moved) = keyed(&mut p, &mut right, &rbinder, &rkeys, rre, partitions, rfmt, &format!("{id}_join{n}_right"), &mut counter)?;
         if let Some(map) = moved {
             left.tail = OpId(map[&left.tail.0]);
         }
@@ -260,6 +268,7 @@ pub fn plan_join(
             },
             names,
             primary_key: left.primary_key.clone(),
+            key_format: if join_type == JoinType::Right { right.key_format } else { left.key_format },
         };
         p.output_type = result_kind;
     }
@@ -458,6 +467,7 @@ fn source_side(p: &mut Pipeline, def: &SourceDef, alias: &str, catalog: &Catalog
         partitioned_by: keys.clone(),
         names: vec![def.name.clone()],
         primary_key: if def.source_type == SourceType::Table { keys } else { Vec::new() },
+        key_format: def.key_format,
     })
 }
 
@@ -472,6 +482,7 @@ fn keyed(
     keys: &[Typed],
     repartition: bool,
     partitions: u32,
+    key_format: FormatSpec,
     topic_base: &str,
     counter: &mut usize,
 ) -> Result<(Vec<usize>, Option<std::collections::HashMap<u32, u32>>)> {
@@ -499,10 +510,16 @@ fn keyed(
         let key_fields: datafusion::arrow::datatypes::Fields = fields[..k].iter().cloned().collect();
         let value_fields: datafusion::arrow::datatypes::Fields = fields[k..].iter().cloned().collect();
         let m = fields.len() - k;
+        // Keys are encoded like the other side's, so equal keys land in equal partitions.
+        let key_format = if engine::format::check_columns(&key_format, engine::format::Role::Key, &fields[..k].iter().cloned().collect()).is_ok() {
+            key_format
+        } else {
+            FormatSpec::json()
+        };
         let sink = SinkSpec {
             topic: topic.clone(),
             kind: SinkKind::Stream,
-            key_format: FormatSpec::json(),
+            key_format,
             value_format: FormatSpec::json(),
             key_columns: (0..k).collect(),
             value_columns: (k..k + m).collect(),
@@ -514,10 +531,11 @@ fn keyed(
             internal: true,
         };
         let kind = if side.kind == SourceType::Table { SourceKind::Table } else { SourceKind::Stream };
+        side.key_format = key_format;
         let source = SourceSpec {
             topic: topic.clone(),
             kind,
-            key_format: FormatSpec::json(),
+            key_format,
             value_format: FormatSpec::json(),
             key_fields,
             value_fields,

@@ -390,17 +390,29 @@ impl Session {
     }
 
     pub(crate) fn explain(&mut self, st: &Statement) -> Result<Output> {
+        self.explain_as(st, "EXPLAIN")
+    }
+
+    fn explain_as(&mut self, st: &Statement, id: &str) -> Result<Output> {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
         let spec = match st {
-            Statement::Query(q) => plan_select(q, QueryKind::Transient, None, "EXPLAIN", &catalog, &inner.functions)?.finish("EXPLAIN", OpSpec::Collect),
+            Statement::Query(q) => plan_select(q, QueryKind::Transient, None, id, &catalog, &inner.functions)?.finish(id, OpSpec::Collect),
             Statement::CreateAsSelect(c) => {
-                let (p, def) = self.plan_cas(c, "", &catalog, "EXPLAIN")?;
-                p.finish("EXPLAIN", OpSpec::Sink(sink_spec(&def)))
+                let p = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, &catalog, &inner.functions)?;
+                let def = match catalog.sources.get(&c.name) {
+                    Some(d) if d.written_by.as_deref() == Some(id) => d.clone(),
+                    _ => self.plan_cas(c, "", &catalog, id)?.1,
+                };
+                p.finish(id, OpSpec::Sink(sink_spec(&def)))
             }
             Statement::InsertSelect { target, query, .. } => {
-                let (p, def) = self.plan_insert(target, query, &catalog, "EXPLAIN")?;
-                p.finish("EXPLAIN", OpSpec::Sink(sink_spec(&def)))
+                let (p, def) = self.plan_insert(target, query, &catalog, id)?;
+                p.finish(id, OpSpec::Sink(sink_spec(&def)))
+            }
+            Statement::CreateSource(c) => {
+                let def = catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "table", name: c.name.clone() })?;
+                self.source_table_query(&def, id)?
             }
             _ => return Err(invalid("EXPLAIN works on SELECT, CREATE ... AS SELECT and INSERT INTO ... SELECT")),
         };
@@ -410,7 +422,7 @@ impl Session {
     pub(crate) fn explain_query(&mut self, id: &str) -> Result<Output> {
         let q = self.eddy.inner.catalog.read().queries.get(id).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "query", name: id.to_string() })?;
         let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query"))?;
-        self.explain(&st.statement)
+        self.explain_as(&st.statement, id)
     }
 }
 
