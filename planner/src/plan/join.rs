@@ -412,14 +412,33 @@ fn expr_text(e: &AstExpr, scope: &Scope) -> String {
     column_text(e, scope).unwrap_or_else(|| crate::binder::aggregate::norm_text(e))
 }
 
-/// ksqlDB's name of an unaliased select item in a join: `ALIAS_COL` for columns.
+/// ksqlDB's name of an unaliased select item in a join: a column's own name when no other
+/// source has a column of that name, else `ALIAS_COL`.
 fn join_name(e: &AstExpr, scope: &Scope) -> Option<String> {
     match e {
         AstExpr::BinaryOp { op: BinaryOperator::Arrow, right, .. } => match right.as_ref() {
             AstExpr::Identifier(id) => Some(norm_ident(id)),
             _ => None,
         },
-        _ => column_text(e, scope),
+        _ => {
+            let full = column_text(e, scope)?;
+            if full == ROWKEY {
+                return Some(full);
+            }
+            let name = match e {
+                AstExpr::Identifier(id) => norm_ident(id),
+                AstExpr::CompoundIdentifier(p) => p.last().map(norm_ident)?,
+                AstExpr::Nested(inner) => return join_name(inner, scope),
+                _ => return Some(full),
+            };
+            let sources: std::collections::HashSet<&str> = scope
+                .columns
+                .iter()
+                .filter(|c| c.name == name && c.qualifier.is_some())
+                .filter_map(|c| c.qualifier.as_deref())
+                .collect();
+            Some(if sources.len() > 1 { full } else { name })
+        }
     }
 }
 
