@@ -22,7 +22,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{lit, BinaryExpr, Case, Expr, ExprSchemable, Operator};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use datafusion::sql::sqlparser::ast::{LambdaFunction, OneOrManyWithParens};
 
 use super::nested::{as_list, gather_list, gather_map};
@@ -30,7 +30,7 @@ use super::udf::{call, call_volatile, exec_err, list_array, map_array, map_types
 use super::value::{java_hashmap_order, key_of};
 use crate::binder::coerce::common_type;
 use crate::binder::functions::{Arg, FunctionRegistry};
-use crate::binder::{physical_expr, Binder, Typed};
+use crate::binder::{Binder, Typed};
 use crate::error::{invalid, Result};
 use crate::parser::norm_ident;
 use crate::types::{list_of, map_of, type_name};
@@ -106,7 +106,10 @@ fn compile(b: &Binder<'_>, name: &str, l: &LambdaFunction, types: &[DataType]) -
     }
     let params = types.len();
     let schema = Arc::new(Schema::new(compact));
-    let compiled = physical_expr(&Typed::new(body, bound.dt.clone()), &DFSchema::try_from(schema.as_ref().clone())?)?;
+    // Compiled as bound: a simplifier would undo the laziness above (it turns
+    // `CASE WHEN v IS NULL THEN FALSE ELSE v + 1 > 0 END` into an eager AND).
+    let props = datafusion::logical_expr::execution_props::ExecutionProps::new();
+    let compiled = create_physical_expr(&body, &DFSchema::try_from(schema.as_ref().clone())?, &props, &Default::default())?;
     Ok((Lambda { body: compiled, dt: bound.dt, schema, params }, captured))
 }
 
@@ -336,12 +339,51 @@ fn reduce(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use datafusion::arrow::array::{Int32Builder, MapBuilder, MapFieldNames, StringBuilder};
+    use datafusion::sql::sqlparser::parser::Parser;
+
     use super::*;
+    use crate::binder::{Scope, ScopeColumn};
+    use crate::parser::KsqlDialect;
 
     #[test]
     fn parents_and_offsets() {
         let p = parents_of(&[2, 4, 4, 7], 3);
         assert_eq!(p.values().to_vec(), vec![0, 0, 2, 2, 2]);
         assert_eq!(shifted(&[2, 4, 4, 7], 3), vec![0, 2, 2, 5]);
+    }
+
+    #[test]
+    fn case_and_and_stay_lazy_inside_lambdas() {
+        let dt = map_of(DataType::Utf8, DataType::Int32);
+        let scope = Scope { columns: vec![ScopeColumn { qualifier: None, name: "M".into(), field: "M".into(), data_type: dt.clone() }] };
+        let schema = Schema::new(vec![Field::new("M", dt.clone(), true)]);
+        let types = BTreeMap::new();
+        let reg = FunctionRegistry::new();
+        let b = Binder::new(&scope, &schema, &types, &reg).unwrap();
+        let names = MapFieldNames { entry: "entries".into(), key: "key".into(), value: "value".into() };
+        let mut mb = MapBuilder::new(Some(names), StringBuilder::new(), Int32Builder::new());
+        mb.keys().append_value("a");
+        mb.values().append_null();
+        mb.keys().append_value("bcdefg");
+        mb.values().append_value(4);
+        mb.append(true).unwrap();
+        let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(mb.finish())]).unwrap();
+        for (sql, want) in [
+            ("TRANSFORM(m, (x, y) => x, (x, y) => CASE WHEN y IS NULL THEN false ELSE (y + 2) = 6 END)", r#"{"a":false,"bcdefg":true}"#),
+            ("FILTER(m, (x, y) => LEN(x) > 5 AND y % 2 = 0)", r#"{"bcdefg":4}"#),
+            ("FILTER(m, (x, y) => LEN(x) < 5 OR y % 2 = 0)", r#"{"a":null,"bcdefg":4}"#),
+            ("TRANSFORM(m, (x, y) => x, (x, y) => y + 1)", "null"),
+        ] {
+            let e = Parser::new(&KsqlDialect).try_with_sql(sql).unwrap().parse_expr().unwrap();
+            let p = b.physical(&b.bind(&e).unwrap()).unwrap();
+            let got = match p.evaluate(&batch) {
+                Ok(v) => crate::session::render::cell_text(&v.into_array(1).unwrap(), 0).unwrap_or_default(),
+                Err(_) => "null".to_string(),
+            };
+            assert_eq!(got, want, "{sql}");
+        }
     }
 }
