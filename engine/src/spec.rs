@@ -99,6 +99,10 @@ pub enum JoinKindSpec {
     },
     /// Two tables on their primary key: every change of either side updates the result.
     TableTable,
+    /// A table (left) joined on one of its columns (the foreign key) to another table's primary
+    /// key: left changes update their row's result, right changes the results of every left
+    /// row referencing them. The result is keyed by the left table's primary key.
+    ForeignKey,
 }
 
 /// A join.
@@ -116,6 +120,9 @@ pub struct JoinSpec {
     pub left_width: usize,
     /// Number of user columns of the right input.
     pub right_width: usize,
+    /// Foreign-key joins: the left input columns forming the left table's primary key (the
+    /// left input is a changelog with old values, from a materializer).
+    pub left_primary_key: Vec<usize>,
     /// State table of this operator.
     pub table: crate::types::TableId,
 }

@@ -11,7 +11,7 @@ pub mod sink;
 pub use collect::CollectOp;
 pub use aggregate::AggregateOp;
 pub use filter::FilterOp;
-pub use join::{StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};
+pub use join::{ForeignKeyJoinOp, StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};
 pub use materialize::MaterializeOp;
 pub use project::ProjectOp;
 pub use sink::SinkOp;

@@ -27,7 +27,7 @@ use super::source::SourceReader;
 use super::task::Task;
 use crate::error::{error_chain, EngineError, Result};
 use crate::operator::{Operator, TaskInfo};
-use crate::ops::{AggregateOp, CollectOp, FilterOp, MaterializeOp, ProjectOp, SinkOp, StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};
+use crate::ops::{AggregateOp, CollectOp, FilterOp, ForeignKeyJoinOp, MaterializeOp, ProjectOp, SinkOp, StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};
 use crate::spec::JoinKindSpec;
 use crate::processing_log::{ProcessingError, PROCESSING_LOG_TOPIC};
 use crate::spec::{OpSpec, QuerySpec};
@@ -293,6 +293,7 @@ impl Engine {
                                 JoinKindSpec::StreamTable => Box::new(StreamTableJoinOp::new(j.clone(), l, r, n.schema.clone())?),
                                 JoinKindSpec::StreamStream { .. } => Box::new(StreamStreamJoinOp::new(j.clone(), l, r, n.schema.clone())?),
                                 JoinKindSpec::TableTable => Box::new(TableTableJoinOp::new(j.clone(), l, r, n.schema.clone())?),
+                                JoinKindSpec::ForeignKey => Box::new(ForeignKeyJoinOp::new(j.clone(), l, r, n.schema.clone())?),
                             };
                             Some(op)
                         }

@@ -229,8 +229,16 @@ impl<'a> Binder<'a> {
                 self.functions.call(self, "ARRAY", args)
             }
             AstExpr::CompoundFieldAccess { root, access_chain } => {
-                let mut cur = self.bind(root)?;
-                for access in access_chain {
+                // `alias.column[...]` parses as a field access on `alias`: resolve the column.
+                let (mut cur, rest) = match (root.as_ref(), access_chain.first()) {
+                    (AstExpr::Identifier(q), Some(AccessExpr::Dot(AstExpr::Identifier(c))))
+                        if self.scope.resolve(None, &norm_ident(q)).is_err() =>
+                    {
+                        (self.column(Some(&norm_ident(q)), &norm_ident(c))?, &access_chain[1..])
+                    }
+                    _ => (self.bind(root)?, &access_chain[..]),
+                };
+                for access in rest {
                     cur = match access {
                         AccessExpr::Subscript(Subscript::Index { index }) => {
                             let idx = self.bind(index)?;

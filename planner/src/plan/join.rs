@@ -65,9 +65,6 @@ pub fn plan_join(
     if !q.group_by.is_empty() || q.window.is_some() || q.having.is_some() {
         return Err(PlanError::Unsupported { feature: "GROUP BY over a join".into() });
     }
-    if !q.partition_by.is_empty() {
-        return Err(PlanError::Unsupported { feature: "PARTITION BY with a join".into() });
-    }
     let resolve = |name: &str| {
         catalog.sources.get(name).ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: name.to_string() })
     };
@@ -81,19 +78,42 @@ pub fn plan_join(
         Ok(a)
     };
     let first = resolve(&q.from.name)?;
+    for j in &q.joins {
+        if j.source.name == q.from.name || q.joins.iter().filter(|x| x.source.name == j.source.name).count() > 1 {
+            return Err(invalid(format!(
+                "Can not join '{}' to '{}': self joins are not yet supported.",
+                j.source.name, j.source.name
+            )));
+        }
+    }
+    let kafka: Vec<String> = std::iter::once(&q.from.name)
+        .chain(q.joins.iter().map(|j| &j.source.name))
+        .filter_map(|n| catalog.sources.get(n))
+        .filter(|d| d.value_format.kind == engine::format::FormatKind::Kafka)
+        .map(|d| d.name.clone())
+        .collect();
+    if !kafka.is_empty() {
+        return Err(invalid(format!(
+            "Source(s) {} are using the 'KAFKA' value format. This format does not yet support JOIN.",
+            kafka.join(", ")
+        )));
+    }
+    let text = q.select.iter().map(|s| s.to_string()).chain(q.joins.iter().map(|j| j.on.to_string())).chain(q.selection.iter().map(|w| w.to_string())).collect::<Vec<_>>().join(" ").to_uppercase();
+    let pseudo = text.contains("ROWPARTITION") || text.contains("ROWOFFSET");
     let first_alias = alias_of(&q.from)?;
     let mut p = Pipeline::new(SourceType::Stream, vec![first.name.clone()]);
     let mut counter = 0usize;
-    let mut left = source_side(&mut p, first, &first_alias, catalog, functions)?;
+    let mut left = source_side(&mut p, first, &first_alias, pseudo, catalog, functions)?;
     let mut key_candidates: Vec<Vec<String>> = Vec::new();
     let mut rowkey_fields: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     let mut full_outer = false;
+    let mut fk_join = false;
 
     for (n, j) in q.joins.iter().enumerate() {
         let def = resolve(&j.source.name)?;
         let alias = alias_of(&j.source)?;
         p.sources.push(def.name.clone());
-        let mut right = source_side(&mut p, def, &alias, catalog, functions)?;
+        let mut right = source_side(&mut p, def, &alias, pseudo, catalog, functions)?;
         let join_type = match j.kind {
             JoinKind::Inner => JoinType::Inner,
             JoinKind::Left => JoinType::Left,
@@ -185,16 +205,41 @@ pub fn plan_join(
             lkeys.push(lt.cast_to(&t));
             rkeys.push(rt.cast_to(&t));
         }
-        if matches!(kind_spec, JoinKindSpec::StreamTable | JoinKindSpec::TableTable) && rtexts != right.primary_key {
-            let cond = pairs.iter().map(|(a, b)| format!("{a} = {b}")).collect::<Vec<_>>().join(" AND ");
-            let what = if kind_spec == JoinKindSpec::StreamTable { "stream-table" } else { "table-table" };
+        let shown = |texts: &[String]| texts.iter().map(|t| t.replacen('_', ".", 1)).collect::<Vec<_>>();
+        let cond = shown(&ltexts).iter().zip(shown(&rtexts)).map(|(a, b)| format!("{a} = {b}")).collect::<Vec<_>>().join(" AND ");
+        if kind_spec == JoinKindSpec::StreamTable && rtexts != right.primary_key {
             return Err(invalid(format!(
-                "Invalid join condition: {what} joins require to join on the table's primary key. Got {cond}."
+                "Invalid join condition: stream-table joins require to join on the table's primary key. Got {cond}."
             )));
         }
-        if kind_spec == JoinKindSpec::TableTable && ltexts != left.primary_key {
-            return Err(PlanError::Unsupported { feature: "foreign-key joins between tables".into() });
-        }
+        let kind_spec = if kind_spec == JoinKindSpec::TableTable && ltexts != left.primary_key {
+            if rtexts != right.primary_key {
+                return Err(invalid(format!(
+                    "Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {cond}."
+                )));
+            }
+            if !matches!(join_type, JoinType::Inner | JoinType::Left) {
+                return Err(invalid("Invalid join type: full-outer join not supported for foreign-key table-table join. Got LEFT [FULL] OUTER JOIN RIGHT."));
+            }
+            if n > 0 {
+                return Err(PlanError::Unsupported { feature: "a foreign-key join after another join".into() });
+            }
+            // The left table's changes must carry their old values (to leave the old key).
+            let pk: Vec<usize> = left.primary_key.iter().filter_map(|f| left.schema.index_of(f).ok()).collect();
+            left.tail = push_node(
+                &mut p,
+                OpSpec::Materialize(engine::spec::MaterializeSpec { key_columns: pk, table: TableId(30 + n as u32) }),
+                left.schema.clone(),
+                vec![left.tail],
+            );
+            JoinKindSpec::ForeignKey
+        } else if kind_spec == JoinKindSpec::TableTable && rtexts != right.primary_key {
+            return Err(invalid(format!(
+                "Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {cond}."
+            )));
+        } else {
+            kind_spec
+        };
 
         // Repartition the sides that are not partitioned by their join key.
         // With one partition on each side every row meets in the one task: no repartition.
@@ -232,6 +277,11 @@ pub fn plan_join(
         let mut fields: Vec<Field> = left.schema.fields()[..lw].iter().map(|f| f.as_ref().clone()).collect();
         fields.extend(right.schema.fields()[..rw].iter().map(|f| f.as_ref().clone()));
         let schema = batch_schema(fields);
+        let left_primary_key: Vec<usize> = if kind_spec == JoinKindSpec::ForeignKey {
+            left.primary_key.iter().filter_map(|f| left.schema.index_of(f).ok()).collect()
+        } else {
+            Vec::new()
+        };
         let spec = JoinSpec {
             kind: kind_spec,
             join_type,
@@ -239,6 +289,7 @@ pub fn plan_join(
             right_keys: rk.clone(),
             left_width: lw,
             right_width: rw,
+            left_primary_key,
             table: TableId(10 + n as u32),
         };
         let id_node = push_node(&mut p, OpSpec::Join(spec), schema.clone(), vec![left.tail, right.tail]);
@@ -249,7 +300,13 @@ pub fn plan_join(
             rk.iter().map(|&i| right.schema.field(i).name().clone()).collect(),
         );
         full_outer = join_type == JoinType::Full;
-        key_candidates = plain.iter().map(|(l, r)| l.iter().chain(r.iter()).cloned().collect()).collect();
+        fk_join = kind_spec == JoinKindSpec::ForeignKey;
+        key_candidates = if kind_spec == JoinKindSpec::ForeignKey {
+            // A foreign-key join's result is keyed by the left table's primary key.
+            left.primary_key.iter().map(|k| vec![k.clone()]).collect()
+        } else {
+            plain.iter().map(|(l, r)| l.iter().chain(r.iter()).cloned().collect()).collect()
+        };
         let result_kind = if left.kind == SourceType::Table && right.kind == SourceType::Table { SourceType::Table } else { SourceType::Stream };
         let mut names = left.names.clone();
         names.extend(right.names.clone());
@@ -295,8 +352,18 @@ pub fn plan_join(
     };
 
     // WHERE.
+    // The synthetic key's name: ROWKEY, or ROWKEY_<n> past the largest such name in use.
+    let rowkey_name = {
+        let taken: Vec<&str> = left.scope.columns.iter().map(|c| c.name.as_str()).collect();
+        if !taken.contains(&ROWKEY) {
+            ROWKEY.to_string()
+        } else {
+            let max = taken.iter().filter_map(|n| n.strip_prefix("ROWKEY_")).filter_map(|n| n.parse::<u32>().ok()).max().unwrap_or(0);
+            format!("ROWKEY_{}", max + 1)
+        }
+    };
     let mut scope = left.scope.clone();
-    scope.columns.push(ScopeColumn { qualifier: None, name: ROWKEY.into(), field: "_rowkey".into(), data_type: rowkey.dt.clone() });
+    scope.columns.push(ScopeColumn { qualifier: None, name: rowkey_name.clone(), field: "_rowkey".into(), data_type: rowkey.dt.clone() });
     scope.columns.push(ScopeColumn { qualifier: None, name: ROWTIME.into(), field: engine::types::TS_COLUMN.into(), data_type: DataType::Int64 });
     let lw = left.schema.fields().len() - 2;
     let mut fields: Vec<Field> = left.schema.fields()[..lw].iter().map(|f| f.as_ref().clone()).collect();
@@ -321,13 +388,17 @@ pub fn plan_join(
     for item in &q.select {
         match item {
             SelectItem::Wildcard(_) => {
-                for c in scope.columns.iter().filter(|c| c.qualifier.is_some() && c.name != ROWTIME) {
+                for c in scope.columns.iter().filter(|c| c.qualifier.is_some() && !super::source::RESERVED.contains(&c.name.as_str())) {
                     items.push(star_item(c));
                 }
             }
             SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) => {
                 let qn = n.0.last().and_then(|p| p.as_ident()).map(norm_ident).unwrap_or_default();
-                let cols: Vec<&ScopeColumn> = scope.columns.iter().filter(|c| c.qualifier.as_deref() == Some(qn.as_str()) && c.name != ROWTIME).collect();
+                let cols: Vec<&ScopeColumn> = scope
+                    .columns
+                    .iter()
+                    .filter(|c| c.qualifier.as_deref() == Some(qn.as_str()) && !super::source::RESERVED.contains(&c.name.as_str()))
+                    .collect();
                 if cols.is_empty() {
                     return Err(invalid(format!("'{qn}' is not a valid stream/table name or alias")));
                 }
@@ -341,21 +412,58 @@ pub fn plan_join(
                     generated += 1;
                     format!("KSQL_COL_{}", generated - 1)
                 });
-                items.push((name, t, column_text(e, &scope)));
+                let id = column_text(e, &scope).or_else(|| Some(crate::binder::aggregate::norm_text(e)));
+                items.push((name, t, id));
             }
             SelectItem::ExprWithAlias { expr, alias } => {
-                items.push((norm_ident(alias), binder.bind(expr)?, column_text(expr, &scope)));
+                let id = column_text(expr, &scope).or_else(|| Some(crate::binder::aggregate::norm_text(expr)));
+                items.push((norm_ident(alias), binder.bind(expr)?, id));
             }
             other => return Err(PlanError::Unsupported { feature: format!("select item {other}") }),
         }
     }
-    // Keys: ROWKEY for FULL OUTER joins and joins on expressions; else the first selected
-    // column among each key pair's plain columns.
+    // Keys: the PARTITION BY expressions if any; else ROWKEY for FULL OUTER joins and joins on
+    // expressions; else the first selected column among each key pair's plain columns.
     let mut key_index: Vec<usize> = Vec::new();
+    if !q.partition_by.is_empty() {
+        key_candidates.clear();
+        for pe in &q.partition_by {
+            if matches!(pe, AstExpr::Value(v) if v.value == datafusion::sql::sqlparser::ast::Value::Null) {
+                continue;
+            }
+            let t = binder.bind(pe)?;
+            let id = column_text(pe, &scope).unwrap_or_else(|| crate::binder::aggregate::norm_text(pe));
+            match items.iter().position(|(_, _, c)| c.as_deref() == Some(id.as_str())) {
+                Some(i) => key_index.push(i),
+                None => {
+                    let name = join_name(pe, &scope).unwrap_or_else(|| format!("KSQL_COL_{generated}"));
+                    items.push((name, t, Some(id)));
+                    key_index.push(items.len() - 1);
+                }
+            }
+        }
+    }
+    // An unqualified `*` brings the synthetic key along; qualified stars do not.
+    let has_star = q.select.iter().any(|i| matches!(i, SelectItem::Wildcard(_)));
+    let rowkey_col = Typed::new(datafusion::logical_expr::col(datafusion::common::Column::new_unqualified("_rowkey")), rowkey.dt.clone());
     for cands in &key_candidates {
-        let wanted: Vec<String> = if full_outer || cands.is_empty() { vec![ROWKEY.to_string()] } else { cands.clone() };
-        match items.iter().position(|(_, _, c)| c.as_ref().is_some_and(|c| wanted.contains(c))) {
-            Some(i) if !key_index.contains(&i) => key_index.push(i),
+        let synthetic = full_outer || cands.is_empty();
+        let wanted: Vec<String> = if synthetic { vec![rowkey_name.clone()] } else { cands.clone() };
+        // The first candidate (left side first) that is selected.
+        let found = wanted.iter().find_map(|w| items.iter().position(|(_, _, c)| c.as_deref() == Some(w.as_str())));
+        match found {
+            Some(i) if !key_index.contains(&i) => {
+                // The key carries the join key, also where its own side is missing (a foreign-key
+                // join's key is the left table's own key).
+                if !fk_join {
+                    items[i].1 = rowkey_col.clone();
+                }
+                key_index.push(i);
+            }
+            None if synthetic && has_star => {
+                items.push((rowkey_name.clone(), rowkey_col.clone(), Some(rowkey_name.clone())));
+                key_index.push(items.len() - 1);
+            }
             _ if kind == QueryKind::Persistent => {
                 let shown: Vec<String> = wanted.iter().map(|w| w.replacen('_', ".", 1)).collect();
                 return Err(invalid(format!(
@@ -366,6 +474,26 @@ pub fn plan_join(
                 )));
             }
             _ => {}
+        }
+    }
+    if kind == QueryKind::Persistent {
+        for (name, _, _) in &items {
+            if super::source::RESERVED.contains(&name.as_str()) {
+                return Err(invalid(format!("Reserved column name in select: `{name}`. Please remove or alias the column.")));
+            }
+        }
+    }
+    if kind == QueryKind::Persistent {
+        for &k in &key_index {
+            let id = items[k].2.clone();
+            let same: Vec<&str> = items.iter().filter(|(_, _, c)| *c == id).map(|(n, _, _)| n.as_str()).collect();
+            if same.len() > 1 {
+                return Err(invalid(format!(
+                    "The projection contains a key column (`{}`) more than once, aliased as: {}.",
+                    id.unwrap_or_default(),
+                    same.join(" and ")
+                )));
+            }
         }
     }
     let mut out_fields = Vec::new();
@@ -400,11 +528,12 @@ fn column_text(e: &AstExpr, scope: &Scope) -> Option<String> {
         AstExpr::Nested(inner) => return column_text(inner, scope),
         _ => return None,
     };
-    if q.is_none() && n == ROWKEY {
-        return Some(ROWKEY.into());
-    }
     let c = scope.resolve(q.as_deref(), &n).ok()?;
-    Some(format!("{}_{}", c.qualifier.clone().unwrap_or_default(), c.name))
+    match &c.qualifier {
+        // Unqualified columns of the join itself: ROWKEY, ROWTIME.
+        None => Some(c.name.clone()),
+        Some(q) => Some(format!("{q}_{}", c.name)),
+    }
 }
 
 /// The text of a join expression: its column text, or its normalised expression text.
@@ -422,7 +551,7 @@ fn join_name(e: &AstExpr, scope: &Scope) -> Option<String> {
         },
         _ => {
             let full = column_text(e, scope)?;
-            if full == ROWKEY {
+            if !full.contains('_') || full.starts_with(ROWKEY) {
                 return Some(full);
             }
             let name = match e {
@@ -459,8 +588,8 @@ fn equalities(e: &AstExpr) -> Result<Vec<(AstExpr, AstExpr)>> {
 }
 
 /// Reads a source into the current sub-topology, its columns named `<alias>_<column>`.
-fn source_side(p: &mut Pipeline, def: &SourceDef, alias: &str, catalog: &Catalog, functions: &FunctionRegistry) -> Result<Side> {
-    let src = plan_source(def, alias, false, catalog, functions)?;
+fn source_side(p: &mut Pipeline, def: &SourceDef, alias: &str, pseudo: bool, catalog: &Catalog, functions: &FunctionRegistry) -> Result<Side> {
+    let src = plan_source(def, alias, pseudo, catalog, functions)?;
     let source = push_node(p, OpSpec::Source(src.spec.clone()), src.schema.clone(), vec![]);
     // Rename to qualified fields and keep each row's own event time as <alias>_ROWTIME.
     let binder = Binder::new(&src.scope, &src.schema, &catalog.types, functions)?;

@@ -5,6 +5,7 @@
 //! kept as Arrow row-format bytes in state; keys are compared as the row-format bytes of the
 //! key columns (the planner casts both sides' keys to the same types).
 
+pub mod foreign_key;
 pub mod stream_stream;
 pub mod stream_table;
 pub mod table_table;
@@ -17,6 +18,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
+pub use foreign_key::ForeignKeyJoinOp;
 pub use stream_stream::StreamStreamJoinOp;
 pub use stream_table::StreamTableJoinOp;
 pub use table_table::TableTableJoinOp;

@@ -1,0 +1,182 @@
+//! `ForeignKeyJoinOp`: a table (input 0, a changelog with old values) joined on a foreign-key
+//! column to another table's primary key (input 1, upserts and deletes). INNER and LEFT.
+//!
+//! - A left upsert joins the right row of its foreign key: a result keyed by the left row's
+//!   primary key (INNER without a match: nothing for a new row, a tombstone for a changed one).
+//! - A left retraction (the old value of a changed row) only leaves the index of its old key.
+//! - A left delete emits a tombstone.
+//! - A right change re-joins every left row referencing its key, in left-key order (INNER: a
+//!   deleted right row turns them into tombstones; LEFT: null-padded rows).
+//!
+//! State: `prefix + 'L' + [u32 fk length][fk][left primary key] -> left row`, which is also the
+//! index from a foreign key to its left rows (a prefix scan), and `prefix + 'R' + fk -> right
+//! row`; values are event time + row bytes. Writes since the last barrier are kept in ordered
+//! overlays merged with the store on scans.
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::{build, stored, unstored, Codec, Joined, KeyedStore};
+use crate::batch::{op_column, ts_column};
+use crate::error::Result;
+use crate::operator::{OpContext, Operator};
+use crate::spec::{JoinSpec, JoinType};
+use crate::types::{Epoch, RowOp};
+
+const CAPACITY: usize = 100_000;
+
+/// Foreign-key table-table join.
+pub struct ForeignKeyJoinOp {
+    spec: JoinSpec,
+    schema: SchemaRef,
+    codecs: [Codec; 2],
+    fk: Codec,
+    left_pk: Codec,
+    right_key: Codec,
+    right: KeyedStore,
+    /// Left rows written since the last barrier: full key -> row (None: deleted).
+    left: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    left_prefix: Vec<u8>,
+}
+
+impl ForeignKeyJoinOp {
+    /// A foreign-key join of two table inputs producing `schema`.
+    pub fn new(spec: JoinSpec, left: &SchemaRef, right: &SchemaRef, schema: SchemaRef) -> Result<Self> {
+        Ok(ForeignKeyJoinOp {
+            codecs: [Codec::first(left, spec.left_width)?, Codec::first(right, spec.right_width)?],
+            fk: Codec::new(left, spec.left_keys.clone())?,
+            left_pk: Codec::new(left, spec.left_primary_key.clone())?,
+            right_key: Codec::new(right, spec.right_keys.clone())?,
+            right: KeyedStore::new(CAPACITY),
+            left: BTreeMap::new(),
+            left_prefix: Vec::new(),
+            spec,
+            schema,
+        })
+    }
+
+    fn fk_prefix(&self, fk: &[u8]) -> Vec<u8> {
+        let mut k = self.left_prefix.clone();
+        k.extend_from_slice(&(fk.len() as u32).to_be_bytes());
+        k.extend_from_slice(fk);
+        k
+    }
+
+    /// Left rows referencing `fk`, in left-key order: (full key, stored row).
+    fn left_rows(&self, fk: &[u8], cx: &OpContext<'_>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let from = self.fk_prefix(fk);
+        let to = crate::runtime::keys::prefix_end(&from);
+        let mut rows: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for kv in cx.state.scan(&from, &to)? {
+            let (k, v) = kv?;
+            rows.insert(k, v);
+        }
+        for (k, v) in self.left.range(from..to) {
+            match v {
+                Some(v) => rows.insert(k.clone(), v.clone()),
+                None => rows.remove(k),
+            };
+        }
+        Ok(rows.into_iter().collect())
+    }
+}
+
+impl Operator for ForeignKeyJoinOp {
+    fn name(&self) -> &'static str {
+        "foreign-key join"
+    }
+
+    fn open(&mut self, cx: &mut OpContext<'_>) -> Result<()> {
+        let p = cx.state_prefix(self.spec.table);
+        self.left_prefix = [p.as_slice(), b"L"].concat();
+        self.right.prefix = [p.as_slice(), b"R"].concat();
+        Ok(())
+    }
+
+    fn on_batch(&mut self, input: usize, batch: RecordBatch, cx: &mut OpContext<'_>) -> Result<()> {
+        let ts = ts_column(&batch).clone();
+        let ops = op_column(&batch).clone();
+        let left_outer = self.spec.join_type == JoinType::Left;
+        let mut out = Vec::new();
+        if input == 0 {
+            let fks = self.fk.rows(&batch)?;
+            let pks = self.left_pk.rows(&batch)?;
+            let rows = self.codecs[0].rows(&batch)?;
+            let keys: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| fks.row(i).as_ref().to_vec()).collect();
+            self.right.prefetch(&keys, cx.state)?;
+            for i in 0..batch.num_rows() {
+                let op = RowOp::from_code(ops.value(i));
+                let null_fk = self.fk.has_null(&batch, i);
+                let mut full = self.fk_prefix(&keys[i]);
+                full.extend_from_slice(pks.row(i).as_ref());
+                let row = rows.row(i).as_ref().to_vec();
+                let t = ts.value(i);
+                match op {
+                    RowOp::UpdateBefore => {
+                        self.left.insert(full, None);
+                    }
+                    RowOp::Delete => {
+                        self.left.insert(full, None);
+                        out.push(Joined { left: Some(row), right: None, ts: t, op: RowOp::Delete });
+                    }
+                    RowOp::Insert | RowOp::UpdateAfter => {
+                        if !null_fk {
+                            self.left.insert(full, Some(stored(t, &row)));
+                        }
+                        let found = if null_fk { None } else { self.right.get(&keys[i]).and_then(unstored).map(|(rt, r)| (rt, r.to_vec())) };
+                        match found {
+                            Some((rt, r)) => out.push(Joined { left: Some(row), right: Some(r), ts: t.max(rt), op: RowOp::Insert }),
+                            None if left_outer => out.push(Joined { left: Some(row), right: None, ts: t, op: RowOp::Insert }),
+                            None if op == RowOp::UpdateAfter => out.push(Joined { left: Some(row), right: None, ts: t, op: RowOp::Delete }),
+                            None => {}
+                        }
+                    }
+                }
+            }
+        } else {
+            let keys_rows = self.right_key.rows(&batch)?;
+            let rows = self.codecs[1].rows(&batch)?;
+            let keys: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| keys_rows.row(i).as_ref().to_vec()).collect();
+            self.right.prefetch(&keys, cx.state)?;
+            for i in 0..batch.num_rows() {
+                let op = RowOp::from_code(ops.value(i));
+                if op == RowOp::UpdateBefore || self.right_key.has_null(&batch, i) {
+                    continue;
+                }
+                let t = ts.value(i);
+                let new = if op == RowOp::Delete { None } else { Some(rows.row(i).as_ref().to_vec()) };
+                self.right.set(&keys[i], new.as_ref().map(|r| stored(t, r)));
+                for (_, l) in self.left_rows(&keys[i], cx)? {
+                    let Some((lt, lrow)) = unstored(&l) else { continue };
+                    let ts = t.max(lt);
+                    match &new {
+                        Some(r) => out.push(Joined { left: Some(lrow.to_vec()), right: Some(r.clone()), ts, op: RowOp::Insert }),
+                        None if left_outer => out.push(Joined { left: Some(lrow.to_vec()), right: None, ts, op: RowOp::Insert }),
+                        None => out.push(Joined { left: Some(lrow.to_vec()), right: None, ts: t, op: RowOp::Delete }),
+                    }
+                }
+            }
+        }
+        if let Some(b) = build(&self.schema, &self.codecs[0], &self.codecs[1], &out)? {
+            cx.emit(b);
+        }
+        if self.left.len() > CAPACITY || self.right.over_budget() {
+            cx.request_checkpoint();
+        }
+        Ok(())
+    }
+
+    fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
+        let batch = cx.writes();
+        for (k, v) in std::mem::take(&mut self.left) {
+            match v {
+                Some(v) => batch.put(&k, &v),
+                None => batch.delete(&k),
+            }
+        }
+        self.right.flush(batch);
+        Ok(())
+    }
+}
