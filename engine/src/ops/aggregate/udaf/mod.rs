@@ -223,7 +223,8 @@ mod tests {
         let words: Vec<String> = (0..n).map(|i| format!("w{}", (i * 7919) % 5003)).collect();
         let words = strs(&words.iter().map(|s| Some(s.as_str())).collect::<Vec<_>>());
         let three = ScalarValue::Int32(Some(3));
-        let cases: Vec<(&str, Vec<DataType>, Vec<ScalarValue>, Vec<datafusion::arrow::array::ArrayRef>)> = vec![
+        type Case<'a> = (&'a str, Vec<DataType>, Vec<ScalarValue>, Vec<datafusion::arrow::array::ArrayRef>);
+        let cases: Vec<Case> = vec![
             ("COUNT", vec![DataType::Int64], vec![], vec![nums.clone()]),
             ("COUNT_DISTINCT", vec![DataType::Int64], vec![], vec![nums.clone()]),
             ("COUNT_DISTINCT", vec![DataType::Utf8], vec![], vec![words.clone()]),
