@@ -180,8 +180,14 @@ pub struct AggregateSpec {
     pub window: Option<WindowDef>,
     /// Emit each window once when it closes instead of every change.
     pub emit_final: bool,
-    /// Input is a changelog whose `UpdateBefore`/`Delete` rows take their values back.
+    /// Input is a changelog whose `UpdateBefore`/`Delete` rows take their values back. An
+    /// `UpdateBefore` directly followed by the `UpdateAfter` of the same group (a changed row
+    /// that stays in its group) emits one result, as Kafka Streams' `Change(old, new)` does.
     pub retract: bool,
+    /// Precede each result of a group that had one before with an `UpdateBefore` row holding
+    /// the previous result (the result itself is then an `UpdateAfter`): a HAVING filter
+    /// ([`FilterMode::Having`]) needs both to tell whether the group was shown.
+    pub emit_old: bool,
     /// State table of this operator.
     pub table: crate::types::TableId,
 }
@@ -281,6 +287,11 @@ pub enum FilterMode {
     /// Changes with old values (retractions): every row is kept or dropped by the predicate
     /// alone, whatever its op.
     Changelog,
+    /// HAVING over an aggregate's results with their previous results (`UpdateBefore` rows
+    /// directly before their `UpdateAfter`): a result that passes is an upsert; one that fails
+    /// deletes the group's row if its previous result passed, else it is dropped (Kafka
+    /// Streams' table filter with old values). `UpdateBefore` rows are consumed; deletes pass.
+    Having,
 }
 
 /// Computing columns.

@@ -4,6 +4,8 @@
 //! WHERE does. On a table changelog (`FilterMode::Table`), a row that fails the predicate
 //! becomes a delete of its key, so the downstream table forgets it, and deletes pass through. On
 //! changes carrying old values (`FilterMode::Changelog`) every row is judged by the predicate.
+//! A HAVING (`FilterMode::Having`) sees each aggregate result with its previous result: it
+//! deletes a group's row only when the previous result passed.
 
 use std::sync::Arc;
 
@@ -50,6 +52,10 @@ impl Operator for FilterOp {
                 return Ok(());
             }
             FilterMode::Table => {}
+            FilterMode::Having => {
+                cx.emit(having(&batch, pred, ops)?);
+                return Ok(());
+            }
         }
         // Table: failing upserts turn into deletes; failing retractions vanish.
         let mut keep = Vec::with_capacity(batch.num_rows());
@@ -82,4 +88,37 @@ impl Operator for FilterOp {
         cx.emit(filter_record_batch(&batch, &BooleanArray::from(keep))?);
         Ok(())
     }
+}
+
+/// HAVING over results preceded by their previous results (`UpdateBefore` rows).
+fn having(batch: &RecordBatch, pred: &BooleanArray, ops: &datafusion::arrow::array::Int8Array) -> Result<RecordBatch> {
+    let passes = |i: usize| pred.is_valid(i) && pred.value(i);
+    let op_idx = batch.num_columns() - 1;
+    let mut keep = Vec::with_capacity(batch.num_rows());
+    let mut new_ops = Vec::with_capacity(batch.num_rows());
+    let mut old_passed = false;
+    for i in 0..batch.num_rows() {
+        let op = RowOp::from_code(ops.value(i));
+        let (k, o) = match op {
+            RowOp::UpdateBefore => {
+                old_passed = passes(i);
+                (false, op)
+            }
+            RowOp::Delete => (true, op),
+            RowOp::Insert | RowOp::UpdateAfter => {
+                let was = std::mem::take(&mut old_passed) && op == RowOp::UpdateAfter;
+                if passes(i) {
+                    (true, RowOp::Insert)
+                } else {
+                    (was, RowOp::Delete)
+                }
+            }
+        };
+        keep.push(k);
+        new_ops.push(o as i8);
+    }
+    let mut cols = batch.columns().to_vec();
+    cols[op_idx] = Arc::new(Int8Array::from(new_ops));
+    let batch = RecordBatch::try_new(batch.schema(), cols)?;
+    Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
 }

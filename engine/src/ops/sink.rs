@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::record_batch::RecordBatch;
 use storage::{partition_for_key, Header, RecordIn, TopicLog};
@@ -121,7 +121,10 @@ impl Operator for SinkOp {
                 _ => self.values.get(i),
             };
             let headers: &[Header] = if self.spec.internal { &op_headers[op as usize] } else { &[] };
-            let plain_key = self.keys.get(i);
+            // A single null key column is a null key, as ksqlDB writes it (not an empty
+            // DELIMITED line); several null columns still make an object of nulls.
+            let null_key = key_cols.len() == 1 && key_cols[0].is_null(i);
+            let plain_key = if null_key && windowed.is_none() { None } else { self.keys.get(i) };
             // Windowed keys partition by the key without its window.
             let p = match plain_key {
                 Some(k) if !self.spec.key_columns.is_empty() => partition_for_key(k, n),

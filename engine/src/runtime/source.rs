@@ -1,7 +1,8 @@
 //! Reading one partition of a topic into batches: the log hands out raw records, the key and
 //! value decoders append them column by column, and the source adds the pseudo columns and the
 //! internal `_ts`/`_op` columns. Records that cannot be decoded, or whose event time cannot be
-//! extracted, are dropped and reported to the processing log; the query goes on.
+//! extracted, are dropped and reported to the processing log; the query goes on. A table ignores
+//! records without a key, as Kafka Streams' table source does.
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use crate::error::{EngineError, Result};
 use crate::expr::eval;
 use crate::format::{new_decoder, RecordDecoder, Role};
 use crate::processing_log::{ErrorKind, ProcessingError};
-use crate::spec::{SourceColumn, SourceSpec};
+use crate::spec::{SourceColumn, SourceKind, SourceSpec};
 use crate::types::RowOp;
 
 /// Reads and decodes one topic partition.
@@ -79,6 +80,7 @@ impl SourceReader {
         let mut offsets = Vec::with_capacity(n);
         let mut wstart = Vec::new();
         let mut wend = Vec::new();
+        let null_key_table = self.spec.kind == SourceKind::Table && !self.spec.internal && !self.spec.key_fields.is_empty();
         for rec in rb.iter() {
             let key = match self.spec.window {
                 None => Ok(rec.key),
@@ -105,6 +107,8 @@ impl SourceReader {
                     false
                 }
             };
+            // A table ignores records without a key, as Kafka Streams' table source does.
+            let ok = ok && !(null_key_table && rec.key.is_none());
             all_ok &= ok;
             keep.push(ok);
             ts.push(rec.timestamp);

@@ -138,7 +138,34 @@ impl AggScope<'_> {
     }
 
     fn substitute_aggregate_inside(&self, e: &AstExpr) -> bool {
-        let text = norm_text(e);
-        engine::ops::aggregate::function::names().iter().any(|n| text.contains(&format!("{n}(")))
+        first_aggregate(e).is_some()
     }
+}
+
+/// The name of the first aggregate function called anywhere in `e` (a walk of the syntax tree,
+/// so that `ARRAY_MAX(...)` is not taken for `MAX(...)`).
+pub fn first_aggregate(e: &AstExpr) -> Option<String> {
+    use std::ops::ControlFlow;
+    let r = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
+        if let AstExpr::Function(f) = x {
+            if let [part] = f.name.0.as_slice() {
+                if let Some(id) = part.as_ident() {
+                    let name = norm_ident(id);
+                    if is_aggregate(&name) {
+                        return ControlFlow::Break(name);
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match r {
+        ControlFlow::Break(n) => Some(n),
+        ControlFlow::Continue(()) => None,
+    }
+}
+
+/// True when `e` calls an aggregate function anywhere.
+pub fn contains_aggregate(e: &AstExpr) -> bool {
+    first_aggregate(e).is_some()
 }

@@ -26,7 +26,7 @@ use super::select::QueryKind;
 use super::source::{batch_schema, plan_source, RESERVED};
 use super::Pipeline;
 use crate::ast::{ColumnKind, Emit, Query, SourceType, WindowKind as AstWindow, WindowSpec};
-use crate::binder::aggregate::{norm_text, AggScope, GroupExpr};
+use crate::binder::aggregate::{contains_aggregate, first_aggregate, norm_text, AggScope, GroupExpr};
 use crate::binder::functions::FunctionRegistry;
 use crate::binder::{physical_expr, Binder, Scope, ScopeColumn, Typed};
 use crate::catalog::{Catalog, Column, WindowType};
@@ -47,10 +47,6 @@ pub fn is_aggregation(q: &Query) -> bool {
     })
 }
 
-fn contains_aggregate(e: &AstExpr) -> bool {
-    let t = norm_text(e);
-    engine::ops::aggregate::function::names().iter().any(|n| t.contains(&format!("{n}(")))
-}
 
 /// Resolves a window clause.
 pub fn window_def(w: &WindowSpec) -> Result<WindowDef> {
@@ -113,11 +109,34 @@ pub fn plan_aggregate(
         .get(&q.from.name)
         .ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: q.from.name.clone() })?;
     let is_table = def.source_type == SourceType::Table;
+    if def.value_format.kind == engine::format::FormatKind::Kafka {
+        return Err(invalid(format!(
+            "Source(s) {} are using the 'KAFKA' value format. This format does not yet support GROUP BY.",
+            def.name
+        )));
+    }
     if q.window.is_some() && is_table {
         return Err(invalid(format!("WINDOW is not supported on tables: {} is a table, windows apply to streams", def.name)));
     }
     if q.group_by.is_empty() {
-        return Err(invalid("Aggregate query needs GROUP BY clause"));
+        if q.window.is_some() {
+            return Err(invalid("WINDOW clause requires a GROUP BY clause."));
+        }
+        if kind == QueryKind::Persistent {
+            let calls: Vec<String> = q
+                .select
+                .iter()
+                .filter_map(|i| match i {
+                    SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => aggregate_calls(e),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            return Err(invalid(format!(
+                "CREATE TABLE AS SELECT statement does not support aggregate function [{}] without a GROUP BY clause.",
+                calls.join(", ")
+            )));
+        }
     }
     if q.emit == Some(Emit::Final) && q.window.is_none() {
         return Err(invalid("EMIT FINAL is only supported for windowed aggregations"));
@@ -156,25 +175,37 @@ pub fn plan_aggregate(
     }
 
     // GROUP BY expressions.
+    // A push query may aggregate without GROUP BY: everything is one group, of a constant key.
+    let constant_group = q.group_by.is_empty();
+    let group_by: Vec<AstExpr> = if constant_group {
+        vec![AstExpr::Value(datafusion::sql::sqlparser::ast::Value::Boolean(true).into())]
+    } else {
+        // `GROUP BY (a, b)` is `GROUP BY a, b`.
+        match q.group_by.as_slice() {
+            [AstExpr::Tuple(items)] => items.iter().map(|e| strip_nested(e).clone()).collect(),
+            list => list.iter().map(|e| strip_nested(e).clone()).collect(),
+        }
+    };
     let mut groups = Vec::new();
     let mut group_typed = Vec::new();
-    for (i, g) in q.group_by.iter().enumerate() {
+    for (i, g) in group_by.iter().enumerate() {
         if contains_aggregate(g) {
-            let name = engine::ops::aggregate::function::names().iter().find(|n| norm_text(g).contains(&format!("{n}("))).copied().unwrap_or("");
+            let name = first_aggregate(g).unwrap_or_default();
             return Err(invalid(format!("GROUP BY does not support aggregate functions: {name} is an aggregate function.")));
         }
         let t = binder.bind(g)?;
         if matches!(t.dt, DataType::Map(_, _)) {
             return Err(invalid(format!("cannot GROUP BY {g}: MAP values cannot be keys")));
         }
-        groups.push(GroupExpr { text: norm_text(g), field: format!("_g{i}"), data_type: t.dt.clone() });
+        let text = if constant_group { "\u{1}".to_string() } else { norm_text(g) };
+        groups.push(GroupExpr { text, field: format!("_g{i}"), data_type: t.dt.clone() });
         group_typed.push(t);
     }
 
     // The scope after the aggregation: group columns (simple ones by name) and window bounds.
     let mut post_scope = Scope::default();
     let mut post_fields: Vec<Field> = Vec::new();
-    for (g, e) in groups.iter().zip(&q.group_by) {
+    for (g, e) in groups.iter().zip(&group_by) {
         let name = match e {
             AstExpr::Identifier(id) => norm_ident(id),
             AstExpr::CompoundIdentifier(parts) => parts.last().map(norm_ident).unwrap_or_default(),
@@ -195,13 +226,24 @@ pub fn plan_aggregate(
 
     // Bind the select list and HAVING.
     let mut items: Vec<(String, Typed, String)> = Vec::new();
-    let mut generated = 0;
+    let mut generated = super::GeneratedNames::new(def.columns.iter().map(|c| c.name.as_str()));
+    let mut select: Vec<(AstExpr, Option<String>)> = Vec::new();
     for item in &q.select {
-        let (e, alias) = match item {
-            SelectItem::UnnamedExpr(e) => (e, None),
-            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(norm_ident(alias))),
-            _ => return Err(invalid("SELECT * is not supported with GROUP BY: list the columns")),
-        };
+        match item {
+            SelectItem::UnnamedExpr(e) => select.push((e.clone(), None)),
+            SelectItem::ExprWithAlias { expr, alias } => select.push((expr.clone(), Some(norm_ident(alias)))),
+            // A star lists the source's key and value columns; each must be grouped.
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                for c in def.columns.iter().filter(|c| matches!(c.kind, ColumnKind::Key | ColumnKind::Value)) {
+                    let id = datafusion::sql::sqlparser::ast::Ident::with_quote('`', c.name.clone());
+                    select.push((AstExpr::Identifier(id), None));
+                }
+            }
+            other => return Err(PlanError::Unsupported { feature: format!("select item {other}") }),
+        }
+    }
+    for (e, alias) in &select {
+        let alias = alias.clone();
         let t = post.bind(e)?;
         let name = match alias {
             Some(a) => {
@@ -210,12 +252,9 @@ pub fn plan_aggregate(
                 }
                 a
             }
-            None => derived_name(e).unwrap_or_else(|| {
-                generated += 1;
-                format!("KSQL_COL_{}", generated - 1)
-            }),
+            None => derived_name(e).unwrap_or_else(|| generated.next_name()),
         };
-        items.push((name, t, norm_text(e)));
+        items.push((name, t, norm_text(strip_nested(e))));
     }
     let having = match &q.having {
         Some(h) => {
@@ -325,6 +364,7 @@ pub fn plan_aggregate(
             window,
             emit_final: q.emit == Some(Emit::Final),
             retract: is_table,
+            emit_old: having.is_some(),
             table: TableId(0),
         }),
         agg_schema.clone(),
@@ -332,7 +372,7 @@ pub fn plan_aggregate(
     let agg_df = DFSchema::try_from(agg_schema.as_ref().clone())?;
     if let Some(h) = &having {
         let predicate = physical_expr(h, &agg_df)?;
-        p.push(OpSpec::Filter(FilterSpec { predicate, mode: FilterMode::Table }), agg_schema.clone());
+        p.push(OpSpec::Filter(FilterSpec { predicate, mode: FilterMode::Having }), agg_schema.clone());
     }
 
     // Final projection: keys (GROUP BY order), then values; window bounds last for the sink.
@@ -343,6 +383,14 @@ pub fn plan_aggregate(
         match items.iter().position(|(_, _, t)| *t == g.text) {
             Some(i) if !used[i] => {
                 used[i] = true;
+                if kind == QueryKind::Persistent {
+                    if let Some(j) = items.iter().enumerate().position(|(j, it)| j != i && it.2 == g.text) {
+                        return Err(invalid(format!(
+                            "The projection contains a key column more than once: `{}` and `{}`.",
+                            items[i].0, items[j].0
+                        )));
+                    }
+                }
                 keys.push((items[i].0.clone(), items[i].1.clone()));
             }
             _ if kind == QueryKind::Persistent => {
@@ -367,7 +415,7 @@ pub fn plan_aggregate(
             return Err(invalid(format!("duplicate column name \"{n}\" in the projection: alias one of them")));
         }
     }
-    if kind == QueryKind::Persistent && values.is_empty() && calls.is_empty() && window.is_none() {
+    if kind == QueryKind::Persistent && values.is_empty() {
         return Err(invalid("The projection contains no value columns."));
     }
     let mut out_fields = Vec::new();
@@ -382,6 +430,10 @@ pub fn plan_aggregate(
         }
     }
     ordered.extend(values.into_iter().map(|(n, t)| (n, t, ColumnKind::Value)));
+    if kind == QueryKind::Transient {
+        // Push queries show the projection's order.
+        ordered.sort_by_key(|(n, _, _)| items.iter().position(|it| &it.0 == n).unwrap_or(0));
+    }
     for (name, t, kind_) in &ordered {
         let dt = if t.dt == DataType::Null { DataType::Utf8 } else { t.dt.clone() };
         out_fields.push(Field::new(name, dt.clone(), true));
@@ -409,6 +461,29 @@ pub fn plan_aggregate(
     }
     p.push(OpSpec::Project(ProjectSpec { exprs, timestamp: None }), batch_schema(out_fields));
     Ok(p)
+}
+
+/// The aggregate calls in `e`, as text (for messages).
+fn aggregate_calls(e: &AstExpr) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
+        if let AstExpr::Function(f) = x {
+            let name = f.name.0.first().and_then(|p| p.as_ident()).map(norm_ident).unwrap_or_default();
+            if f.name.0.len() == 1 && engine::ops::aggregate::is_aggregate(&name) {
+                out.push(norm_text(x));
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    Some(out)
+}
+
+/// `e` without enclosing parentheses.
+fn strip_nested(e: &AstExpr) -> &AstExpr {
+    match e {
+        AstExpr::Nested(inner) => strip_nested(inner),
+        other => other,
+    }
 }
 
 fn derived_name(e: &AstExpr) -> Option<String> {

@@ -75,3 +75,27 @@ impl Pipeline {
         QuerySpec { id: id.to_string(), subtopologies }
     }
 }
+
+/// ksqlDB's names for unaliased select expressions: `KSQL_COL_0`, `KSQL_COL_1`, ..., skipping
+/// numbers that a source column already uses.
+pub struct GeneratedNames {
+    next: usize,
+    taken: std::collections::HashSet<usize>,
+}
+
+impl GeneratedNames {
+    /// A generator avoiding the `KSQL_COL_n` names among `columns`.
+    pub fn new<'a>(columns: impl IntoIterator<Item = &'a str>) -> Self {
+        let taken = columns.into_iter().filter_map(|c| c.strip_prefix("KSQL_COL_")?.parse().ok()).collect();
+        GeneratedNames { next: 0, taken }
+    }
+
+    /// The next free name.
+    pub fn next_name(&mut self) -> String {
+        while self.taken.contains(&self.next) {
+            self.next += 1;
+        }
+        self.next += 1;
+        format!("KSQL_COL_{}", self.next - 1)
+    }
+}

@@ -63,37 +63,47 @@ pub fn plan_select(
             return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
         }
         let predicate = binder.physical(&t.cast_to(&datafusion::arrow::datatypes::DataType::Boolean))?;
-        let mode = if is_table { FilterMode::Table } else { FilterMode::Stream };
+        // A push query on a table judges deletes by the predicate too, so that rows it never
+        // showed do not come out as tombstones.
+        let mode = match (is_table, kind) {
+            (true, QueryKind::Persistent) => FilterMode::Table,
+            (true, QueryKind::Transient) => FilterMode::Changelog,
+            (false, _) => FilterMode::Stream,
+        };
         p.push(OpSpec::Filter(FilterSpec { predicate, mode }), src.schema.clone());
     }
 
+    if kind == QueryKind::Persistent && is_table && def.window.is_some() {
+        return Err(invalid("KSQL does not support persistent queries on windowed tables."));
+    }
+    let star = StarOrder {
+        window_columns: kind == QueryKind::Transient,
+        values_first: !q.partition_by.is_empty(),
+    };
     // Projection items: (name, bound expression, source text).
-    let mut items: Vec<(String, Typed, String)> = Vec::new();
-    let mut generated = 0;
+    let mut items: Vec<(String, Typed, AstExpr)> = Vec::new();
+    let mut generated = super::GeneratedNames::new(def.columns.iter().map(|c| c.name.as_str()));
     for item in &q.select {
         match item {
-            SelectItem::Wildcard(_) => expand_star(def, None, &binder, &mut items)?,
+            SelectItem::Wildcard(_) => expand_star(def, star, &binder, &mut items)?,
             SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) => {
                 let qn = n.0.last().and_then(|p| p.as_ident()).map(norm_ident).unwrap_or_default();
                 if qn != qualifier {
                     return Err(invalid(format!("'{qn}' is not a valid stream/table name or alias")));
                 }
-                expand_star(def, Some(&qualifier), &binder, &mut items)?
+                expand_star(def, star, &binder, &mut items)?
             }
             SelectItem::UnnamedExpr(e) => {
                 let t = binder.bind(e)?;
-                let name = derived_name(e).unwrap_or_else(|| {
-                    generated += 1;
-                    format!("KSQL_COL_{}", generated - 1)
-                });
-                items.push((name, t, e.to_string()));
+                let name = derived_name(e).unwrap_or_else(|| generated.next_name());
+                items.push((name, t, e.clone()));
             }
             SelectItem::ExprWithAlias { expr, alias } => {
                 let name = norm_ident(alias);
                 if RESERVED.contains(&name.as_str()) {
                     return Err(invalid(format!("`{name}` is a reserved column name. You cannot use it as an alias for a column.")));
                 }
-                items.push((name, binder.bind(expr)?, expr.to_string()));
+                items.push((name, binder.bind(expr)?, expr.clone()));
             }
             other => return Err(PlanError::Unsupported { feature: format!("select item {other}") }),
         }
@@ -110,41 +120,69 @@ pub fn plan_select(
         }
     }
 
-    // Which items are keys.
-    let mut keys: Vec<(String, Typed)> = Vec::new();
-    let mut values: Vec<(String, Typed)> = Vec::new();
+    // Which items are keys: (position in the projection, name, expression); keys that the
+    // projection lacks (PARTITION BY with a star) come first.
+    let mut keys: Vec<(usize, String, Typed)> = Vec::new();
+    let mut values: Vec<(usize, String, Typed)> = Vec::new();
+    let mut items: Vec<Option<(String, Typed, AstExpr)>> = items.into_iter().map(Some).collect();
+    let persistent = kind == QueryKind::Persistent;
     if !q.partition_by.is_empty() {
-        let mut remaining = items;
-        for pe in &q.partition_by {
-            if matches!(pe, AstExpr::Value(v) if v.value == datafusion::sql::sqlparser::ast::Value::Null) {
-                continue;
-            }
-            let t = binder.bind(pe).map_err(|e| in_clause("PARTITION BY", e))?;
-            let text = pe.to_string();
-            let pos = remaining.iter().position(|(n, _, src)| *src == text || derived_name(pe).as_deref() == Some(n.as_str()));
-            let name = match pos {
-                Some(i) => remaining.remove(i).0,
-                None => derived_name(pe).unwrap_or_else(|| format!("KSQL_COL_{}", generated + keys.len())),
-            };
-            keys.push((name, t));
+        let is_null = |e: &AstExpr| matches!(e, AstExpr::Value(v) if v.value == datafusion::sql::sqlparser::ast::Value::Null);
+        if q.partition_by.len() > 1 && q.partition_by.iter().any(is_null) {
+            return Err(invalid("Cannot PARTITION BY multiple columns including NULL"));
         }
-        values = remaining.into_iter().map(|(n, t, _)| (n, t)).collect();
+        let has_star = q.select.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
+        let mut missing = Vec::new();
+        for pe in q.partition_by.iter().filter(|e| !is_null(e)) {
+            let t = binder.bind(pe).map_err(|e| in_clause("PARTITION BY", e))?;
+            let text = qualified_text(pe, &qualifier);
+            let pos = items.iter().position(|it| it.as_ref().is_some_and(|(_, _, x)| qualified_text(x, &qualifier) == text));
+            match pos {
+                Some(i) => {
+                    let (name, t, _) = items[i].take().expect("present");
+                    if persistent {
+                        check_key_once(&name, &text, &qualifier, &items)?;
+                    }
+                    keys.push((i, name, t));
+                }
+                None if has_star || !persistent => {
+                    let name = derived_name(pe).unwrap_or_else(|| generated.next_name());
+                    keys.push((0, name, t));
+                }
+                None => missing.push(qualified_text(pe, &qualifier)),
+            }
+        }
+        if !missing.is_empty() {
+            let (what, list) = if missing.len() == 1 {
+                ("expression", missing[0].clone())
+            } else {
+                let (last, first) = missing.split_last().expect("non-empty");
+                ("expressions", format!("{} and {last}", first.join(", ")))
+            };
+            return Err(invalid(format!(
+                "The query used to build `{}` must include the partitioning {what} {list} in its projection (eg, SELECT {}...).",
+                sink_name.unwrap_or("OUTPUT"),
+                missing.join(", ")
+            )));
+        }
     } else {
         let key_names: Vec<String> = def.key_columns().map(|c| c.name.clone()).collect();
         let mut found = vec![false; key_names.len()];
-        for (name, t, src) in items {
-            let key_ix = key_names.iter().position(|k| {
-                src_is_column(&src, k, &qualifier)
-            });
-            match key_ix {
-                Some(i) if !found[i] => {
-                    found[i] = true;
-                    keys.push((name, t));
+        for i in 0..items.len() {
+            let Some((_, _, src)) = &items[i] else { continue };
+            let key_ix = key_names.iter().position(|k| src_is_column(src, k, &qualifier));
+            if let Some(k) = key_ix {
+                if !found[k] {
+                    found[k] = true;
+                    let (name, t, src) = items[i].take().expect("present");
+                    if persistent {
+                        check_key_once(&name, &qualified_text(&src, &qualifier), &qualifier, &items)?;
+                    }
+                    keys.push((i, name, t));
                 }
-                _ => values.push((name, t)),
             }
         }
-        if kind == QueryKind::Persistent {
+        if persistent {
             if let Some(i) = found.iter().position(|f| !f) {
                 let sink = sink_name.unwrap_or("OUTPUT");
                 return Err(invalid(format!(
@@ -154,19 +192,42 @@ pub fn plan_select(
             }
         }
     }
-    if kind == QueryKind::Persistent && values.is_empty() && !is_table {
+    for (i, it) in items.into_iter().enumerate() {
+        if let Some((name, t, _)) = it {
+            values.push((i, name, t));
+        }
+    }
+    if persistent && values.is_empty() && !is_table {
         // ksqlDB refuses a stream with no value columns.
         return Err(invalid("The projection contains no value columns."));
     }
 
+    // Persistent queries write key columns first; push queries show the projection's order.
+    let mut ordered: Vec<(usize, String, Typed, ColumnKind)> = keys
+        .into_iter()
+        .map(|(i, n, t)| (i, n, t, ColumnKind::Key))
+        .chain(values.into_iter().map(|(i, n, t)| (i, n, t, ColumnKind::Value)))
+        .collect();
+    if !persistent {
+        ordered.sort_by_key(|o| o.0);
+    }
     let mut fields = Vec::new();
     let mut exprs = Vec::new();
-    for (i, (name, t)) in keys.iter().chain(values.iter()).enumerate() {
-        let kind = if i < keys.len() { ColumnKind::Key } else { ColumnKind::Value };
+    for (_, name, t, kind) in ordered {
         let dt = if t.dt == datafusion::arrow::datatypes::DataType::Null { datafusion::arrow::datatypes::DataType::Utf8 } else { t.dt.clone() };
-        fields.push(Field::new(name, dt.clone(), true));
+        fields.push(Field::new(&name, dt.clone(), true));
         exprs.push(binder.physical(&t.clone().cast_to(&dt))?);
-        p.columns.push(Column { name: name.clone(), data_type: dt, kind });
+        p.columns.push(Column { name, data_type: dt, kind });
+    }
+    // A windowed stream's results keep the window in their key.
+    if persistent && q.partition_by.is_empty() && def.window.is_some() {
+        for (w, col) in super::source::WINDOW_COLUMNS.iter().zip(["_WINDOWSTART", "_WINDOWEND"]) {
+            let id = datafusion::sql::sqlparser::ast::Ident::with_quote('`', w.to_string());
+            let t = binder.bind(&AstExpr::Identifier(id))?;
+            fields.push(Field::new(col, datafusion::arrow::datatypes::DataType::Int64, false));
+            exprs.push(binder.physical(&t)?);
+        }
+        p.window = def.window;
     }
     p.push(OpSpec::Project(ProjectSpec { exprs, timestamp: None }), batch_schema(fields));
     if !q.partition_by.is_empty() && is_table {
@@ -175,23 +236,33 @@ pub fn plan_select(
     Ok(p)
 }
 
-fn expand_star(
-    def: &crate::catalog::SourceDef,
-    _qualifier: Option<&str>,
-    binder: &Binder<'_>,
-    items: &mut Vec<(String, Typed, String)>,
-) -> Result<()> {
+/// How `SELECT *` lists a source's columns.
+#[derive(Clone, Copy)]
+struct StarOrder {
+    /// Include a windowed source's WINDOWSTART and WINDOWEND (after the key columns): push
+    /// queries show them, persistent queries carry the window in their key.
+    window_columns: bool,
+    /// Value columns before key columns, as ksqlDB expands a star after PARTITION BY (the
+    /// repartition moves the old key into the value, at its end).
+    values_first: bool,
+}
+
+fn expand_star(def: &crate::catalog::SourceDef, order: StarOrder, binder: &Binder<'_>, items: &mut Vec<(String, Typed, AstExpr)>) -> Result<()> {
     let nkeys = def.key_columns().count();
     let mut names: Vec<&str> = def.columns.iter().map(|c| c.name.as_str()).collect();
-    if def.window.is_some() {
+    if def.window.is_some() && order.window_columns {
         for (i, w) in super::source::WINDOW_COLUMNS.iter().enumerate() {
             names.insert(nkeys + i, w);
         }
     }
+    if order.values_first {
+        let keys: Vec<&str> = names.drain(..nkeys).collect();
+        names.extend(keys);
+    }
     for name in names {
         let id = datafusion::sql::sqlparser::ast::Ident::with_quote('`', name.to_string());
         let e = AstExpr::Identifier(id);
-        items.push((name.to_string(), binder.bind(&e)?, e.to_string()));
+        items.push((name.to_string(), binder.bind(&e)?, e.clone()));
     }
     Ok(())
 }
@@ -207,21 +278,40 @@ fn derived_name(e: &AstExpr) -> Option<String> {
     }
 }
 
-/// True when a select item's text is a reference to column `name` (bare or qualified).
-fn src_is_column(src: &str, name: &str, qualifier: &str) -> bool {
-    let unquote = |s: &str| -> String {
-        if (s.starts_with('`') && s.ends_with('`')) || (s.starts_with('"') && s.ends_with('"')) {
-            s[1..s.len() - 1].to_string()
-        } else {
-            s.to_uppercase()
-        }
-    };
-    let parts: Vec<&str> = src.split('.').collect();
-    match parts.as_slice() {
-        [c] => unquote(c) == name,
-        [q, c] => unquote(q) == qualifier && unquote(c) == name,
+/// True when a select item is a reference to column `name` (bare or qualified).
+fn src_is_column(src: &AstExpr, name: &str, qualifier: &str) -> bool {
+    match src {
+        AstExpr::Identifier(id) => norm_ident(id) == name,
+        AstExpr::CompoundIdentifier(parts) => match parts.as_slice() {
+            [q, c] => norm_ident(q) == qualifier && norm_ident(c) == name,
+            _ => false,
+        },
+        AstExpr::Nested(inner) => src_is_column(inner, name, qualifier),
         _ => false,
     }
+}
+
+/// ksqlDB refuses a key column selected more than once (under another alias).
+fn check_key_once(name: &str, text: &str, qualifier: &str, rest: &[Option<(String, Typed, AstExpr)>]) -> Result<()> {
+    if let Some((other, _, _)) = rest.iter().flatten().find(|(_, _, x)| qualified_text(x, qualifier) == text) {
+        return Err(invalid(format!(
+            "The projection contains a key column (`{name}`) more than once, aliased as: {name} and {other}."
+        )));
+    }
+    Ok(())
+}
+
+/// An expression as ksqlDB prints it in messages: upper-case, columns qualified by the source.
+fn qualified_text(e: &AstExpr, qualifier: &str) -> String {
+    let mut e = e.clone();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut e, |x| {
+        if let AstExpr::Identifier(id) = x {
+            let q = datafusion::sql::sqlparser::ast::Ident::new(qualifier);
+            *x = AstExpr::CompoundIdentifier(vec![q, id.clone()]);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    crate::binder::aggregate::norm_text(&e)
 }
 
 fn in_clause(clause: &str, e: PlanError) -> PlanError {

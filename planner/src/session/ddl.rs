@@ -7,12 +7,20 @@ use storage::{CleanupPolicy, TopicConfig};
 use super::props::{WithProps, SOURCE_PROPS};
 use super::{Output, Session};
 use crate::ast::{ColumnKind, CreateSource, SourceType};
-use crate::catalog::{Column, SourceDef, TimestampDef};
+use crate::catalog::{Column, SourceDef, TimestampDef, WindowType};
 use crate::error::{invalid, PlanError, Result};
 use crate::plan::source::RESERVED;
 use crate::types::{type_name, SqlType};
 
+/// The session property naming the key format of new sources whose WITH clause gives none.
+pub(crate) const DEFAULT_KEY_FORMAT: &str = "ksql.persistence.default.format.key";
+
 impl Session {
+    /// A format named by a session property (`ksql.persistence.default.format.*`), if set.
+    pub(crate) fn default_format(&self, prop: &str) -> Result<Option<FormatKind>> {
+        self.properties().get(prop).map(|f| super::props::format_kind(f)).transpose()
+    }
+
     pub(crate) fn create_source(&mut self, c: &CreateSource, sql: &str) -> Result<Output> {
         let inner = self.eddy.inner.clone();
         let _ddl = inner.ddl.lock();
@@ -86,10 +94,14 @@ impl Session {
                 )));
             }
         }
-        let value_kind = w.value_format.ok_or_else(|| {
+        let value_kind = w.value_format.or(self.default_format("ksql.persistence.default.format.value")?).ok_or_else(|| {
             invalid("Statement is missing the 'VALUE_FORMAT' property from the WITH clause. Either provide one or set a default via the 'ksql.persistence.default.format.value' config.")
         })?;
-        let default_key = if keys.is_empty() { FormatKind::None } else { FormatKind::Kafka };
+        let default_key = if keys.is_empty() {
+            FormatKind::None
+        } else {
+            self.default_format(DEFAULT_KEY_FORMAT)?.unwrap_or(FormatKind::Kafka)
+        };
         let key_format = w.key_spec(FormatSpec::new(default_key));
         let key_format = if keys.is_empty() && key_format.kind == FormatKind::Kafka { FormatSpec::none() } else { key_format };
         let value_format = w.value_spec(FormatSpec::new(value_kind));
@@ -124,10 +136,10 @@ impl Session {
                 None
             }
         };
-        let window = match (&w.window_type, &w.window_size) {
-            (None, None) => None,
-            _ => return Err(PlanError::Unsupported { feature: "windowed sources (WINDOW_TYPE)".into() }),
-        };
+        let window = source_window(w.window_type.as_deref(), w.window_size.as_deref())?;
+        if window.is_some() && !columns.iter().any(|x| x.is_key()) {
+            return Err(invalid("Windowed sources require a key column."));
+        }
 
         // The topic: created when PARTITIONS is given and it does not exist.
         let log = inner.engine.log().clone();
@@ -316,6 +328,49 @@ pub(crate) fn check_formats(
         return Err(invalid(format!("Format '{}' does not support 'WRAP_SINGLE_VALUE' set to 'true'.", value_format.kind.name())));
     }
     Ok(())
+}
+
+/// The window of a windowed source's keys, from `WINDOW_TYPE` and `WINDOW_SIZE`.
+fn source_window(window_type: Option<&str>, size: Option<&str>) -> Result<Option<WindowType>> {
+    let Some(t) = window_type else {
+        return match size {
+            None => Ok(None),
+            Some(_) => Err(invalid("'WINDOW_SIZE' should not be set without 'WINDOW_TYPE'.")),
+        };
+    };
+    match t.to_uppercase().as_str() {
+        "SESSION" => match size {
+            None => Ok(Some(WindowType::Session)),
+            Some(_) => Err(invalid("'WINDOW_SIZE' should not be set for SESSION windows.")),
+        },
+        "TUMBLING" | "HOPPING" => {
+            let size = size.ok_or_else(|| invalid(format!("'WINDOW_SIZE' must be set for {} windows.", t.to_uppercase())))?;
+            let ms = window_size_ms(size)
+                .ok_or_else(|| invalid(format!("Invalid WINDOW_SIZE property : '{size}'. WINDOW_SIZE should be in the format <number> <time unit>, e.g. '10 SECONDS'")))?;
+            Ok(Some(WindowType::Time { size_ms: ms }))
+        }
+        other => Err(invalid(format!("Unknown WINDOW_TYPE: {other}. Expected one of SESSION, HOPPING or TUMBLING"))),
+    }
+}
+
+/// `'<n> <unit>'` in milliseconds.
+fn window_size_ms(s: &str) -> Option<u64> {
+    let mut parts = s.split_whitespace();
+    let n: u64 = parts.next()?.parse().ok()?;
+    let unit = parts.next()?.to_uppercase();
+    if parts.next().is_some() {
+        return None;
+    }
+    let per = match unit.trim_end_matches('S') {
+        "MILLISECOND" => 1,
+        "SECOND" => 1_000,
+        "MINUTE" => 60_000,
+        "HOUR" => 3_600_000,
+        "DAY" => 86_400_000,
+        "WEEK" => 7 * 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(per)
 }
 
 fn contains_map(dt: &DataType) -> bool {

@@ -61,6 +61,12 @@ pub struct PushQuery {
     emitted: u64,
     /// Batches carry `_ts`/`_op` columns that are stripped (and deletes dropped).
     internal_columns: bool,
+    /// For table results: which columns a tombstone keeps (keys, window bounds); the others
+    /// are shown as null. `None`: deletes are dropped.
+    tombstones: Option<Vec<bool>>,
+    /// For table results: the keys shown and not deleted since (a delete of a key the client
+    /// never saw is not shown).
+    live: std::collections::HashSet<Vec<u8>>,
     stop: Option<StopHandle>,
 }
 
@@ -74,7 +80,14 @@ impl PushQuery {
         internal_columns: bool,
         stop: StopHandle,
     ) -> Self {
-        PushQuery { schema, id, rx, limit, emitted: 0, internal_columns, stop: Some(stop) }
+        PushQuery { schema, id, rx, limit, emitted: 0, internal_columns, tombstones: None, live: Default::default(), stop: Some(stop) }
+    }
+
+    /// Shows a table result's deletes as rows whose non-key columns are null (ksqlDB's
+    /// tombstone rows); `keep[i]` tells whether column `i` keeps its value.
+    pub fn with_tombstones(mut self, keep: Vec<bool>) -> Self {
+        self.tombstones = Some(keep);
+        self
     }
 
     /// True once the limit has been reached.
@@ -111,9 +124,39 @@ impl PushQuery {
         let batch = if self.internal_columns {
             let n = batch.num_columns();
             let ops = batch.column(n - 1).as_primitive::<Int8Type>();
-            let keep: BooleanArray = ops.iter().map(|o| Some(RowOp::from_code(o.unwrap_or(0)).is_add())).collect();
+            let keep: BooleanArray = match &self.tombstones {
+                None => ops.iter().map(|o| Some(RowOp::from_code(o.unwrap_or(0)).is_add())).collect(),
+                Some(mask) => {
+                    let keys = key_rows(&batch, mask)?;
+                    ops.iter()
+                        .enumerate()
+                        .map(|(i, o)| {
+                            let k = keys[i].clone();
+                            Some(match RowOp::from_code(o.unwrap_or(0)) {
+                                RowOp::Insert | RowOp::UpdateAfter => {
+                                    self.live.insert(k);
+                                    true
+                                }
+                                RowOp::Delete => self.live.remove(&k),
+                                RowOp::UpdateBefore => false,
+                            })
+                        })
+                        .collect()
+                }
+            };
             let b = filter_record_batch(&batch, &keep).ok()?;
-            let cols = b.columns()[..n - 2].to_vec();
+            let mut cols = b.columns()[..n - 2].to_vec();
+            if let Some(mask) = &self.tombstones {
+                let ops = b.column(n - 1).as_primitive::<Int8Type>();
+                let deleted: BooleanArray = ops.iter().map(|o| Some(RowOp::from_code(o.unwrap_or(0)) == RowOp::Delete)).collect();
+                if deleted.true_count() > 0 {
+                    for (c, keep) in cols.iter_mut().zip(mask) {
+                        if !keep {
+                            *c = datafusion::arrow::compute::nullif(c, &deleted).ok()?;
+                        }
+                    }
+                }
+            }
             RecordBatch::try_new(self.schema.clone(), cols).ok()?
         } else {
             batch
@@ -137,6 +180,18 @@ impl PushQuery {
             stop();
         }
     }
+}
+
+/// The key columns (`mask`) of each row of `batch`, comparable as bytes.
+fn key_rows(batch: &RecordBatch, mask: &[bool]) -> Option<Vec<Vec<u8>>> {
+    let cols: Vec<_> = batch.columns().iter().zip(mask).filter(|(_, k)| **k).map(|(c, _)| c.clone()).collect();
+    if cols.is_empty() {
+        return Some(vec![Vec::new(); batch.num_rows()]);
+    }
+    let fields = cols.iter().map(|c| datafusion::arrow::row::SortField::new(c.data_type().clone())).collect();
+    let conv = datafusion::arrow::row::RowConverter::new(fields).ok()?;
+    let rows = conv.convert_columns(&cols).ok()?;
+    Some(rows.iter().map(|r| r.as_ref().to_vec()).collect())
 }
 
 impl Drop for PushQuery {

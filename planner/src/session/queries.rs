@@ -86,9 +86,14 @@ impl Session {
         let has_key = pipeline.columns.iter().any(|c| c.is_key());
         let key_default = match (has_key, first.key_format.kind) {
             (false, _) => FormatSpec::none(),
-            (true, FormatKind::None) => FormatSpec::kafka(),
+            (true, FormatKind::None) => {
+                FormatSpec::new(self.default_format(super::ddl::DEFAULT_KEY_FORMAT)?.unwrap_or(FormatKind::Kafka))
+            }
             (true, _) => first.key_format,
         };
+        if !has_key && w.key_format.is_some_and(|k| k != FormatKind::None) && !c.props.iter().any(|(n, _)| n == "FORMAT") {
+            return Err(invalid(format!("Key format specified for {} without key columns.", c.source_type.noun())));
+        }
         let mut key_format = w.key_spec(key_default);
         if !has_key {
             key_format = FormatSpec::none();
@@ -325,6 +330,9 @@ impl Session {
         let pipeline = plan_select(q, QueryKind::Transient, None, &id, &catalog, &inner.functions)?;
         ensure_internal_topics(self, &pipeline)?;
         let fields: Vec<Field> = pipeline.columns.iter().map(|c| Field::new(&c.name, c.data_type.clone(), true)).collect();
+        let tombstones: Option<Vec<bool>> = (pipeline.output_type == SourceType::Table && push).then(|| {
+            pipeline.columns.iter().map(|c| c.is_key() || crate::plan::source::WINDOW_COLUMNS.contains(&c.name.as_str())).collect()
+        });
         let schema = Arc::new(Schema::new(fields));
         let spec = pipeline.finish(&id, OpSpec::Collect);
         let (tx, rx) = mpsc::channel(16);
@@ -352,7 +360,11 @@ impl Session {
                 let _ = e.stop_query(&sid, false);
             });
         }
-        Ok(Output::Stream(PushQuery::new(id, schema, rx, q.limit, true, stop)))
+        let push_query = PushQuery::new(id, schema, rx, q.limit, true, stop);
+        Ok(Output::Stream(match tombstones {
+            Some(mask) => push_query.with_tombstones(mask),
+            None => push_query,
+        }))
     }
 
     pub(crate) fn terminate(&mut self, id: Option<&str>, sql: &str) -> Result<Output> {

@@ -21,6 +21,8 @@ pub(crate) struct Entry {
     /// Event time of the latest update.
     pub ts: i64,
     pub dirty: bool,
+    /// No row has reached this group yet (it has no previous result).
+    pub fresh: bool,
 }
 
 /// Cached group states over the state store.
@@ -67,7 +69,7 @@ impl GroupStore {
     }
 
     fn empty(&self) -> Entry {
-        Entry { accs: self.funcs.iter().map(|f| f.new_state()).collect(), ts: 0, dirty: false }
+        Entry { accs: self.funcs.iter().map(|f| f.new_state()).collect(), ts: 0, dirty: false, fresh: true }
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Entry> {
@@ -83,7 +85,7 @@ impl GroupStore {
             at += len;
             accs.push(f.load(body).map_err(|_| corrupt())?);
         }
-        Ok(Entry { accs, ts, dirty: false })
+        Ok(Entry { accs, ts, dirty: false, fresh: false })
     }
 
     /// The states of a prefetched (or new) key, marked dirty.

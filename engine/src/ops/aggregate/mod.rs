@@ -8,7 +8,10 @@
 //! null-valued stream records); a row later than its window's end plus grace is dropped and
 //! logged; otherwise the group's states take the row (or give it back, for `UpdateBefore` and
 //! `Delete` rows of a table input) and, with EMIT CHANGES, the new aggregate row is emitted with
-//! the row's event time. With EMIT FINAL a window's rows are emitted once, when stream time
+//! the row's event time. A table row's `UpdateBefore` directly followed by its `UpdateAfter` in
+//! the same group emits once (Kafka Streams' `Change(old, new)`). With `emit_old`, a result of a
+//! group that had one before is preceded by an `UpdateBefore` row holding the previous result
+//! (for HAVING). With EMIT FINAL a window's rows are emitted once, when stream time
 //! passes its end plus grace. On a barrier dirty states and the stream time are written, and
 //! windows past retention are deleted with one range delete.
 
@@ -289,7 +292,9 @@ impl Operator for AggregateOp {
         self.store.prefetch(&refs, cx.state)?;
         let mut out: Vec<OutRow> = Vec::new();
         let mut last_row = usize::MAX;
-        for (i, start, suffix) in &touched {
+        // The previous result of a group whose UpdateBefore was merged into the next row.
+        let mut carried: Option<Option<Vec<ScalarValue>>> = None;
+        for (k, (i, start, suffix)) in touched.iter().enumerate() {
             let i = *i;
             let t = ts.value(i);
             if i != last_row {
@@ -308,7 +313,18 @@ impl Operator for AggregateOp {
                 }
             }
             let op = RowOp::from_code(ops.value(i));
+            // A changed table row that stays in its group: one result for both halves.
+            let merge_next = op == RowOp::UpdateBefore
+                && touched.get(k + 1).is_some_and(|(j, s2, g2)| {
+                    *j == i + 1 && s2 == start && g2 == suffix && RowOp::from_code(ops.value(*j)) == RowOp::UpdateAfter
+                });
+            let emit_old = self.spec.emit_old;
             let entry = self.store.get_mut(suffix);
+            let old = match carried.take() {
+                Some(v) => v,
+                None if emit_old && !entry.fresh => Some(entry.accs.iter().map(|a| a.evaluate()).collect()),
+                None => None,
+            };
             for (k, acc) in entry.accs.iter_mut().enumerate() {
                 if op.is_add() {
                     acc.update(&args[k], i);
@@ -317,18 +333,26 @@ impl Operator for AggregateOp {
                 }
             }
             entry.ts = t;
+            entry.fresh = false;
+            if merge_next {
+                carried = Some(old);
+                continue;
+            }
             if self.spec.emit_final {
                 if let Some(start) = start {
                     self.open_windows.entry(*start).or_default().insert(suffix[8..].to_vec());
                 }
             } else {
-                out.push(OutRow {
-                    group: GroupSrc::Input(i),
-                    window: start.map(|s| (s, s + window.map(|w| w.0).unwrap_or(0))),
-                    values: entry.accs.iter().map(|a| a.evaluate()).collect(),
-                    ts: t,
-                    op: RowOp::Insert,
-                });
+                let values: Vec<ScalarValue> = entry.accs.iter().map(|a| a.evaluate()).collect();
+                let window = start.map(|s| (s, s + window.map(|w| w.0).unwrap_or(0)));
+                let new_op = match old {
+                    Some(old) => {
+                        out.push(OutRow { group: GroupSrc::Input(i), window, values: old, ts: t, op: RowOp::UpdateBefore });
+                        RowOp::UpdateAfter
+                    }
+                    None => RowOp::Insert,
+                };
+                out.push(OutRow { group: GroupSrc::Input(i), window, values, ts: t, op: new_op });
             }
         }
         if self.spec.emit_final {
