@@ -490,11 +490,25 @@ impl<'a> Binder<'a> {
             let t = b.dt.clone();
             return Ok((self.cast(a, &t)?, b));
         }
+        // A string literal compared with ROWTIME or a window bound may be a partial datetime.
+        let partial = |e: &AstExpr| match e {
+            AstExpr::Value(v) => match &v.value {
+                ast::Value::SingleQuotedString(s) => literal::partial_timestamp(s),
+                _ => None,
+            },
+            _ => None,
+        };
         if is_time_col(l) && a.dt == DataType::Int64 && is_string(&b.dt) {
+            if let Some(ms) = partial(r) {
+                return Ok((a, Typed::new(lit(ms), DataType::Int64)));
+            }
             let ts = self.cast(b, &coerce::timestamp())?;
             return Ok((a, ts.cast_to(&DataType::Int64)));
         }
         if is_time_col(r) && b.dt == DataType::Int64 && is_string(&a.dt) {
+            if let Some(ms) = partial(l) {
+                return Ok((Typed::new(lit(ms), DataType::Int64), b));
+            }
             let ts = self.cast(a, &coerce::timestamp())?;
             return Ok((ts.cast_to(&DataType::Int64), b));
         }

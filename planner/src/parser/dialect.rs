@@ -39,6 +39,11 @@ impl Dialect for KsqlDialect {
         ch.is_alphanumeric() || ch == '_' || ch == '@' || ch == '$'
     }
 
+    /// ksqlDB's identifiers may start with digits (`AS 1R`).
+    fn supports_numeric_prefix(&self) -> bool {
+        true
+    }
+
     fn supports_named_fn_args_with_assignment_operator(&self) -> bool {
         true
     }

@@ -90,27 +90,7 @@ pub fn plan_source(
             let binder = Binder::new(&scope, &user_schema, &catalog.types, functions)?;
             let col = scope.resolve(None, &ts.column)?;
             let t = Typed::new(datafusion::logical_expr::col(datafusion::common::Column::new_unqualified(&col.field)), col.data_type.clone());
-            let t = match (&t.dt, &ts.format) {
-                (DataType::Int64, None) => t,
-                (DataType::Timestamp(_, _), None) => t.cast_to(&DataType::Int64),
-                (DataType::Utf8, Some(fmt)) => {
-                    let f = Typed::new(datafusion::logical_expr::lit(fmt.clone()), DataType::Utf8);
-                    functions.call(&binder, "STRINGTOTIMESTAMP", vec![crate::binder::functions::Arg::Value(t), crate::binder::functions::Arg::Value(f)])?
-                }
-                (DataType::Utf8, None) => {
-                    return Err(invalid(format!(
-                        "the TIMESTAMP column \"{}\" is a STRING: give its TIMESTAMP_FORMAT",
-                        ts.column
-                    )))
-                }
-                (other, _) => {
-                    return Err(invalid(format!(
-                        "the TIMESTAMP column \"{}\" must be BIGINT, TIMESTAMP or STRING, not {}",
-                        ts.column,
-                        crate::types::type_name(other)
-                    )))
-                }
-            };
+            let t = event_time(t, &ts.column, ts.format.as_deref(), &binder, functions)?;
             Some(binder.physical(&t)?)
         }
     };
@@ -135,6 +115,28 @@ pub fn plan_source(
         internal: false,
     };
     Ok(PlannedSource { spec, schema, scope })
+}
+
+/// The event time (BIGINT ms) held in `column`, whose value is `t`: a BIGINT, a TIMESTAMP, or a
+/// STRING in `format` (a Java DateTimeFormatter pattern).
+pub fn event_time(t: Typed, column: &str, format: Option<&str>, binder: &Binder<'_>, functions: &FunctionRegistry) -> Result<Typed> {
+    Ok(match (&t.dt, format) {
+        (DataType::Int64, None) => t,
+        (DataType::Timestamp(_, _), None) => t.cast_to(&DataType::Int64),
+        (DataType::Utf8, Some(fmt)) => {
+            let f = Typed::new(datafusion::logical_expr::lit(fmt.to_string()), DataType::Utf8);
+            functions.call(binder, "STRINGTOTIMESTAMP", vec![crate::binder::functions::Arg::Value(t), crate::binder::functions::Arg::Value(f)])?
+        }
+        (DataType::Utf8, None) => {
+            return Err(invalid(format!("the TIMESTAMP column \"{column}\" is a STRING: give its TIMESTAMP_FORMAT")))
+        }
+        (other, _) => {
+            return Err(invalid(format!(
+                "Timestamp column, {column}, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified. Got {}",
+                crate::types::type_name(other)
+            )))
+        }
+    })
 }
 
 /// Names of a windowed source's window columns.

@@ -18,7 +18,7 @@ use super::output::{PushQuery, RowSet};
 use super::props::{WithProps, CAS_PROPS};
 use super::{Output, Session};
 use crate::ast::{ColumnKind, CreateAsSelect, Emit, Props, Query, SourceType, Statement};
-use crate::catalog::{Catalog, Column, QueryDef, SourceDef};
+use crate::catalog::{Catalog, Column, QueryDef, SourceDef, TimestampDef};
 use crate::error::{invalid, PlanError, Result};
 use crate::parser::parse;
 use crate::plan::select::{plan_select, QueryKind};
@@ -73,7 +73,7 @@ impl Session {
     /// Plans a CREATE ... AS SELECT: the pipeline and the definition of the new source.
     fn plan_cas(&self, c: &CreateAsSelect, sql: &str, catalog: &Catalog, id: &str) -> Result<(Pipeline, SourceDef)> {
         let w = WithProps::parse(&c.props, CAS_PROPS)?;
-        let pipeline = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
+        let mut pipeline = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
         check_result_type(c.source_type, pipeline.output_type)?;
         if c.query.limit.is_some() {
             return Err(invalid("LIMIT is not supported in persistent queries"));
@@ -112,7 +112,7 @@ impl Session {
             columns: pipeline.columns.clone(),
             key_format,
             value_format,
-            timestamp: None,
+            timestamp: w.timestamp.clone().map(|column| TimestampDef { column, format: w.timestamp_format.clone() }),
             window: pipeline.window,
             is_source: false,
             materialized: c.source_type == SourceType::Table,
@@ -120,9 +120,7 @@ impl Session {
             sql: sql.to_string(),
         };
         check_formats(&def.key_format, &def.value_format, &def.key_fields(), &def.value_fields(), w.wrap_single_value)?;
-        if w.timestamp.is_some() {
-            return Err(PlanError::Unsupported { feature: "TIMESTAMP in CREATE ... AS SELECT".into() });
-        }
+        sink_timestamp(&mut pipeline, &w, catalog, &self.eddy.inner.functions)?;
         Ok((pipeline, def))
     }
 
@@ -297,7 +295,9 @@ impl Session {
     }
 
     fn plan_cas_for_restart(&self, c: &CreateAsSelect, catalog: &Catalog, id: &str) -> Result<(Pipeline, ())> {
-        let p = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
+        let mut p = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
+        let w = WithProps::parse(&c.props, CAS_PROPS)?;
+        sink_timestamp(&mut p, &w, catalog, &self.eddy.inner.functions)?;
         Ok((p, ()))
     }
 
@@ -435,6 +435,18 @@ impl Session {
         let q = self.eddy.inner.catalog.read().queries.get(id).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "query", name: id.to_string() })?;
         let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query"))?;
         self.explain_as(&st.statement, id)
+    }
+}
+
+/// `WITH (TIMESTAMP=..., TIMESTAMP_FORMAT=...)` of a CREATE ... AS SELECT: the records' time
+/// comes from a column of the result.
+fn sink_timestamp(p: &mut Pipeline, w: &WithProps, catalog: &Catalog, functions: &crate::binder::functions::FunctionRegistry) -> Result<()> {
+    match &w.timestamp {
+        Some(column) => {
+            crate::plan::timestamp::timestamp_from_column(p, column, w.timestamp_format.as_deref(), &catalog.types, functions)
+        }
+        None if w.timestamp_format.is_some() => Err(invalid("TIMESTAMP_FORMAT needs TIMESTAMP")),
+        None => Ok(()),
     }
 }
 

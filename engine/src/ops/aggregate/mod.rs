@@ -332,7 +332,9 @@ impl Operator for AggregateOp {
                     acc.retract(&args[k], i);
                 }
             }
-            entry.ts = t;
+            // Kafka Streams' aggregates keep the largest timestamp of the rows they took.
+            entry.ts = if entry.fresh { t } else { entry.ts.max(t) };
+            let t = entry.ts;
             entry.fresh = false;
             if merge_next {
                 carried = Some(old);
