@@ -419,6 +419,25 @@ impl<'a> Binder<'a> {
     fn arithmetic(&self, l: &AstExpr, op: Arith, r: &AstExpr) -> Result<Typed> {
         let a = self.bind(l)?;
         let b = self.bind(r)?;
+        if is_null_literal(l) || is_null_literal(r) {
+            // ksqlDB refuses arithmetic on a NULL literal.
+            let show = |e: &AstExpr| if is_null_literal(e) { "null".to_string() } else { aggregate::norm_text(e) };
+            let ty = |t: &Typed| if t.dt == DataType::Null { "null".to_string() } else { type_name(&t.dt) };
+            let sym = match op {
+                Arith::Add => "+",
+                Arith::Sub => "-",
+                Arith::Mul => "*",
+                Arith::Div => "/",
+                Arith::Mod => "%",
+            };
+            return Err(invalid(format!(
+                "Error processing expression: ({} {sym} {}). Arithmetic on types {} and {} are not supported.",
+                show(l),
+                show(r),
+                ty(&a),
+                ty(&b)
+            )));
+        }
         if op == Arith::Add && (is_string(&a.dt) || is_string(&b.dt)) {
             if (is_string(&a.dt) || a.dt == DataType::Null) && (is_string(&b.dt) || b.dt == DataType::Null) {
                 return self.functions.call(self, "CONCAT", vec![Arg::Value(a), Arg::Value(b)]);
@@ -524,14 +543,28 @@ impl<'a> Binder<'a> {
         )))
     }
 
+    /// A comparison, with ksqlDB's semantics: a NULL literal operand is an error, and a null
+    /// operand makes the comparison false (never null).
     fn compare(&self, l: &AstExpr, op: BinaryOperator, r: &AstExpr, o: Operator) -> Result<Typed> {
+        let distinct = matches!(o, Operator::IsDistinctFrom | Operator::IsNotDistinctFrom);
+        if !distinct && (is_null_literal(l) || is_null_literal(r)) {
+            let (ta, tb) = (self.bind(l)?.dt, self.bind(r)?.dt);
+            return Err(invalid(format!(
+                "Comparison with NULL not supported: {} {op} {}\nUse 'IS NULL' or 'IS NOT NULL' instead.",
+                type_name(&ta),
+                type_name(&tb)
+            )));
+        }
         let (a, b) = self.comparable(l, r, &op.to_string())?;
-        if matches!(a.dt, DataType::Map(_, _) | DataType::List(_) | DataType::Struct(_))
-            && !matches!(o, Operator::Eq | Operator::NotEq | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom)
-        {
+        if matches!(a.dt, DataType::Map(_, _) | DataType::List(_) | DataType::Struct(_)) && !matches!(o, Operator::Eq | Operator::NotEq) && !distinct {
             return Err(invalid(format!("cannot compare {} values with {op}: {l} {op} {r}", type_name(&a.dt))));
         }
-        Ok(Typed::new(Expr::BinaryExpr(BinaryExpr::new(Box::new(a.expr), o, Box::new(b.expr))), DataType::Boolean))
+        let cmp = Expr::BinaryExpr(BinaryExpr::new(Box::new(a.expr), o, Box::new(b.expr)));
+        if distinct {
+            return Ok(Typed::new(cmp, DataType::Boolean));
+        }
+        // `IS TRUE`: false where the comparison is null.
+        Ok(Typed::new(Expr::IsTrue(Box::new(cmp)), DataType::Boolean))
     }
 
     fn like(&self, negated: bool, e: &AstExpr, p: &AstExpr, escape: &Option<ast::ValueWithSpan>, ci: bool) -> Result<Typed> {
@@ -667,6 +700,30 @@ pub fn call_df(b: &Binder<'_>, udf: Arc<ScalarUDF>, args: Vec<Typed>) -> Result<
     let dt = e.get_type(b.type_schema()?.as_ref())?;
     let t = canonical(&dt).ok_or_else(|| invalid(format!("function {} returns an unsupported type {dt}", udf.name())))?;
     Ok(Typed::new(e, dt).cast_to(&t))
+}
+
+/// `t` as a filter predicate: where null and false both drop a row, comparisons need not turn
+/// null into false, so their `IS TRUE` is taken off (through ANDs).
+pub fn predicate(t: Typed) -> Typed {
+    fn strip(e: Expr) -> Expr {
+        match e {
+            Expr::IsTrue(inner) => *inner,
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+                Expr::BinaryExpr(BinaryExpr::new(Box::new(strip(*left)), Operator::And, Box::new(strip(*right))))
+            }
+            other => other,
+        }
+    }
+    Typed::new(strip(t.expr), t.dt)
+}
+
+/// True for a NULL literal (possibly in parentheses).
+pub fn is_null_literal(e: &AstExpr) -> bool {
+    match e {
+        AstExpr::Value(v) => v.value == ast::Value::Null,
+        AstExpr::Nested(inner) => is_null_literal(inner),
+        _ => false,
+    }
 }
 
 fn first_line(s: &str) -> &str {

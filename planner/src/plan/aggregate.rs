@@ -169,7 +169,7 @@ pub fn plan_aggregate(
         if t.dt != DataType::Boolean && t.dt != DataType::Null {
             return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
         }
-        let predicate = binder.physical(&t.cast_to(&DataType::Boolean))?;
+        let predicate = binder.physical(&crate::binder::predicate(t.cast_to(&DataType::Boolean)))?;
         let mode = if is_table { FilterMode::Changelog } else { FilterMode::Stream };
         p.push(OpSpec::Filter(FilterSpec { predicate, mode }), src.schema.clone());
     }
@@ -371,7 +371,7 @@ pub fn plan_aggregate(
     );
     let agg_df = DFSchema::try_from(agg_schema.as_ref().clone())?;
     if let Some(h) = &having {
-        let predicate = physical_expr(h, &agg_df)?;
+        let predicate = physical_expr(&crate::binder::predicate(h.clone()), &agg_df)?;
         p.push(OpSpec::Filter(FilterSpec { predicate, mode: FilterMode::Having }), agg_schema.clone());
     }
 

@@ -62,7 +62,7 @@ pub fn plan_select(
         if t.dt != datafusion::arrow::datatypes::DataType::Boolean && t.dt != datafusion::arrow::datatypes::DataType::Null {
             return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
         }
-        let predicate = binder.physical(&t.cast_to(&datafusion::arrow::datatypes::DataType::Boolean))?;
+        let predicate = binder.physical(&crate::binder::predicate(t.cast_to(&datafusion::arrow::datatypes::DataType::Boolean)))?;
         // A push query on a table judges deletes by the predicate too, so that rows it never
         // showed do not come out as tombstones.
         let mode = match (is_table, kind) {
@@ -107,6 +107,9 @@ pub fn plan_select(
             }
             other => return Err(PlanError::Unsupported { feature: format!("select item {other}") }),
         }
+    }
+    if items.iter().any(|(_, _, e)| crate::binder::is_null_literal(e)) {
+        return Err(invalid("Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR)."));
     }
     for (name, _, _) in &items {
         if RESERVED.contains(&name.as_str()) && kind == QueryKind::Persistent {

@@ -6,6 +6,7 @@ mod insert;
 pub mod output;
 pub mod props;
 mod pull;
+mod pull_check;
 pub mod render;
 mod queries;
 mod show;
@@ -298,6 +299,15 @@ impl Session {
         match self.props.get(OFFSET_RESET).map(|s| s.to_lowercase()) {
             Some(s) if s == "earliest" => engine::OffsetReset::Earliest,
             _ => engine::OffsetReset::Latest,
+        }
+    }
+
+    /// A boolean session property, `default` when unset.
+    pub(crate) fn flag(&self, name: &str, default: bool) -> bool {
+        match self.props.get(name).map(|v| v.to_lowercase()) {
+            Some(v) if v == "false" => false,
+            Some(v) if v == "true" => true,
+            _ => default,
         }
     }
 

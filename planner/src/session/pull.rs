@@ -17,6 +17,7 @@ use engine::format::{new_decoder, new_encoder, EncodedBatch, Role};
 use engine::materialized;
 
 use super::output::RowSet;
+use super::pull_check::{check_key_lookup, check_null_keys, check_pull_query, LIMIT_ENABLED, TABLE_SCAN_ENABLED};
 use super::{Output, Session};
 use crate::ast::Query;
 use crate::binder::{Binder, Scope, ScopeColumn, Typed};
@@ -27,10 +28,12 @@ use crate::plan::source::{ROWTIME, WINDOW_COLUMNS};
 
 impl Session {
     pub(crate) fn pull(&mut self, q: &Query, def: &SourceDef) -> Result<Output> {
-        if !q.joins.is_empty() || !q.group_by.is_empty() || q.window.is_some() || !q.partition_by.is_empty() || q.having.is_some() {
-            return Err(invalid(
-                "Pull queries don't support JOIN, GROUP BY, WINDOW, PARTITION BY or HAVING: add EMIT CHANGES for a push query",
-            ));
+        check_pull_query(q, self.flag(LIMIT_ENABLED, true))?;
+        if let Some(w) = &q.selection {
+            check_null_keys(def, w)?;
+        }
+        if !self.flag(TABLE_SCAN_ENABLED, true) {
+            check_key_lookup(def, q.selection.as_ref())?;
         }
         if !def.materialized {
             return Err(invalid(format!(
@@ -98,11 +101,14 @@ impl Session {
         // WHERE, ORDER BY, LIMIT, projection.
         let mut batch = batch;
         if let Some(w) = &q.selection {
-            let t = binder.bind(w)?;
+            let t = binder.bind(w).map_err(|e| match e {
+                PlanError::Invalid(m) => invalid(format!("Error in WHERE expression: {m}\nStatement: ({})", crate::binder::aggregate::norm_text(w))),
+                other => other,
+            })?;
             if t.dt != DataType::Boolean && t.dt != DataType::Null {
                 return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
             }
-            let pred = engine::expr::eval(&binder.physical(&t.cast_to(&DataType::Boolean))?, &batch).map_err(PlanError::DataFusion)?;
+            let pred = engine::expr::eval(&binder.physical(&crate::binder::predicate(t.cast_to(&DataType::Boolean)))?, &batch).map_err(PlanError::DataFusion)?;
             let pred = pred.as_any().downcast_ref::<BooleanArray>().cloned().unwrap_or_else(|| BooleanArray::from(vec![false; batch.num_rows()]));
             batch = filter_record_batch(&batch, &pred)?;
         }

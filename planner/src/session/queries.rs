@@ -325,6 +325,9 @@ impl Session {
         if !q.order_by.is_empty() {
             return Err(invalid("ORDER BY is only supported in pull queries on tables"));
         }
+        if !push {
+            super::pull_check::check_pull_query(q, self.flag(super::pull_check::LIMIT_ENABLED, true))?;
+        }
         let n = inner.transient_ids.fetch_add(1, Ordering::Relaxed);
         let id = format!("transient_{}_{n}", q.from.name);
         let pipeline = plan_select(q, QueryKind::Transient, None, &id, &catalog, &inner.functions)?;
