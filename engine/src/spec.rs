@@ -65,6 +65,34 @@ pub enum OpSpec {
     Materialize(MaterializeSpec),
     /// Joins two inputs (input 0 is the left side, input 1 the right side).
     Join(JoinSpec),
+    /// Table functions: each row becomes as many rows as its table functions give.
+    Explode(ExplodeSpec),
+}
+
+/// Table functions (ksqlDB's built-in UDTFs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFunction {
+    /// `EXPLODE(array)`: a row per element.
+    Explode,
+    /// `CUBE_EXPLODE(array)`: a row per combination of the elements (each kept or nulled).
+    CubeExplode,
+}
+
+/// One table function call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableFunctionCall {
+    /// Which function.
+    pub function: TableFunction,
+    /// The input column holding its (list) argument.
+    pub arg: usize,
+}
+
+/// Applying table functions: the output is the input's user columns, one column per call, then
+/// `_ts` and `_op`.
+#[derive(Debug, Clone)]
+pub struct ExplodeSpec {
+    /// The calls, in output column order.
+    pub functions: Vec<TableFunctionCall>,
 }
 
 /// Join types.
@@ -456,6 +484,10 @@ fn describe_op(op: &OpSpec) -> String {
             )
         }
         OpSpec::Materialize(m) => format!("Materialize key={:?}", m.key_columns),
+        OpSpec::Explode(e) => {
+            let calls: Vec<String> = e.functions.iter().map(|c| format!("{:?}(#{})", c.function, c.arg)).collect();
+            format!("Explode {}", calls.join(", "))
+        }
         OpSpec::Join(j) => format!("Join {:?} {:?} left={:?} right={:?}", j.kind, j.join_type, j.left_keys, j.right_keys),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod collect;
+pub mod explode;
 pub mod filter;
 pub mod join;
 pub mod materialize;
@@ -9,6 +10,7 @@ pub mod project;
 pub mod sink;
 
 pub use collect::CollectOp;
+pub use explode::ExplodeOp;
 pub use aggregate::AggregateOp;
 pub use filter::FilterOp;
 pub use join::{ForeignKeyJoinOp, StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};

@@ -286,6 +286,7 @@ impl Engine {
                             Some(Box::new(AggregateOp::new(a.clone(), input, n.schema.clone())?))
                         }
                         OpSpec::Materialize(m) => Some(Box::new(MaterializeOp::new(m.clone(), n.schema.clone())?)),
+                        OpSpec::Explode(e) => Some(Box::new(crate::ops::ExplodeOp::new(e.clone(), n.schema.clone()))),
                         OpSpec::Join(j) => {
                             let l = &dag.nodes[n.inputs[0].0 as usize].schema;
                             let r = &dag.nodes[n.inputs[1].0 as usize].schema;

@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod coerce;
 pub mod functions;
 mod literal;
+pub mod struct_star;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! `KsqlDialect`: sqlparser's generic dialect plus ksqlDB's expression syntax:
 //! - backtick and double-quote delimited identifiers;
-//! - `struct->field` dereference, binding tighter than any operator;
+//! - `struct->field` dereference, binding tighter than any operator; `struct->*` in a projection;
 //! - lambdas `x => body` and `(x, y) => body`;
 //! - `CAST(x AS <ksqlDB type>)` with `ARRAY<..>`, `MAP<..>`, `STRUCT<..>` and custom types;
 //! - `STRUCT(name := value)` and `MAP(key := value)` constructors (named arguments).
@@ -9,8 +9,8 @@
 //! ksqlDB type as `Cast { data_type: Custom(<type text>) }`, re-parsed by the binder.
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, Ident, LambdaFunction, LambdaFunctionParameter, LambdaSyntax,
-    ObjectName, OneOrManyWithParens,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, Ident, LambdaFunction, LambdaFunctionParameter, LambdaSyntax,
+    ObjectName, OneOrManyWithParens, Subscript,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, Precedence};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -54,16 +54,36 @@ impl Dialect for KsqlDialect {
 
     fn get_next_precedence(&self, parser: &Parser) -> Option<Result<u8, ParserError>> {
         match parser.peek_token_ref().token {
-            Token::Arrow => Some(Ok(self.prec_value(Precedence::Period))),
+            Token::Arrow | Token::LBracket => Some(Ok(self.prec_value(Precedence::Period))),
             _ => None,
         }
     }
 
     fn parse_infix(&self, parser: &mut Parser, expr: &Expr, _precedence: u8) -> Option<Result<Expr, ParserError>> {
+        // `x[i]` after any expression (e.g. `s->field[1]`).
+        if parser.peek_token_ref().token == Token::LBracket {
+            parser.advance_token();
+            return Some((|| {
+                let index = parser.parse_expr()?;
+                parser.expect_token(&Token::RBracket)?;
+                Ok(Expr::CompoundFieldAccess {
+                    root: Box::new(expr.clone()),
+                    access_chain: vec![AccessExpr::Subscript(Subscript::Index { index })],
+                })
+            })());
+        }
         if parser.peek_token_ref().token != Token::Arrow {
             return None;
         }
         parser.advance_token();
+        // `struct->*`: every field (expanded by the planner in a projection).
+        if parser.consume_token(&Token::Mul) {
+            return Some(Ok(Expr::BinaryOp {
+                left: Box::new(expr.clone()),
+                op: BinaryOperator::Arrow,
+                right: Box::new(Expr::Wildcard(datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty())),
+            }));
+        }
         Some(parser.parse_identifier().map(|field| Expr::BinaryOp {
             left: Box::new(expr.clone()),
             op: BinaryOperator::Arrow,

@@ -128,7 +128,8 @@ impl TypeParser<'_, '_> {
                         let f = self.p.parse_identifier()?;
                         let t = self.parse()?;
                         fields.push((norm_ident(&f), t));
-                        if !self.p.consume_token(&Token::Comma) {
+                        // A `>>` that closed the field's type closed this struct too.
+                        if self.pending_gt > 0 || !self.p.consume_token(&Token::Comma) {
                             break;
                         }
                     }
@@ -166,6 +167,15 @@ pub fn parse_duration(p: &mut Parser) -> Result<Duration, ParserError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_struct_ends_before_the_next_column() {
+        let dialect = crate::parser::KsqlDialect;
+        let mut p = Parser::new(&dialect).try_with_sql("STRUCT<P STRUCT<N STRING>>, COL2 INT").unwrap();
+        let t = parse_type(&mut p).unwrap();
+        assert_eq!(t, SqlType::Struct(vec![("P".into(), SqlType::Struct(vec![("N".into(), SqlType::String)]))]));
+        assert_eq!(p.peek_token_ref().token, Token::Comma);
+    }
 
     #[test]
     fn nested_types_with_shift_right_tokens() {

@@ -109,6 +109,13 @@ pub fn plan_aggregate(
         .get(&q.from.name)
         .ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: q.from.name.clone() })?;
     let is_table = def.source_type == SourceType::Table;
+    let select_calls = q.select.iter().any(|i| match i {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => super::table_function::has_call(e),
+        _ => false,
+    });
+    if select_calls {
+        return Err(invalid("Table functions cannot be used with aggregations."));
+    }
     if def.value_format.kind == engine::format::FormatKind::Kafka {
         return Err(invalid(format!(
             "Source(s) {} are using the 'KAFKA' value format. This format does not yet support GROUP BY.",

@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod join;
 pub mod select;
 pub mod source;
+pub mod table_function;
 pub mod timestamp;
 
 use datafusion::arrow::datatypes::SchemaRef;

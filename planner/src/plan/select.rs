@@ -76,6 +76,31 @@ pub fn plan_select(
     if kind == QueryKind::Persistent && is_table && def.window.is_some() {
         return Err(invalid("KSQL does not support persistent queries on windowed tables."));
     }
+    // Table functions: an Explode node; the projection then refers to their results.
+    let select_exprs = q.select.iter().filter_map(|i| match i {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+        _ => None,
+    });
+    let calls = super::table_function::find_calls(select_exprs)?;
+    let exploded_scope;
+    let exploded_binder;
+    let binder = if calls.is_empty() {
+        binder
+    } else {
+        if is_table {
+            return Err(invalid("Table source is not supported with table functions"));
+        }
+        exploded_scope = super::table_function::plan_table_functions(&mut p, &binder, &src.scope, &calls)?;
+        exploded_binder = Binder::new(&exploded_scope, &p.schema(), &catalog.types, functions)?;
+        exploded_binder
+    };
+    let bind_item = |e: &AstExpr| -> Result<Typed> {
+        if calls.is_empty() {
+            binder.bind(e)
+        } else {
+            binder.bind(&super::table_function::rewrite(e, &calls))
+        }
+    };
     let star = StarOrder {
         window_columns: kind == QueryKind::Transient,
         values_first: !q.partition_by.is_empty(),
@@ -93,9 +118,28 @@ pub fn plan_select(
                 }
                 expand_star(def, star, &binder, &mut items)?
             }
+            SelectItem::UnnamedExpr(e) if crate::binder::struct_star::struct_star(e).is_some() => {
+                let left = crate::binder::struct_star::struct_star(e).expect("checked");
+                items.extend(crate::binder::struct_star::expand_struct_star(&binder, left)?);
+            }
             SelectItem::UnnamedExpr(e) => {
-                let t = binder.bind(e)?;
-                let name = derived_name(e).unwrap_or_else(|| generated.next_name());
+                let t = bind_item(e)?;
+                let name = match derived_name(e) {
+                    // A struct field is named after the field, with _1, _2... where a source
+                    // column or an earlier field has the name.
+                    Some(base) if matches!(e, AstExpr::BinaryOp { op: datafusion::sql::sqlparser::ast::BinaryOperator::Arrow, .. }) => {
+                        let taken = |n: &str| def.columns.iter().any(|c| c.name == n) || items.iter().any(|(x, _, _)| x == n);
+                        let mut name = base.clone();
+                        let mut i = 0;
+                        while taken(&name) {
+                            i += 1;
+                            name = format!("{base}_{i}");
+                        }
+                        name
+                    }
+                    Some(n) => n,
+                    None => generated.next_name(),
+                };
                 items.push((name, t, e.clone()));
             }
             SelectItem::ExprWithAlias { expr, alias } => {
@@ -103,7 +147,7 @@ pub fn plan_select(
                 if RESERVED.contains(&name.as_str()) {
                     return Err(invalid(format!("`{name}` is a reserved column name. You cannot use it as an alias for a column.")));
                 }
-                items.push((name, binder.bind(expr)?, expr.clone()));
+                items.push((name, bind_item(expr)?, expr.clone()));
             }
             other => return Err(PlanError::Unsupported { feature: format!("select item {other}") }),
         }

@@ -260,6 +260,14 @@ fn project(q: &Query, binder: &Binder<'_>, schema: &Arc<Schema>, batch: &RecordB
                     cols.push(batch.column(i).clone());
                 }
             }
+            SelectItem::UnnamedExpr(e) if crate::binder::struct_star::struct_star(e).is_some() => {
+                let left = crate::binder::struct_star::struct_star(e).expect("checked");
+                for (name, t, _) in crate::binder::struct_star::expand_struct_star(binder, left)? {
+                    let v = engine::expr::eval(&binder.physical(&t)?, batch).map_err(PlanError::DataFusion)?;
+                    fields.push(Field::new(name, t.dt, true));
+                    cols.push(v);
+                }
+            }
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
                 let t: Typed = binder.bind(e)?;
                 let name = match item {
