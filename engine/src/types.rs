@@ -26,6 +26,11 @@ pub struct Watermark(pub EventTime);
 pub const TS_COLUMN: &str = "_ts";
 /// Name of the trailing internal column holding each row's change kind (Int8, see [`RowOp`]).
 pub const OP_COLUMN: &str = "_op";
+/// Name of an optional internal column (before `_ts`) holding each row's record headers, as
+/// `ARRAY<STRUCT<KEY STRING, VALUE BYTES>>`: a source adds it to forward its records' headers,
+/// and a sink writes it as the headers of the records it appends (as Kafka Streams forwards
+/// the input record's headers).
+pub const HEADERS_COLUMN: &str = "_headers";
 
 /// What a row of a batch means. Streams carry `Insert` (and `Delete` for a record whose value is
 /// null); table changelogs carry all four, as in Flink's RowKind.

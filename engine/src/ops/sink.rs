@@ -1,5 +1,6 @@
 //! `SinkOp`: encodes rows with the sink's key and value formats and appends them to the sink
 //! topic, each record to the partition of its key (murmur2, as Kafka's default partitioner).
+//! Rows that carry a `_headers` column are written with those headers.
 //!
 //! Records are appended at once; exactly-once comes from the checkpoint, which records every
 //! sink partition's end offset, and recovery, which cuts what was written after it. A table sink
@@ -101,6 +102,11 @@ impl Operator for SinkOp {
                 })
                 .collect()
         });
+        // Headers forwarded from the source records, when the batch carries them.
+        let forwarded: Option<Vec<Vec<Header>>> = match batch.schema().index_of(crate::types::HEADERS_COLUMN) {
+            Ok(i) if !self.spec.internal => Some(headers_of(batch.column(i))),
+            _ => None,
+        };
         let n = self.partitions;
         let default_partition = cx.task.partition % n;
         let mut by_partition: Vec<Vec<RecordIn<'_>>> = vec![Vec::new(); n as usize];
@@ -120,7 +126,11 @@ impl Operator for SinkOp {
                 (_, RowOp::Delete) => None,
                 _ => self.values.get(i),
             };
-            let headers: &[Header] = if self.spec.internal { &op_headers[op as usize] } else { &[] };
+            let headers: &[Header] = match (&forwarded, self.spec.internal) {
+                (_, true) => &op_headers[op as usize],
+                (Some(f), false) => &f[i],
+                (None, false) => &[],
+            };
             // A single null key column is a null key, as ksqlDB writes it (not an empty
             // DELIMITED line); several null columns still make an object of nulls.
             let null_key = key_cols.len() == 1 && key_cols[0].is_null(i);
@@ -172,6 +182,28 @@ impl Operator for SinkOp {
         }
         Ok(())
     }
+}
+
+/// The headers held in a `_headers` column (`ARRAY<STRUCT<KEY STRING, VALUE BYTES>>`), per row.
+fn headers_of(col: &ArrayRef) -> Vec<Vec<Header>> {
+    let list = col.as_list::<i32>();
+    let entries = list.values().as_struct();
+    let keys = entries.column(0).as_string::<i32>();
+    let values = entries.column(1).as_binary::<i32>();
+    let offsets = list.value_offsets();
+    (0..list.len())
+        .map(|i| {
+            if list.is_null(i) {
+                return Vec::new();
+            }
+            (offsets[i] as usize..offsets[i + 1] as usize)
+                .map(|j| Header {
+                    key: keys.value(j).to_string(),
+                    value: values.is_valid(j).then(|| values.value(j).to_vec()),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Materialized rows buffered before a checkpoint is requested.

@@ -51,7 +51,10 @@ pub fn plan_select(
     let qualifier = q.from.alias.clone().unwrap_or_else(|| def.name.clone());
     let text = query_text(q);
     let pseudo = text.contains("ROWPARTITION") || text.contains("ROWOFFSET");
-    let src = plan_source(def, &qualifier, pseudo, catalog, functions)?;
+    let mut src = plan_source(def, &qualifier, pseudo, catalog, functions)?;
+    if kind == QueryKind::Persistent {
+        super::source::forward_headers(&mut src, def);
+    }
     let is_table = def.source_type == SourceType::Table;
     let mut p = Pipeline::new(def.source_type, vec![def.name.clone()]);
     p.push(OpSpec::Source(src.spec.clone()), src.schema.clone());
@@ -275,6 +278,12 @@ pub fn plan_select(
             exprs.push(binder.physical(&t)?);
         }
         p.window = def.window;
+    }
+    // Record headers, when the source forwards them, go on to the sink.
+    if let Ok(f) = p.schema().field_with_name(engine::types::HEADERS_COLUMN).cloned() {
+        let t = Typed::new(datafusion::logical_expr::col(datafusion::common::Column::new_unqualified(f.name())), f.data_type().clone());
+        exprs.push(binder.physical(&t)?);
+        fields.push(f);
     }
     p.push(OpSpec::Project(ProjectSpec { exprs, timestamp: None }), batch_schema(fields));
     if !q.partition_by.is_empty() && is_table {

@@ -117,6 +117,20 @@ pub fn plan_source(
     Ok(PlannedSource { spec, schema, scope })
 }
 
+/// Makes `src` carry its records' headers in the internal `_headers` column (before `_ts`),
+/// for a sink to forward them, when its source declares header columns (ksqlDB forwards the
+/// input record's headers; Eddy does when they are visible to the query).
+pub fn forward_headers(src: &mut PlannedSource, def: &SourceDef) {
+    if !def.columns.iter().any(|c| matches!(c.kind, ColumnKind::Headers | ColumnKind::Header(_))) {
+        return;
+    }
+    src.spec.columns.push(SourceColumn::Headers);
+    let n = src.schema.fields().len() - 2;
+    let mut fields: Vec<Field> = src.schema.fields()[..n].iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(engine::types::HEADERS_COLUMN, headers_type(), true));
+    src.schema = with_internal(fields);
+}
+
 /// The event time (BIGINT ms) held in `column`, whose value is `t`: a BIGINT, a TIMESTAMP, or a
 /// STRING in `format` (a Java DateTimeFormatter pattern).
 pub fn event_time(t: Typed, column: &str, format: Option<&str>, binder: &Binder<'_>, functions: &FunctionRegistry) -> Result<Typed> {
