@@ -277,6 +277,15 @@ pub fn plan_aggregate(
         None => None,
     };
     let calls = post.agg.as_ref().expect("set above").calls.borrow().clone();
+    // ksqlDB keeps these functions' intermediate STRUCTs in the source's value format.
+    const STRUCT_STATE: &[&str] = &["AVG", "CORRELATION", "STDDEV_SAMP", "STDDEV_SAMPLE"];
+    if def.value_format.kind == engine::format::FormatKind::Delimited
+        && calls.iter().any(|c| STRUCT_STATE.contains(&c.function.name().to_uppercase().as_str()))
+    {
+        return Err(invalid(
+            "One of the functions used in the statement has an intermediate type that the value format can not handle. Please remove the function or change the format.",
+        ));
+    }
     if is_table {
         if let Some(c) = calls.iter().find(|c| !c.function.supports_retract()) {
             return Err(invalid(format!(

@@ -12,6 +12,9 @@ use crate::error::{invalid, PlanError, Result};
 use crate::plan::source::RESERVED;
 use crate::types::{type_name, SqlType};
 
+/// The session property saying whether single value columns are wrapped by default.
+pub(crate) const WRAP_SINGLE_VALUES: &str = "ksql.persistence.wrap.single.values";
+
 /// The session property naming the key format of new sources whose WITH clause gives none.
 pub(crate) const DEFAULT_KEY_FORMAT: &str = "ksql.persistence.default.format.key";
 
@@ -25,6 +28,14 @@ impl Session {
         let inner = self.eddy.inner.clone();
         let _ddl = inner.ddl.lock();
         let existing = inner.catalog.read().sources.get(&c.name).cloned();
+        if c.or_replace && (c.is_source || existing.as_ref().is_some_and(|e| e.is_source)) && !c.if_not_exists {
+            return Err(invalid(format!(
+                "Cannot add {} '{}': CREATE OR REPLACE is not supported on source {}s.",
+                c.source_type.noun(),
+                c.name,
+                c.source_type.noun()
+            )));
+        }
         if let Some(e) = &existing {
             if c.if_not_exists {
                 return Ok(Output::Message(format!("A {} with the same name already exists", e.source_type.noun())));
@@ -104,11 +115,12 @@ impl Session {
         };
         let key_format = w.key_spec(FormatSpec::new(default_key));
         let key_format = if keys.is_empty() && key_format.kind == FormatKind::Kafka { FormatSpec::none() } else { key_format };
-        let value_format = w.value_spec(FormatSpec::new(value_kind));
+        let value_format = w.value_spec(FormatSpec::new(value_kind).with_wrap_single_value(self.flag(WRAP_SINGLE_VALUES, true)));
         let columns: Vec<Column> = keys.into_iter().chain(others).collect();
         let key_fields: Fields = columns.iter().filter(|x| x.is_key()).map(|x| Field::new(&x.name, x.data_type.clone(), true)).collect();
         let value_fields: Fields =
             columns.iter().filter(|x| x.kind == ColumnKind::Value).map(|x| Field::new(&x.name, x.data_type.clone(), true)).collect();
+        w.check_delimiters(&key_format, &value_format)?;
         check_formats(&key_format, &value_format, &key_fields, &value_fields, w.wrap_single_value)?;
         let timestamp = match &w.timestamp {
             Some(col) => {

@@ -107,6 +107,17 @@ impl WithProps {
         Ok(w)
     }
 
+    /// Refuses delimiters for formats that have none (ksqlDB's "... does not support the
+    /// following configs: [delimiter]").
+    pub fn check_delimiters(&self, key: &FormatSpec, value: &FormatSpec) -> Result<()> {
+        for (given, f) in [(self.key_delimiter, key), (self.value_delimiter, value)] {
+            if given.is_some() && f.kind != FormatKind::Delimited {
+                return Err(invalid(format!("{} does not support the following configs: [delimiter]", f.kind.name())));
+            }
+        }
+        Ok(())
+    }
+
     /// The key format spec, given the default kind.
     pub fn key_spec(&self, default: FormatSpec) -> FormatSpec {
         let mut s = self.key_format.map(FormatSpec::new).unwrap_or(default);
@@ -157,7 +168,7 @@ pub fn format_kind(name: &str) -> Result<FormatKind> {
 
 fn delimiter(prop: &str, v: &str) -> Result<u8> {
     match v {
-        "" => Err(invalid(format!("Configuration {prop} is invalid: Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'"))),
+        s if s.trim().is_empty() => Err(invalid(format!("Configuration {prop} is invalid: Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'"))),
         "TAB" => Ok(b'\t'),
         "SPACE" => Ok(b' '),
         s if s.len() == 1 && s.is_ascii() && !matches!(s, "\"" | "\n" | "\r") => Ok(s.as_bytes()[0]),

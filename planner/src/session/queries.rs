@@ -82,7 +82,8 @@ impl Session {
             return Err(invalid("ORDER BY is only supported in pull queries on tables"));
         }
         let first = &catalog.sources[&pipeline.sources[0]];
-        let topic = w.topic.clone().unwrap_or_else(|| c.name.clone());
+        let prefix = self.properties().get("ksql.output.topic.name.prefix").cloned().unwrap_or_default();
+        let topic = w.topic.clone().unwrap_or_else(|| format!("{prefix}{}", c.name));
         let has_key = pipeline.columns.iter().any(|c| c.is_key());
         let key_default = match (has_key, first.key_format.kind) {
             (false, _) => FormatSpec::none(),
@@ -98,7 +99,8 @@ impl Session {
         if !has_key {
             key_format = FormatSpec::none();
         }
-        let value_default = FormatSpec { wrap_single_value: true, ..first.value_format };
+        let value_default =
+            FormatSpec { wrap_single_value: self.flag(super::ddl::WRAP_SINGLE_VALUES, true), ..first.value_format };
         let value_format = w.value_spec(value_default);
         let partitions = match self.eddy.inner.engine.log().describe_topic(&topic) {
             Ok(info) => info.config.partitions,
@@ -119,6 +121,7 @@ impl Session {
             written_by: Some(id.to_string()),
             sql: sql.to_string(),
         };
+        w.check_delimiters(&def.key_format, &def.value_format)?;
         check_formats(&def.key_format, &def.value_format, &def.key_fields(), &def.value_fields(), w.wrap_single_value)?;
         sink_timestamp(&mut pipeline, &w, catalog, &self.eddy.inner.functions)?;
         Ok((pipeline, def))
