@@ -33,11 +33,41 @@ pub(crate) struct GroupStore {
     deleted: HashSet<Vec<u8>>,
     capacity: usize,
     dirty: usize,
+    /// Time-window keys start with their window start: a window that was never flushed cannot
+    /// be in the store, so its keys need no lookup (most keys of a moving window are new).
+    windowed: bool,
+    /// The largest window start flushed so far (`i64::MAX` when unknown, after a restart).
+    max_flushed_start: i64,
 }
 
 impl GroupStore {
     pub fn new(funcs: Vec<AggFunctionRef>, capacity: usize) -> Self {
-        GroupStore { prefix: Vec::new(), funcs, map: HashMap::new(), deleted: HashSet::new(), capacity, dirty: 0 }
+        GroupStore {
+            prefix: Vec::new(),
+            funcs,
+            map: HashMap::new(),
+            deleted: HashSet::new(),
+            capacity,
+            dirty: 0,
+            windowed: false,
+            max_flushed_start: i64::MAX,
+        }
+    }
+
+    /// Marks keys as starting with a window start (see [`super::window::encode_start`]), and
+    /// sets the largest start flushed before (`i64::MIN`: none; `i64::MAX`: unknown).
+    pub fn set_windowed(&mut self, max_flushed_start: i64) {
+        self.windowed = true;
+        self.max_flushed_start = max_flushed_start;
+    }
+
+    /// The largest window start flushed so far.
+    pub fn max_flushed_start(&self) -> i64 {
+        self.max_flushed_start
+    }
+
+    fn maybe_stored(&self, suffix: &[u8]) -> bool {
+        !self.windowed || suffix.len() < 8 || super::window::decode_start(suffix) <= self.max_flushed_start
     }
 
     fn full_key(&self, suffix: &[u8]) -> Vec<u8> {
@@ -52,6 +82,12 @@ impl GroupStore {
         let mut missing: Vec<&[u8]> = suffixes.iter().copied().filter(|s| !self.map.contains_key(*s)).collect();
         missing.sort_unstable();
         missing.dedup();
+        // Keys of windows never flushed start empty without a lookup.
+        let (missing, fresh): (Vec<&[u8]>, Vec<&[u8]>) = missing.into_iter().partition(|s| self.maybe_stored(s));
+        for s in fresh {
+            let e = self.empty();
+            self.map.insert(s.to_vec(), e);
+        }
         if missing.is_empty() {
             return Ok(());
         }
@@ -149,7 +185,11 @@ impl GroupStore {
             key.extend_from_slice(&k);
             batch.delete(&key);
         }
+        let mut max_start = self.max_flushed_start;
         for (k, e) in self.map.iter_mut().filter(|(_, e)| e.dirty) {
+            if self.windowed && k.len() >= 8 {
+                max_start = max_start.max(super::window::decode_start(k));
+            }
             buf.clear();
             buf.extend_from_slice(&e.ts.to_le_bytes());
             for acc in &e.accs {
@@ -165,6 +205,7 @@ impl GroupStore {
             e.dirty = false;
         }
         self.dirty = 0;
+        self.max_flushed_start = max_start;
         if self.map.len() > self.capacity {
             let excess = self.map.len() - self.capacity;
             let victims: Vec<Vec<u8>> = self.map.keys().take(excess).cloned().collect();
@@ -177,5 +218,76 @@ impl GroupStore {
     /// Cached keys (for iterating windows).
     pub fn keys(&self) -> impl Iterator<Item = &Vec<u8>> {
         self.map.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Int64Array};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::scalar::ScalarValue;
+    use storage::{KvStore, MemStore, StateBatch};
+
+    use super::super::function::create_aggregate;
+    use super::super::window::encode_start;
+    use super::GroupStore;
+
+    fn key(start: i64, group: &[u8]) -> Vec<u8> {
+        let mut k = Vec::new();
+        encode_start(start, &mut k);
+        k.extend_from_slice(group);
+        k
+    }
+
+    fn store(capacity: usize) -> GroupStore {
+        let count = create_aggregate("COUNT", &[DataType::Int64], &[]).unwrap();
+        let mut s = GroupStore::new(vec![count], capacity);
+        s.prefix = b"p".to_vec();
+        s
+    }
+
+    fn bump(s: &mut GroupStore, state: &dyn KvStore, k: &[u8]) -> ScalarValue {
+        s.prefetch(&[k], state).unwrap();
+        let args: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![1]))];
+        let e = s.get_mut(k);
+        e.accs[0].update(&args, 0);
+        e.accs[0].evaluate()
+    }
+
+    fn checkpoint(s: &mut GroupStore, state: &MemStore) {
+        let mut batch = StateBatch::default();
+        s.flush(&mut batch);
+        state.commit(&batch, false).unwrap();
+    }
+
+    #[test]
+    fn windowed_keys_flushed_and_evicted_are_read_back() {
+        let state = MemStore::new();
+        let mut s = store(0);
+        s.set_windowed(i64::MIN);
+        let old = key(1_000, b"a");
+        assert_eq!(bump(&mut s, &state, &old), ScalarValue::Int64(Some(1)));
+        checkpoint(&mut s, &state);
+        assert!(s.peek(&old).is_none(), "capacity 0 evicts every clean entry");
+        assert_eq!(s.max_flushed_start(), 1_000);
+        // Window 1000 was flushed: its state is looked up, not restarted.
+        assert_eq!(bump(&mut s, &state, &old), ScalarValue::Int64(Some(2)));
+        // A later window was never flushed: it starts empty.
+        assert_eq!(bump(&mut s, &state, &key(2_000, b"a")), ScalarValue::Int64(Some(1)));
+    }
+
+    #[test]
+    fn unknown_flush_history_looks_everything_up() {
+        let state = MemStore::new();
+        let mut first = store(0);
+        let k = key(5_000, b"b");
+        bump(&mut first, &state, &k);
+        checkpoint(&mut first, &state);
+        // A restart that lost the history (an older meta record) must not skip lookups.
+        let mut s = store(0);
+        s.set_windowed(i64::MAX);
+        assert_eq!(bump(&mut s, &state, &k), ScalarValue::Int64(Some(2)));
     }
 }

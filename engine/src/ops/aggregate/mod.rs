@@ -219,10 +219,17 @@ impl Operator for AggregateOp {
         self.store.prefix = cx.state_prefix(self.spec.table);
         let mut meta = self.store.prefix.clone();
         meta.extend_from_slice(&[0xff, 0xff, b'm']);
+        // Meta: stream time, then the largest window start flushed (to skip lookups of windows
+        // that cannot be stored yet).
+        let mut max_flushed = i64::MIN;
         if let Some(v) = cx.state.get(&meta)? {
             if let Some(t) = v.get(..8) {
                 self.observed = i64::from_le_bytes(t.try_into().expect("8 bytes"));
             }
+            max_flushed = v.get(8..16).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).unwrap_or(i64::MAX);
+        }
+        if self.size_grace().is_some() {
+            self.store.set_windowed(max_flushed);
         }
         self.meta_key = meta;
         if self.spec.emit_final {
@@ -387,11 +394,12 @@ impl Operator for AggregateOp {
         if self.is_session() {
             self.session_expire(cx);
         }
-        let observed = self.observed.to_le_bytes();
         let meta = self.meta_key.clone();
         let batch = cx.writes();
         self.store.flush(batch);
-        batch.put(&meta, &observed);
+        let mut value = self.observed.to_le_bytes().to_vec();
+        value.extend_from_slice(&self.store.max_flushed_start().to_le_bytes());
+        batch.put(&meta, &value);
         Ok(())
     }
 }

@@ -1,0 +1,145 @@
+//! Aggregation benchmarks (issue 3), each reported against a pass-through baseline measured in
+//! the same run:
+//! - `--mode windows`: tumbling-window COUNT and SUM by key over JSON records with 10k keys
+//!   (EMIT FINAL and EMIT CHANGES), and a hopping window (size 10 s, advance 2 s);
+//! - `--mode distinct`: a non-windowed GROUP BY over records with all-distinct keys, reporting peak
+//!   RSS, then pull-query latency (p50/p99) by key on the resulting table.
+//!
+//! `cargo run --release -p eddy-benches --bin aggregate -- --mode windows --records 10000000`
+//! `cargo run --release -p eddy-benches --bin aggregate -- --mode distinct --records 10000000`
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::Parser;
+use eddy_benches::{peak_rss_bytes, process_cpu_time, Measurement, Rng};
+use storage::{partition_for_key, RecordIn, TopicConfig};
+
+#[derive(Parser)]
+struct Args {
+    /// `windows` or `distinct`.
+    #[arg(long, default_value = "windows")]
+    mode: String,
+    /// Records to load.
+    #[arg(long, default_value_t = 10_000_000)]
+    records: u64,
+    /// Distinct keys (`windows` mode).
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// Partitions of the input topic.
+    #[arg(long, default_value_t = 1)]
+    partitions: u32,
+    /// Pull queries to time (`distinct` mode).
+    #[arg(long, default_value_t = 20_000)]
+    lookups: u64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let eddy = planner::Eddy::open(tmp.path(), engine::EngineConfig::default())?;
+    let log = eddy.engine().log().clone();
+    log.create_topic("src", &TopicConfig::new(args.partitions))?;
+    let distinct = args.mode == "distinct";
+    let keys = if distinct { args.records } else { args.keys };
+    let t0 = Instant::now();
+    load(&*log, args.records, keys, args.partitions)?;
+    println!("loaded {} records with {} keys in {:.1}s", args.records, keys, t0.elapsed().as_secs_f64());
+    let mut s = eddy.session();
+    s.execute_all(
+        "CREATE STREAM src (id BIGINT KEY, k STRING, v BIGINT) WITH (KAFKA_TOPIC='src', VALUE_FORMAT='JSON');
+         SET 'auto.offset.reset'='earliest';",
+    )?;
+    let mut results = vec![run(&eddy, &mut s, "pass-through (SELECT *)", "CREATE STREAM copy AS SELECT * FROM src;", args.records)?];
+    if distinct {
+        let rss_before = peak_rss_bytes();
+        results.push(run(
+            &eddy,
+            &mut s,
+            "GROUP BY distinct keys",
+            "CREATE TABLE counts AS SELECT k, COUNT(*) AS n, SUM(v) AS total FROM src GROUP BY k;",
+            args.records,
+        )?);
+        println!("peak RSS: {:.0} MB (before the aggregation: {:.0} MB)", peak_rss_bytes() as f64 / 1e6, rss_before as f64 / 1e6);
+        pull_latency(&eddy, args.records, args.lookups)?;
+    } else {
+        for (name, sql) in [
+            ("tumbling 10s COUNT+SUM, EMIT FINAL", "CREATE TABLE t1 AS SELECT k, COUNT(*) AS n, SUM(v) AS total FROM src WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY k EMIT FINAL;"),
+            ("tumbling 10s COUNT+SUM, EMIT CHANGES", "CREATE TABLE t2 AS SELECT k, COUNT(*) AS n, SUM(v) AS total FROM src WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY k;"),
+            ("hopping 10s/2s COUNT+SUM, EMIT FINAL", "CREATE TABLE t3 AS SELECT k, COUNT(*) AS n, SUM(v) AS total FROM src WINDOW HOPPING (SIZE 10 SECONDS, ADVANCE BY 2 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY k EMIT FINAL;"),
+        ] {
+            results.push(run(&eddy, &mut s, name, sql, args.records)?);
+        }
+    }
+    let base = results[0].per_cpu_sec();
+    for m in &results {
+        println!("{}  ({:.2}x pass-through)", m.line(), m.per_cpu_sec() / base);
+    }
+    eddy.shutdown()?;
+    Ok(())
+}
+
+fn run(eddy: &planner::Eddy, s: &mut planner::Session, name: &str, sql: &str, records: u64) -> Result<Measurement> {
+    let cpu0 = process_cpu_time();
+    let t0 = Instant::now();
+    s.execute_all(sql)?;
+    eddy.engine().wait_caught_up(None, Duration::from_secs(7200))?;
+    Ok(Measurement { name: name.into(), records, wall: t0.elapsed(), cpu: process_cpu_time() - cpu0 })
+}
+
+/// Random key lookups through the Session API, as a client would run them.
+fn pull_latency(eddy: &planner::Eddy, keys: u64, n: u64) -> Result<()> {
+    let mut s = eddy.session();
+    let mut rng = Rng::new(7);
+    // Warm up and flush the materialized table.
+    s.execute_all("SELECT * FROM counts WHERE k = 'key_0';")?;
+    let mut lat = Vec::with_capacity(n as usize);
+    let mut found = 0;
+    for _ in 0..n {
+        let k = rng.below(keys);
+        let sql = format!("SELECT * FROM counts WHERE k = 'key_{k}';");
+        let t = Instant::now();
+        let out = s.execute_all(&sql)?;
+        lat.push(t.elapsed());
+        if let Some(planner::Output::Rows(r)) = out.first() {
+            found += r.num_rows();
+        }
+    }
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "pull query by key over {keys} keys: {n} queries, {found} rows, p50 {:?}, p99 {:?}, max {:?}",
+        pct(0.50),
+        pct(0.99),
+        lat[lat.len() - 1]
+    );
+    Ok(())
+}
+
+/// Appends `n` JSON records `{"k": "key_<i>", "v": <int>}` one ms apart.
+fn load(log: &dyn storage::TopicLog, n: u64, keys: u64, partitions: u32) -> Result<()> {
+    let mut rng = Rng::new(42);
+    let chunk = 10_000u64;
+    let mut i = 0;
+    while i < n {
+        let m = chunk.min(n - i);
+        let mut recs: Vec<Vec<(Vec<u8>, Vec<u8>, i64)>> = vec![Vec::new(); partitions as usize];
+        for j in 0..m {
+            let id = i + j;
+            let k = if keys >= n { id } else { rng.below(keys) };
+            let key = (id as i64).to_be_bytes().to_vec();
+            let value = format!(r#"{{"k":"key_{k}","v":{}}}"#, rng.below(1000));
+            let p = partition_for_key(&key, partitions);
+            recs[p as usize].push((key, value.into_bytes(), 1_700_000_000_000 + id as i64));
+        }
+        for (p, rs) in recs.iter().enumerate() {
+            let ins: Vec<RecordIn<'_>> =
+                rs.iter().map(|(k, v, t)| RecordIn { timestamp: *t, key: Some(k), value: Some(v), headers: &[] }).collect();
+            if !ins.is_empty() {
+                log.append("src", p as u32, &ins)?;
+            }
+        }
+        i += m;
+    }
+    Ok(())
+}
