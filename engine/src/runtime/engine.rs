@@ -83,6 +83,8 @@ pub struct Engine {
     checkpoint_soon: Arc<AtomicBool>,
     closing: AtomicBool,
     last_periodic: Mutex<Instant>,
+    /// Time between periodic checkpoints in ms (`SET 'checkpoint.interval.ms'` changes it).
+    interval_ms: AtomicU64,
     truncated: Vec<(String, u32, Offset, Offset)>,
 }
 
@@ -126,6 +128,7 @@ impl Engine {
                 }
             }
         }));
+        let interval_ms = config.checkpoint_interval.as_millis().max(1) as u64;
         let engine = Arc::new(Engine {
             log,
             state,
@@ -137,13 +140,13 @@ impl Engine {
             checkpoint_soon: Arc::new(AtomicBool::new(false)),
             closing: AtomicBool::new(false),
             last_periodic: Mutex::new(Instant::now()),
+            interval_ms: AtomicU64::new(interval_ms),
             truncated,
         });
         let weak = Arc::downgrade(&engine);
-        let interval = engine.config.checkpoint_interval;
         std::thread::Builder::new()
             .name("eddy-checkpoint".into())
-            .spawn(move || periodic_checkpoints(weak, interval))
+            .spawn(move || periodic_checkpoints(weak))
             .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "checkpoint thread".into(), source: e }))?;
         Ok(engine)
     }
@@ -161,6 +164,16 @@ impl Engine {
     /// Sink partitions cut back on open: (topic, partition, kept end, old end).
     pub fn recovery_truncations(&self) -> &[(String, u32, Offset, Offset)] {
         &self.truncated
+    }
+
+    /// The time between periodic checkpoints.
+    pub fn checkpoint_interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms.load(Ordering::Relaxed))
+    }
+
+    /// Changes the time between periodic checkpoints (engine-wide, from the next one on).
+    pub fn set_checkpoint_interval(&self, interval: Duration) {
+        self.interval_ms.store(interval.as_millis().clamp(1, u64::MAX as u128) as u64, Ordering::Relaxed);
     }
 
     /// The last committed checkpoint.
@@ -564,8 +577,12 @@ impl TaskThread {
     }
 }
 
-fn periodic_checkpoints(engine: Weak<Engine>, interval: Duration) {
+fn periodic_checkpoints(engine: Weak<Engine>) {
     loop {
+        let interval = match engine.upgrade() {
+            Some(e) => e.checkpoint_interval(),
+            None => return,
+        };
         std::thread::sleep(interval.min(Duration::from_millis(10)));
         let Some(e) = engine.upgrade() else { return };
         if e.closing.load(Ordering::Relaxed) {

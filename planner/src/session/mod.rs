@@ -36,6 +36,8 @@ pub const PROCESSING_LOG_STREAM: &str = "EDDY_PROCESSING_LOG";
 pub const OFFSET_RESET: &str = "auto.offset.reset";
 /// Session property: how long pull queries wait for persistent queries to catch up (ms).
 pub const PULL_TIMEOUT: &str = "eddy.pull.timeout.ms";
+/// Engine-wide property: time between periodic checkpoints (ms); `SET` changes it for every query.
+pub const CHECKPOINT_INTERVAL: &str = "checkpoint.interval.ms";
 
 /// Shared state of one data directory.
 pub(crate) struct Inner {
@@ -229,6 +231,14 @@ impl Session {
                     return Err(PlanError::Invalid(format!(
                         "invalid value '{value}' for property '{OFFSET_RESET}': expected 'earliest' or 'latest'"
                     )));
+                }
+                if name == CHECKPOINT_INTERVAL {
+                    let ms = value.trim().parse::<u64>().ok().filter(|ms| *ms > 0).ok_or_else(|| {
+                        PlanError::Invalid(format!(
+                            "invalid value '{value}' for property '{CHECKPOINT_INTERVAL}': expected a positive number of milliseconds"
+                        ))
+                    })?;
+                    self.eddy.engine().set_checkpoint_interval(Duration::from_millis(ms));
                 }
                 self.props.insert(name.clone(), value.clone());
                 Ok(Output::Message(format!("Successfully changed local property '{name}' to '{value}'.")))
