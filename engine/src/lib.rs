@@ -11,6 +11,7 @@ pub mod error;
 pub mod expr;
 pub mod format;
 pub mod materialized;
+pub mod nexmark;
 pub mod operator;
 pub mod ops;
 pub mod processing_log;
