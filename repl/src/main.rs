@@ -6,9 +6,11 @@
 //! eddy produce TOPIC [--partitions N] [--key FIELD] [--timestamp FIELD]  < lines.json
 //! eddy consume TOPIC [--from-beginning] [--limit N] [--timeout SECS]
 //! eddy test FILE.slt...
+//! eddy nexmark --events N [--rate R] [--seed S] [--partitions P]
 //! ```
 
 mod consume;
+mod nexmark;
 mod print;
 mod produce;
 mod repl;
@@ -80,6 +82,21 @@ enum Cmd {
         #[arg(long)]
         timeout: Option<f64>,
     },
+    /// Generate Nexmark events into the topics person, auction and bid (JSON).
+    Nexmark {
+        /// Events to generate (persons:auctions:bids = 1:3:46).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Events per second of event time.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        /// Random seed; the same seed gives the same events.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Partitions of each topic when creating it.
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+    },
     /// Run sqllogictest files, each against a fresh engine.
     Test {
         /// Files to run.
@@ -114,6 +131,9 @@ fn run() -> Result<i32> {
         }
         Some(Cmd::Consume { topic, from_beginning, limit, timeout }) => {
             return consume::run(&cli.data_dir, &topic, from_beginning, limit, timeout);
+        }
+        Some(Cmd::Nexmark { events, rate, seed, partitions }) => {
+            return nexmark::run(&cli.data_dir, events, rate, seed, partitions);
         }
         None => {}
     }
