@@ -6,15 +6,20 @@
 //! eddy produce TOPIC [--partitions N] [--key FIELD] [--timestamp FIELD]  < lines.json
 //! eddy consume TOPIC [--from-beginning] [--limit N] [--timeout SECS]
 //! eddy test FILE.slt...
+//! eddy server [--http ADDR] [--pg ADDR] [--credentials FILE]   HTTP API + PostgreSQL protocol
+//! eddy --server http://HOST:PORT [-f FILE | -e 'SQL']     the REPL/CLI against a server
 //! eddy nexmark --events N [--rate R] [--seed S] [--partitions P]
 //! ```
 
+mod backend;
+mod client;
 mod consume;
 mod nexmark;
 mod print;
 mod produce;
 mod repl;
 mod script;
+mod server;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -48,6 +53,9 @@ struct Cli {
     /// Output format (default: table on a terminal, table otherwise too).
     #[arg(long, value_enum)]
     output: Option<OutputMode>,
+    /// Run the statements on a server (`eddy server`), e.g. http://127.0.0.1:8088.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -97,6 +105,18 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         partitions: u32,
     },
+    /// Run the engine headless, serving the HTTP API and the PostgreSQL wire protocol.
+    Server {
+        /// HTTP listen address ("off" disables it; port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        http: String,
+        /// PostgreSQL listen address ("off" disables it).
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        pg: String,
+        /// File of `user:password` lines (else EDDY_USER/EDDY_PASSWORD); required off loopback.
+        #[arg(long)]
+        credentials: Option<PathBuf>,
+    },
     /// Run sqllogictest files, each against a fresh engine.
     Test {
         /// Files to run.
@@ -135,6 +155,12 @@ fn run() -> Result<i32> {
         Some(Cmd::Nexmark { events, rate, seed, partitions }) => {
             return nexmark::run(&cli.data_dir, events, rate, seed, partitions);
         }
+        Some(Cmd::Server { http, pg, credentials }) => {
+            let on = |a: String| (a != "off").then_some(a);
+            let opts = server::ServerOptions { data_dir: cli.data_dir.clone(), http: on(http), pg: on(pg), credentials };
+            server::run(&opts).map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
+            return Ok(0);
+        }
         None => {}
     }
     let mode = cli.output.unwrap_or(OutputMode::Table);
@@ -148,10 +174,19 @@ fn run() -> Result<i32> {
         }
         _ => None,
     };
+    if let Some(url) = &cli.server {
+        let mut remote = client::Remote::connect(url).map_err(anyhow::Error::msg)?;
+        let place = format!("server {}", remote.url());
+        return match script {
+            Some(sql) => script::run(&mut remote, &sql, mode),
+            None => repl::run(&mut remote, &place, &cli.data_dir, mode),
+        };
+    }
     let eddy = open(&cli.data_dir)?;
+    let mut embedded = backend::Embedded::new(&eddy)?;
     let code = match script {
-        Some(sql) => script::run(&eddy, &sql, mode),
-        None => repl::run(&eddy, &cli.data_dir, mode),
+        Some(sql) => script::run(&mut embedded, &sql, mode),
+        None => repl::run(&mut embedded, &format!("data directory {}", cli.data_dir.display()), &cli.data_dir, mode),
     };
     eddy.shutdown().context("shutdown failed")?;
     code

@@ -10,19 +10,53 @@ use planner::RowSet;
 
 use crate::OutputMode;
 
+/// One row as printed: per column its text (`None` for null) and its JSON value. Results of
+/// the embedded engine and of a server (`--server`) both become these, so they print the same.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrintRow {
+    /// Text of each value (tables, CSV).
+    pub text: Vec<Option<String>>,
+    /// JSON of each value (`--output json`).
+    pub json: Vec<String>,
+}
+
+/// The rows of a batch.
+pub fn batch_rows(b: &Batch) -> Vec<PrintRow> {
+    (0..b.num_rows())
+        .map(|r| PrintRow {
+            text: b.columns().iter().map(|c| cell_text(c, r)).collect(),
+            json: b
+                .columns()
+                .iter()
+                .map(|c| {
+                    let mut s = String::new();
+                    json_value(c, r, &mut s);
+                    s
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn names_of(schema: &SchemaRef) -> Vec<String> {
+    schema.fields().iter().map(|f| f.name().clone()).collect()
+}
+
 /// Prints results in one mode.
 pub struct Printer {
     mode: OutputMode,
     widths: Vec<usize>,
     rows_in_stream: u64,
+    /// The column names of the push query being printed.
+    names: Vec<String>,
     /// A push query's header waits for its first rows, to size the columns.
-    pending_header: Option<SchemaRef>,
+    pending_header: bool,
 }
 
 impl Printer {
     /// A printer for `mode`.
     pub fn new(mode: OutputMode) -> Self {
-        Printer { mode, widths: Vec::new(), rows_in_stream: 0, pending_header: None }
+        Printer { mode, widths: Vec::new(), rows_in_stream: 0, names: Vec::new(), pending_header: false }
     }
 
     /// A status message.
@@ -38,35 +72,34 @@ impl Printer {
 
     /// A finite result.
     pub fn rows(&mut self, rs: &RowSet) {
+        let rows: Vec<PrintRow> = rs.batches.iter().flat_map(batch_rows).collect();
+        self.print_rows(&names_of(&rs.schema), &rows);
+    }
+
+    /// A finite result given as printable rows.
+    pub fn print_rows(&mut self, names: &[String], rows: &[PrintRow]) {
         let mut out = std::io::stdout().lock();
         match self.mode {
             OutputMode::Table => {
-                let cells: Vec<Vec<String>> = rs.batches.iter().flat_map(|b| table_cells(b)).collect();
-                let mut widths: Vec<usize> = rs.schema.fields().iter().map(|f| f.name().chars().count()).collect();
+                let cells: Vec<Vec<String>> = rows.iter().map(table_cells).collect();
+                let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
                 for r in &cells {
                     for (w, c) in widths.iter_mut().zip(r) {
                         *w = (*w).max(c.chars().count());
                     }
                 }
                 let _ = writeln!(out, "{}", rule(&widths));
-                let names: Vec<String> = rs.schema.fields().iter().map(|f| f.name().clone()).collect();
-                let _ = writeln!(out, "{}", line(&widths, &names));
+                let _ = writeln!(out, "{}", line(&widths, names));
                 let _ = writeln!(out, "{}", rule(&widths));
                 for r in &cells {
                     let _ = writeln!(out, "{}", line(&widths, r));
                 }
                 let _ = writeln!(out, "{}", rule(&widths));
             }
-            OutputMode::Json => {
-                for b in &rs.batches {
-                    write_json(&mut out, b, &rs.schema);
-                }
-            }
+            OutputMode::Json => write_json(&mut out, names, rows),
             OutputMode::Csv => {
-                write_csv_header(&mut out, &rs.schema);
-                for b in &rs.batches {
-                    write_csv(&mut out, b);
-                }
+                write_csv_header(&mut out, names);
+                write_csv(&mut out, rows);
             }
         }
         let _ = out.flush();
@@ -74,33 +107,45 @@ impl Printer {
 
     /// The start of a push query's rows.
     pub fn stream_start(&mut self, schema: &SchemaRef) {
+        self.stream_start_names(names_of(schema));
+    }
+
+    /// The start of a push query's rows, given its column names.
+    pub fn stream_start_names(&mut self, names: Vec<String>) {
         self.rows_in_stream = 0;
-        self.widths = schema.fields().iter().map(|f| f.name().chars().count()).collect();
+        self.widths = names.iter().map(|n| n.chars().count()).collect();
+        self.names = names;
         match self.mode {
-            OutputMode::Table => self.pending_header = Some(schema.clone()),
-            OutputMode::Csv => write_csv_header(&mut std::io::stdout().lock(), schema),
+            OutputMode::Table => self.pending_header = true,
+            OutputMode::Csv => write_csv_header(&mut std::io::stdout().lock(), &self.names),
             OutputMode::Json => {}
         }
     }
 
     fn table_header(&mut self, first: Option<&[Vec<String>]>) {
-        let Some(schema) = self.pending_header.take() else { return };
+        if !std::mem::take(&mut self.pending_header) {
+            return;
+        }
         for r in first.unwrap_or_default() {
             for (w, c) in self.widths.iter_mut().zip(r) {
                 *w = (*w).max(c.chars().count());
             }
         }
-        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", rule(&self.widths));
-        let _ = writeln!(out, "{}", line(&self.widths, &names));
+        let _ = writeln!(out, "{}", line(&self.widths, &self.names));
         let _ = writeln!(out, "{}", rule(&self.widths));
     }
 
     /// Rows of a push query as they arrive.
     pub fn stream_batch(&mut self, b: &Batch) {
-        self.rows_in_stream += b.num_rows() as u64;
-        let cells = if self.mode == OutputMode::Table { table_cells(b) } else { Vec::new() };
+        self.stream_rows(&batch_rows(b));
+    }
+
+    /// Rows of a push query as they arrive, given as printable rows.
+    pub fn stream_rows(&mut self, rows: &[PrintRow]) {
+        self.rows_in_stream += rows.len() as u64;
+        let cells: Vec<Vec<String>> = if self.mode == OutputMode::Table { rows.iter().map(table_cells).collect() } else { Vec::new() };
         if self.mode == OutputMode::Table {
             self.table_header(Some(&cells));
         }
@@ -111,8 +156,8 @@ impl Printer {
                     let _ = writeln!(out, "{}", line(&self.widths, &r));
                 }
             }
-            OutputMode::Json => write_json(&mut out, b, &b.schema()),
-            OutputMode::Csv => write_csv(&mut out, b),
+            OutputMode::Json => write_json(&mut out, &self.names, rows),
+            OutputMode::Csv => write_csv(&mut out, rows),
         }
         let _ = out.flush();
     }
@@ -128,10 +173,8 @@ impl Printer {
     }
 }
 
-fn table_cells(b: &Batch) -> Vec<Vec<String>> {
-    (0..b.num_rows())
-        .map(|r| b.columns().iter().map(|c| cell_text(c, r).unwrap_or_else(|| "null".into())).collect())
-        .collect()
+fn table_cells(r: &PrintRow) -> Vec<String> {
+    r.text.iter().map(|c| c.clone().unwrap_or_else(|| "null".into())).collect()
 }
 
 fn rule(widths: &[usize]) -> String {
@@ -155,16 +198,16 @@ fn line(widths: &[usize], cells: &[String]) -> String {
     s
 }
 
-fn write_json(out: &mut impl Write, b: &Batch, schema: &SchemaRef) {
-    for r in 0..b.num_rows() {
+fn write_json(out: &mut impl Write, names: &[String], rows: &[PrintRow]) {
+    for r in rows {
         let mut s = String::from("{");
-        for (i, f) in schema.fields().iter().enumerate() {
+        for (i, (name, v)) in names.iter().zip(&r.json).enumerate() {
             if i > 0 {
                 s.push(',');
             }
-            json_string(f.name(), &mut s);
+            json_string(name, &mut s);
             s.push(':');
-            json_value(b.column(i), r, &mut s);
+            s.push_str(v);
         }
         s.push('}');
         let _ = writeln!(out, "{s}");
@@ -179,14 +222,14 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn write_csv_header(out: &mut impl Write, schema: &SchemaRef) {
-    let names: Vec<String> = schema.fields().iter().map(|f| csv_field(f.name())).collect();
+fn write_csv_header(out: &mut impl Write, names: &[String]) {
+    let names: Vec<String> = names.iter().map(|n| csv_field(n)).collect();
     let _ = writeln!(out, "{}", names.join(","));
 }
 
-fn write_csv(out: &mut impl Write, b: &Batch) {
-    for r in 0..b.num_rows() {
-        let cells: Vec<String> = b.columns().iter().map(|c| cell_text(c, r).map(|s| csv_field(&s)).unwrap_or_default()).collect();
+fn write_csv(out: &mut impl Write, rows: &[PrintRow]) {
+    for r in rows {
+        let cells: Vec<String> = r.text.iter().map(|c| c.as_deref().map(csv_field).unwrap_or_default()).collect();
         let _ = writeln!(out, "{}", cells.join(","));
     }
 }

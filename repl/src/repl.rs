@@ -4,9 +4,10 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Result;
-use planner::{Eddy, Output};
+use parking_lot::Mutex;
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -14,6 +15,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
+use crate::backend::Backend;
 use crate::print::Printer;
 use crate::OutputMode;
 
@@ -41,7 +43,8 @@ Statements end with ';' and may span lines. Examples:
 Ctrl-C cancels a running query; 'exit' or Ctrl-D leaves.";
 
 struct EddyHelper {
-    eddy: Eddy,
+    /// Stream, table and topic names, refreshed after each input.
+    names: Arc<Mutex<Vec<String>>>,
 }
 
 impl Completer for EddyHelper {
@@ -55,9 +58,7 @@ impl Completer for EddyHelper {
             return Ok((start, Vec::new()));
         }
         let upper = prefix.to_uppercase();
-        let catalog = self.eddy.catalog();
-        let mut names: Vec<String> = catalog.sources.keys().cloned().collect();
-        names.extend(self.eddy.engine().log().list_topics().into_iter().filter(|t| !t.starts_with('_')));
+        let names = self.names.lock().clone();
         let mut out: Vec<Pair> = KEYWORDS
             .iter()
             .map(|k| k.to_string())
@@ -99,17 +100,17 @@ fn is_command(s: &str) -> bool {
     matches!(s.as_str(), "exit" | "quit" | "help" | "\\q" | "\\h")
 }
 
-/// Runs the REPL until exit; returns the exit status.
-pub fn run(eddy: &Eddy, data_dir: &Path, mode: OutputMode) -> Result<i32> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// Runs the REPL on `backend` until exit; returns the exit status. `place` names what it runs
+/// on (the data directory or the server) for the banner; the history lives in `$HOME` or there.
+pub fn run(backend: &mut dyn Backend, place: &str, history_dir: &Path, mode: OutputMode) -> Result<i32> {
+    let names = Arc::new(Mutex::new(backend.names()));
     let mut editor: Editor<EddyHelper, rustyline::history::DefaultHistory> = Editor::new()?;
-    editor.set_helper(Some(EddyHelper { eddy: eddy.clone() }));
+    editor.set_helper(Some(EddyHelper { names: names.clone() }));
     let history = std::env::var_os("HOME")
         .map(|h| Path::new(&h).join(".eddy_history"))
-        .unwrap_or_else(|| data_dir.join(".eddy_history"));
+        .unwrap_or_else(|| history_dir.join(".eddy_history"));
     let _ = editor.load_history(&history);
-    println!("Eddy {} — data directory {}. Type 'help' for examples, 'exit' to leave.", env!("CARGO_PKG_VERSION"), data_dir.display());
-    let mut session = eddy.session();
+    println!("Eddy {} — {place}. Type 'help' for examples, 'exit' to leave.", env!("CARGO_PKG_VERSION"));
     let mut printer = Printer::new(mode);
     loop {
         let line = match editor.readline("eddy> ") {
@@ -130,7 +131,7 @@ pub fn run(eddy: &Eddy, data_dir: &Path, mode: OutputMode) -> Result<i32> {
             }
             continue;
         }
-        let statements = match session.parse(input) {
+        let statements = match planner::parser::parse(input) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("Error: {}", engine::error_chain(&e));
@@ -138,32 +139,12 @@ pub fn run(eddy: &Eddy, data_dir: &Path, mode: OutputMode) -> Result<i32> {
             }
         };
         for st in statements {
-            match session.execute(&st) {
-                Ok(Output::Message(m)) => printer.message(&m),
-                Ok(Output::Rows(rs)) => printer.rows(&rs),
-                Ok(Output::Stream(mut pq)) => {
-                    println!("Press Ctrl-C to stop.");
-                    let interrupted = rt.block_on(async {
-                        printer.stream_start(&pq.schema);
-                        loop {
-                            tokio::select! {
-                                b = pq.next() => match b {
-                                    Some(b) => printer.stream_batch(&b),
-                                    None => break false,
-                                },
-                                _ = tokio::signal::ctrl_c() => break true,
-                            }
-                        }
-                    });
-                    pq.finish();
-                    printer.stream_end(interrupted);
-                }
-                Err(e) => {
-                    eprintln!("Error: {}", engine::error_chain(&e));
-                    break;
-                }
+            if let Err(e) = backend.run(&st, &mut printer, true) {
+                eprintln!("Error: {e}");
+                break;
             }
         }
+        *names.lock() = backend.names();
     }
     let _ = editor.save_history(&history);
     Ok(0)

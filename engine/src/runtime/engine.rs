@@ -371,6 +371,20 @@ impl Engine {
         self.queries.lock().get(id).map(|q| q.info())
     }
 
+    /// Per input partition of a query: (topic, partition, next offset to process); empty for
+    /// an unknown query. Against the partition's end offset this is the query's lag (metrics).
+    pub fn query_positions(&self, id: &str) -> Vec<(String, u32, Offset)> {
+        let Some(q) = self.queries.lock().get(id).cloned() else { return Vec::new() };
+        let tasks = q.tasks.lock();
+        tasks
+            .iter()
+            .flat_map(|t| {
+                let p = &t.progress;
+                p.inputs.iter().zip(&p.positions).map(|((topic, part), pos)| (topic.clone(), *part, pos.load(Ordering::Acquire)))
+            })
+            .collect()
+    }
+
     /// Runs a checkpoint now and returns its epoch.
     pub fn checkpoint(&self) -> Result<Epoch> {
         let sinks: Vec<String> = {

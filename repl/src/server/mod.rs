@@ -1,0 +1,134 @@
+//! `eddy server`: the engine headless, serving an HTTP API close to ksqlDB's REST API
+//! ([`http`]) and the PostgreSQL wire protocol ([`pg`]). Persistent queries keep running whatever
+//! the clients do; SIGTERM or SIGINT takes a final checkpoint and exits 0, and the next start
+//! resumes every query from it.
+//!
+//! Each HTTP request gets its own session; each PostgreSQL connection keeps one. Statements run
+//! on tokio's blocking pool, never on the async workers that move bytes, so slow pull queries or
+//! many clients do not stall each other; persistent queries run on the engine's own threads.
+
+pub mod auth;
+pub mod error;
+pub mod exec;
+pub mod http;
+pub mod inserts;
+pub mod json;
+pub mod metrics;
+pub mod pg;
+pub mod pgtypes;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use planner::Eddy;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use auth::Credentials;
+use error::ServerError;
+use metrics::Stats;
+
+/// What `eddy server` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// HTTP listen address; `None` disables the HTTP API.
+    pub http: Option<String>,
+    /// PostgreSQL listen address; `None` disables it.
+    pub pg: Option<String>,
+    /// `user:password` lines.
+    pub credentials: Option<PathBuf>,
+}
+
+/// What every connection shares.
+pub struct Shared {
+    /// The engine and catalog.
+    pub eddy: Eddy,
+    /// Who may connect; `None`: anyone (loopback only).
+    pub creds: Option<Credentials>,
+    /// Server counters.
+    pub stats: Stats,
+    /// Numbers pull-query ids.
+    pub ids: AtomicU64,
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn run(opts: &ServerOptions) -> Result<(), ServerError> {
+    let http_addr = opts.http.as_deref().map(auth::resolve).transpose()?;
+    let pg_addr = opts.pg.as_deref().map(auth::resolve).transpose()?;
+    let creds = Credentials::load(opts.credentials.as_deref())?;
+    for a in http_addr.iter().chain(pg_addr.iter()) {
+        auth::require_auth_off_loopback(*a, creds.as_ref())?;
+    }
+    let eddy = planner::Eddy::open(&opts.data_dir, engine::EngineConfig::default()).map_err(|e| {
+        ServerError::Unavailable(format!("cannot open data directory {}: {}", opts.data_dir.display(), engine::error_chain(&e)))
+    })?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("eddy-server")
+        .build()
+        .map_err(|e| ServerError::Unavailable(format!("cannot start the runtime: {e}")))?;
+    let shared = Arc::new(Shared { eddy: eddy.clone(), creds, stats: Stats::default(), ids: AtomicU64::new(0) });
+    let result = rt.block_on(serve(shared, http_addr, pg_addr));
+    // Stop queries with a final checkpoint even when a listener failed.
+    let stopped = eddy.shutdown();
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result?;
+    stopped.map_err(|e| ServerError::Unavailable(format!("shutdown failed: {}", engine::error_chain(&e))))?;
+    eprintln!("eddy server stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
+}
+
+async fn serve(shared: Arc<Shared>, http_addr: Option<SocketAddr>, pg_addr: Option<SocketAddr>) -> Result<(), ServerError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(addr) = http_addr {
+        let l = bind(addr).await?;
+        println!("http listening on {}", l.local_addr().unwrap_or(addr));
+        tasks.push(tokio::spawn(http::serve(l, shared.clone(), stop_rx.clone())));
+    }
+    if let Some(addr) = pg_addr {
+        let l = bind(addr).await?;
+        println!("pg listening on {}", l.local_addr().unwrap_or(addr));
+        tasks.push(tokio::spawn(pg::serve(l, shared.clone(), stop_rx.clone())));
+    }
+    let _ = std::io::stdout().flush();
+    wait_for_signal().await;
+    eprintln!("eddy server stopping: final checkpoint");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
