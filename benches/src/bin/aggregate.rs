@@ -29,6 +29,10 @@ struct Args {
     /// Partitions of the input topic.
     #[arg(long, default_value_t = 1)]
     partitions: u32,
+    /// Records per millisecond of event time: 1 gives each 10 s window about one record per key
+    /// (the worst case: nothing to reduce), 100 about a hundred.
+    #[arg(long, default_value_t = 1)]
+    per_ms: u64,
     /// Pull queries to time (`distinct` mode).
     #[arg(long, default_value_t = 20_000)]
     lookups: u64,
@@ -43,8 +47,14 @@ fn main() -> Result<()> {
     let distinct = args.mode == "distinct";
     let keys = if distinct { args.records } else { args.keys };
     let t0 = Instant::now();
-    load(&*log, args.records, keys, args.partitions)?;
-    println!("loaded {} records with {} keys in {:.1}s", args.records, keys, t0.elapsed().as_secs_f64());
+    load(&*log, args.records, keys, args.partitions, args.per_ms.max(1))?;
+    println!(
+        "loaded {} records with {} keys, {} per ms of event time, in {:.1}s",
+        args.records,
+        keys,
+        args.per_ms,
+        t0.elapsed().as_secs_f64()
+    );
     let mut s = eddy.session();
     s.execute_all(
         "CREATE STREAM src (id BIGINT KEY, k STRING, v BIGINT) WITH (KAFKA_TOPIC='src', VALUE_FORMAT='JSON');
@@ -116,8 +126,8 @@ fn pull_latency(eddy: &planner::Eddy, keys: u64, n: u64) -> Result<()> {
     Ok(())
 }
 
-/// Appends `n` JSON records `{"k": "key_<i>", "v": <int>}` one ms apart.
-fn load(log: &dyn storage::TopicLog, n: u64, keys: u64, partitions: u32) -> Result<()> {
+/// Appends `n` JSON records `{"k": "key_<i>", "v": <int>}`, `per_ms` per millisecond.
+fn load(log: &dyn storage::TopicLog, n: u64, keys: u64, partitions: u32, per_ms: u64) -> Result<()> {
     let mut rng = Rng::new(42);
     let chunk = 10_000u64;
     let mut i = 0;
@@ -130,7 +140,7 @@ fn load(log: &dyn storage::TopicLog, n: u64, keys: u64, partitions: u32) -> Resu
             let key = (id as i64).to_be_bytes().to_vec();
             let value = format!(r#"{{"k":"key_{k}","v":{}}}"#, rng.below(1000));
             let p = partition_for_key(&key, partitions);
-            recs[p as usize].push((key, value.into_bytes(), 1_700_000_000_000 + id as i64));
+            recs[p as usize].push((key, value.into_bytes(), 1_700_000_000_000 + (id / per_ms) as i64));
         }
         for (p, rs) in recs.iter().enumerate() {
             let ins: Vec<RecordIn<'_>> =

@@ -23,6 +23,8 @@ pub(crate) struct Entry {
     pub dirty: bool,
     /// No row has reached this group yet (it has no previous result).
     pub fresh: bool,
+    /// The flush generation in which the group was last read or written (for eviction).
+    used: u64,
 }
 
 /// Cached group states over the state store.
@@ -38,6 +40,8 @@ pub(crate) struct GroupStore {
     windowed: bool,
     /// The largest window start flushed so far (`i64::MAX` when unknown, after a restart).
     max_flushed_start: i64,
+    /// Flushes so far: entries not used for the most generations are evicted first.
+    generation: u64,
 }
 
 impl GroupStore {
@@ -51,6 +55,7 @@ impl GroupStore {
             dirty: 0,
             windowed: false,
             max_flushed_start: i64::MAX,
+            generation: 0,
         }
     }
 
@@ -105,7 +110,7 @@ impl GroupStore {
     }
 
     fn empty(&self) -> Entry {
-        Entry { accs: self.funcs.iter().map(|f| f.new_state()).collect(), ts: 0, dirty: false, fresh: true }
+        Entry { accs: self.funcs.iter().map(|f| f.new_state()).collect(), ts: 0, dirty: false, fresh: true, used: self.generation }
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Entry> {
@@ -121,7 +126,7 @@ impl GroupStore {
             at += len;
             accs.push(f.load(body).map_err(|_| corrupt())?);
         }
-        Ok(Entry { accs, ts, dirty: false, fresh: false })
+        Ok(Entry { accs, ts, dirty: false, fresh: false, used: self.generation })
     }
 
     /// The states of a prefetched (or new) key, marked dirty.
@@ -132,6 +137,7 @@ impl GroupStore {
         }
         self.deleted.remove(suffix);
         let e = self.map.get_mut(suffix).expect("present");
+        e.used = self.generation;
         if !e.dirty {
             e.dirty = true;
             self.dirty += 1;
@@ -175,8 +181,10 @@ impl GroupStore {
         self.dirty > self.capacity
     }
 
-    /// Writes dirty states and deletions to `batch`, then evicts clean entries beyond capacity.
-    pub fn flush(&mut self, batch: &mut StateBatch) {
+    /// Writes dirty states and deletions to `batch`, then evicts: windows starting at or before
+    /// `closed_through` (closed: no row can reach them any more), then the entries unused for
+    /// longest while the cache holds more than its capacity.
+    pub fn flush(&mut self, batch: &mut StateBatch, closed_through: Option<i64>) {
         let mut buf = Vec::new();
         let mut key = self.prefix.clone();
         let plen = key.len();
@@ -186,9 +194,17 @@ impl GroupStore {
             batch.delete(&key);
         }
         let mut max_start = self.max_flushed_start;
+        // A closed window's state is dead (no row can reach it; its result is in the table): it
+        // is not written, and whatever an earlier flush wrote goes with retention.
+        let cut = closed_through.filter(|_| self.windowed).unwrap_or(i64::MIN);
         for (k, e) in self.map.iter_mut().filter(|(_, e)| e.dirty) {
             if self.windowed && k.len() >= 8 {
-                max_start = max_start.max(super::window::decode_start(k));
+                let start = super::window::decode_start(k);
+                if start <= cut {
+                    e.dirty = false;
+                    continue;
+                }
+                max_start = max_start.max(start);
             }
             buf.clear();
             buf.extend_from_slice(&e.ts.to_le_bytes());
@@ -206,9 +222,15 @@ impl GroupStore {
         }
         self.dirty = 0;
         self.max_flushed_start = max_start;
+        self.generation += 1;
+        if self.windowed && cut > i64::MIN {
+            self.map.retain(|k, _| k.len() < 8 || super::window::decode_start(k) > cut);
+        }
         if self.map.len() > self.capacity {
             let excess = self.map.len() - self.capacity;
-            let victims: Vec<Vec<u8>> = self.map.keys().take(excess).cloned().collect();
+            let mut ages: Vec<(u64, &Vec<u8>)> = self.map.iter().map(|(k, e)| (e.used, k)).collect();
+            ages.select_nth_unstable_by_key(excess - 1, |a| a.0);
+            let victims: Vec<Vec<u8>> = ages[..excess].iter().map(|a| a.1.clone()).collect();
             for v in victims {
                 self.map.remove(&v);
             }
@@ -258,7 +280,7 @@ mod tests {
 
     fn checkpoint(s: &mut GroupStore, state: &MemStore) {
         let mut batch = StateBatch::default();
-        s.flush(&mut batch);
+        s.flush(&mut batch, None);
         state.commit(&batch, false).unwrap();
     }
 
@@ -276,6 +298,29 @@ mod tests {
         assert_eq!(bump(&mut s, &state, &old), ScalarValue::Int64(Some(2)));
         // A later window was never flushed: it starts empty.
         assert_eq!(bump(&mut s, &state, &key(2_000, b"a")), ScalarValue::Int64(Some(1)));
+    }
+
+    #[test]
+    fn closed_windows_and_least_recently_used_groups_are_evicted_first() {
+        let state = MemStore::new();
+        let mut s = store(2);
+        s.set_windowed(i64::MIN);
+        let (closed, a, b, c) = (key(0, b"x"), key(100, b"a"), key(100, b"b"), key(100, b"c"));
+        for k in [&closed, &a, &b, &c] {
+            bump(&mut s, &state, k);
+        }
+        let mut batch = StateBatch::default();
+        s.flush(&mut batch, Some(50));
+        state.commit(&batch, false).unwrap();
+        assert!(s.peek(&closed).is_none(), "a closed window leaves the cache");
+        assert_eq!(s.keys().count(), 2);
+        // Touch whichever of a, b, c stayed and add a new group: the untouched one goes first.
+        let kept: Vec<Vec<u8>> = s.keys().cloned().collect();
+        bump(&mut s, &state, &kept[0]);
+        bump(&mut s, &state, &key(100, b"d"));
+        let mut batch = StateBatch::default();
+        s.flush(&mut batch, Some(50));
+        assert!(s.peek(&kept[0]).is_some() && s.peek(&key(100, b"d")).is_some() && s.peek(&kept[1]).is_none());
     }
 
     #[test]

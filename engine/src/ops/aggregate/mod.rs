@@ -396,7 +396,8 @@ impl Operator for AggregateOp {
         }
         let meta = self.meta_key.clone();
         let batch = cx.writes();
-        self.store.flush(batch);
+        let closed_through = self.size_grace().map(|(size, _, grace)| self.observed.saturating_sub(size).saturating_sub(grace));
+        self.store.flush(batch, closed_through);
         let mut value = self.observed.to_le_bytes().to_vec();
         value.extend_from_slice(&self.store.max_flushed_start().to_le_bytes());
         batch.put(&meta, &value);

@@ -1,0 +1,140 @@
+//! Join benchmarks (issue 4), each reported against a pass-through baseline measured in the same
+//! run:
+//! - `--mode stream-table`: Nexmark q3's shape, a stream of bids enriched from a table of auctions
+//!   (`--table-rows`, default 1M) keyed by auction id; the table is loaded first (its records are
+//!   older), then every bid looks its auction up.
+//! - `--mode stream-stream`: two streams of `--records` each, joined `WITHIN 10 SECONDS` on a key
+//!   (`--keys` distinct keys, one record per stream per millisecond), reporting peak RSS: run it
+//!   with two stream lengths to see that the buffers expire with the window.
+//!
+//! `cargo run --release -p eddy-benches --bin join -- --mode stream-table --records 10000000`
+//! `cargo run --release -p eddy-benches --bin join -- --mode stream-stream --records 5000000`
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::Parser;
+use eddy_benches::{peak_rss_bytes, process_cpu_time, Measurement, Rng};
+use storage::{RecordIn, TopicConfig};
+
+#[derive(Parser)]
+struct Args {
+    /// `stream-table` or `stream-stream`.
+    #[arg(long, default_value = "stream-table")]
+    mode: String,
+    /// Stream records to load (per stream in `stream-stream` mode).
+    #[arg(long, default_value_t = 10_000_000)]
+    records: u64,
+    /// Rows of the auctions table (`stream-table` mode).
+    #[arg(long, default_value_t = 1_000_000)]
+    table_rows: u64,
+    /// Distinct join keys (`stream-stream` mode).
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let eddy = planner::Eddy::open(tmp.path(), engine::EngineConfig::default())?;
+    let log = eddy.engine().log().clone();
+    let mut s = eddy.session();
+    s.execute_all("SET 'auto.offset.reset'='earliest';")?;
+    let t0 = Instant::now();
+    let results = if args.mode == "stream-stream" {
+        for t in ["lefts", "rights"] {
+            log.create_topic(t, &TopicConfig::new(1))?;
+        }
+        let mut rng = Rng::new(42);
+        load(&*log, "lefts", args.records, |i, rng| (rng.below(args.keys), format!(r#"{{"a":{}}}"#, i % 1000), T0 + i as i64), &mut rng)?;
+        load(&*log, "rights", args.records, |i, rng| (rng.below(args.keys), format!(r#"{{"b":{}}}"#, i % 777), T0 + i as i64), &mut rng)?;
+        println!("loaded 2 x {} records with {} keys in {:.1}s", args.records, args.keys, t0.elapsed().as_secs_f64());
+        s.execute_all(
+            "CREATE STREAM lefts (k BIGINT KEY, a BIGINT) WITH (KAFKA_TOPIC='lefts', VALUE_FORMAT='JSON');
+             CREATE STREAM rights (k BIGINT KEY, b BIGINT) WITH (KAFKA_TOPIC='rights', VALUE_FORMAT='JSON');",
+        )?;
+        let base = run(&eddy, &mut s, "pass-through (both streams)", "CREATE STREAM copy_l AS SELECT * FROM lefts; CREATE STREAM copy_r AS SELECT * FROM rights;", 2 * args.records)?;
+        let rss_before = peak_rss_bytes();
+        let join = run(
+            &eddy,
+            &mut s,
+            "stream-stream WITHIN 10s",
+            "CREATE STREAM joined AS SELECT l.k AS k, l.a, r.b FROM lefts l JOIN rights r WITHIN 10 SECONDS ON l.k = r.k;",
+            2 * args.records,
+        )?;
+        let out: i64 = log.describe_topic("JOINED")?.partitions.iter().map(|p| p.end_offset).sum();
+        println!(
+            "join output: {out} records; peak RSS {:.0} MB (before the join: {:.0} MB)",
+            peak_rss_bytes() as f64 / 1e6,
+            rss_before as f64 / 1e6
+        );
+        vec![base, join]
+    } else {
+        log.create_topic("auctions", &TopicConfig::new(1))?;
+        log.create_topic("bids", &TopicConfig::new(1))?;
+        let mut rng = Rng::new(42);
+        let rows = args.table_rows;
+        load(&*log, "auctions", rows, |i, rng| (i, format!(r#"{{"seller":{},"category":{}}}"#, rng.below(100_000), 10 + rng.below(10)), T0), &mut rng)?;
+        load(&*log, "bids", args.records, |i, rng| (rng.below(rows), format!(r#"{{"bidder":{},"price":{}}}"#, rng.below(1_000_000), 1 + rng.below(10_000)), T0 + 1 + i as i64), &mut rng)?;
+        println!("loaded {} auctions and {} bids in {:.1}s", rows, args.records, t0.elapsed().as_secs_f64());
+        s.execute_all(
+            "CREATE TABLE auctions (id BIGINT PRIMARY KEY, seller BIGINT, category BIGINT) WITH (KAFKA_TOPIC='auctions', VALUE_FORMAT='JSON');
+             CREATE STREAM bids (auction BIGINT KEY, bidder BIGINT, price BIGINT) WITH (KAFKA_TOPIC='bids', VALUE_FORMAT='JSON');",
+        )?;
+        let base = run(&eddy, &mut s, "pass-through (bids)", "CREATE STREAM copy AS SELECT * FROM bids;", args.records)?;
+        let join = run(
+            &eddy,
+            &mut s,
+            "bids JOIN auctions (enrich)",
+            "CREATE STREAM enriched AS SELECT b.auction AS auction, b.bidder, b.price, a.seller, a.category FROM bids b JOIN auctions a ON b.auction = a.id;",
+            args.records,
+        )?;
+        let out: i64 = log.describe_topic("ENRICHED")?.partitions.iter().map(|p| p.end_offset).sum();
+        println!("join output: {out} records (of {} bids); peak RSS {:.0} MB", args.records, peak_rss_bytes() as f64 / 1e6);
+        println!("(the join's figures count bids only; its CPU time includes loading the {rows} auctions into the table state)");
+        vec![base, join]
+    };
+    let base = results[0].per_cpu_sec();
+    for m in &results {
+        println!("{}  ({:.2}x pass-through)", m.line(), m.per_cpu_sec() / base);
+    }
+    eddy.shutdown()?;
+    Ok(())
+}
+
+fn run(eddy: &planner::Eddy, s: &mut planner::Session, name: &str, sql: &str, records: u64) -> Result<Measurement> {
+    let cpu0 = process_cpu_time();
+    let t0 = Instant::now();
+    s.execute_all(sql)?;
+    eddy.engine().wait_caught_up(None, Duration::from_secs(7200))?;
+    Ok(Measurement { name: name.into(), records, wall: t0.elapsed(), cpu: process_cpu_time() - cpu0 })
+}
+
+/// Appends `n` records to partition 0 of `topic`; `gen(i)` gives the BIGINT key, the JSON value
+/// and the timestamp of record `i`.
+fn load(
+    log: &dyn storage::TopicLog,
+    topic: &str,
+    n: u64,
+    mut gen: impl FnMut(u64, &mut Rng) -> (u64, String, i64),
+    rng: &mut Rng,
+) -> Result<()> {
+    let chunk = 10_000u64;
+    let mut i = 0;
+    while i < n {
+        let m = chunk.min(n - i);
+        let recs: Vec<(Vec<u8>, Vec<u8>, i64)> = (i..i + m)
+            .map(|j| {
+                let (k, v, t) = gen(j, rng);
+                ((k as i64).to_be_bytes().to_vec(), v.into_bytes(), t)
+            })
+            .collect();
+        let ins: Vec<RecordIn<'_>> =
+            recs.iter().map(|(k, v, t)| RecordIn { timestamp: *t, key: Some(k), value: Some(v), headers: &[] }).collect();
+        log.append(topic, 0, &ins)?;
+        i += m;
+    }
+    Ok(())
+}
