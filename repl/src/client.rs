@@ -174,13 +174,35 @@ impl Remote {
 
     fn query(&mut self, st: &ParsedStatement, printer: &mut Printer, interactive: bool) -> Result<Ran, String> {
         let resp = self.post("/query-stream", &st.text)?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<String>>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<Vec<String>>>();
         // The reader owns the connection: when the REPL stops listening (Ctrl-C), it drops it at
         // the next line, the server's heartbeat at the latest, and the server ends the query.
+        // Lines that arrive together (one batch of the query) are passed on together, so that a
+        // table's columns are sized by the first batch as in the embedded REPL.
         std::thread::spawn(move || {
-            let reader = BufReader::new(resp.into_body().into_with_config().limit(u64::MAX).reader());
-            for line in reader.lines() {
-                if tx.send(line).is_err() {
+            let mut reader = BufReader::with_capacity(1 << 16, resp.into_body().into_with_config().limit(u64::MAX).reader());
+            loop {
+                let mut batch = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) => {
+                            if !batch.is_empty() {
+                                let _ = tx.send(Ok(batch));
+                            }
+                            return;
+                        }
+                        Ok(_) => batch.push(line),
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                    if !reader.buffer().contains(&b'\n') {
+                        break;
+                    }
+                }
+                if tx.send(Ok(batch)).is_err() {
                     return;
                 }
             }
@@ -190,36 +212,39 @@ impl Remote {
             let mut pull_rows = Vec::new();
             loop {
                 tokio::select! {
-                    line = rx.recv() => match line {
-                        Some(Ok(line)) => {
-                            let line = line.trim();
-                            if line.is_empty() {
-                                continue;
+                    lines = rx.recv() => match lines {
+                        Some(Ok(lines)) => {
+                            let mut rows = Vec::new();
+                            for line in &lines {
+                                let line = line.trim();
+                                if line.is_empty() {
+                                    continue;
+                                }
+                                match &header {
+                                    None => {
+                                        let h: Header = serde_json::from_str(line).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+                                        if h.kind != "pull" {
+                                            if interactive {
+                                                println!("Press Ctrl-C to stop.");
+                                            }
+                                            printer.stream_start_names(h.names.clone());
+                                        }
+                                        header = Some(h);
+                                    }
+                                    Some(h) => {
+                                        if line.starts_with('{') {
+                                            let e: ErrorBody = serde_json::from_str(line).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+                                            return Err(e.message);
+                                        }
+                                        let raw: Vec<Box<RawValue>> = serde_json::from_str(line).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+                                        rows.push(print_row(&h.types, &raw));
+                                    }
+                                }
                             }
                             match &header {
-                                None => {
-                                    let h: Header = serde_json::from_str(line).map_err(|e| format!("unexpected answer from the server: {e}"))?;
-                                    if h.kind != "pull" {
-                                        if interactive {
-                                            println!("Press Ctrl-C to stop.");
-                                        }
-                                        printer.stream_start_names(h.names.clone());
-                                    }
-                                    header = Some(h);
-                                }
-                                Some(h) => {
-                                    if line.starts_with('{') {
-                                        let e: ErrorBody = serde_json::from_str(line).map_err(|e| format!("unexpected answer from the server: {e}"))?;
-                                        return Err(e.message);
-                                    }
-                                    let raw: Vec<Box<RawValue>> = serde_json::from_str(line).map_err(|e| format!("unexpected answer from the server: {e}"))?;
-                                    let row = print_row(&h.types, &raw);
-                                    if h.kind == "pull" {
-                                        pull_rows.push(row);
-                                    } else {
-                                        printer.stream_rows(&[row]);
-                                    }
-                                }
+                                Some(h) if h.kind == "pull" => pull_rows.extend(rows),
+                                Some(_) if !rows.is_empty() => printer.stream_rows(&rows),
+                                _ => {}
                             }
                         }
                         Some(Err(e)) => return Err(format!("lost the connection to the server: {e}")),

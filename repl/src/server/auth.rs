@@ -42,7 +42,8 @@ impl Credentials {
         }
     }
 
-    /// One user (tests, the load generator).
+    /// One user.
+    #[cfg(test)]
     pub fn single(user: &str, password: &str) -> Credentials {
         Credentials { users: vec![(user.to_string(), password.to_string())] }
     }
