@@ -1,0 +1,334 @@
+//! Load test of `eddy server`: pull-query throughput and latency with many concurrent clients
+//! over HTTP and over the PostgreSQL protocol, then push-query clients while a persistent query
+//! keeps processing new rows.
+//!
+//! ```text
+//! cargo build --release -p eddy && cargo run --release -p eddy-benches --bin serverload -- \
+//!     [--clients 100] [--push-clients 20] [--seconds 10] [--keys 1000]
+//! ```
+//! It starts the `eddy` binary built next to itself (same target directory and profile) on a
+//! temporary data directory with free loopback ports, so load generator and server share the
+//! machine's cores.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(about = "Load test of eddy server: pull queries over HTTP and pgwire, push queries")]
+struct Args {
+    /// Concurrent pull-query clients (per protocol).
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// Concurrent push-query clients.
+    #[arg(long, default_value_t = 20)]
+    push_clients: usize,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Distinct keys in the table.
+    #[arg(long, default_value_t = 1000)]
+    keys: u64,
+    /// Rows per second appended during the push phase.
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// The eddy binary (default: next to this one).
+    #[arg(long)]
+    eddy: Option<PathBuf>,
+}
+
+struct Server {
+    child: Child,
+    http: String,
+    pg: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(eddy: &PathBuf, dir: &std::path::Path) -> Result<Server> {
+    let mut child = Command::new(eddy)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["server", "--http", "127.0.0.1:0", "--pg", "127.0.0.1:0"])
+        .env_remove("EDDY_USER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", eddy.display()))?;
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut http, mut pg) = (None, None);
+    while http.is_none() || pg.is_none() {
+        let Some(line) = lines.next() else { bail!("the server exited before listening") };
+        let line = line?;
+        if let Some(a) = line.strip_prefix("http listening on ") {
+            http = Some(format!("http://{a}"));
+        }
+        if let Some(a) = line.strip_prefix("pg listening on ") {
+            pg = Some(a.rsplit(':').next().unwrap_or_default().parse()?);
+        }
+    }
+    Ok(Server { child, http: http.unwrap(), pg: pg.unwrap() })
+}
+
+fn new_agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: &str) -> Result<String> {
+    let mut r = agent.post(url).header("content-type", "application/json").send(body)?;
+    let status = r.status().as_u16();
+    let text = r.body_mut().with_config().limit(u64::MAX).read_to_string()?;
+    if status != 200 {
+        bail!("{url} answered {status}: {text}");
+    }
+    Ok(text)
+}
+
+/// Latency percentiles and throughput of one phase.
+struct Stats {
+    ops: usize,
+    errors: u64,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Stats {
+    fn of(mut lat: Vec<Duration>, errors: u64, elapsed: Duration) -> Stats {
+        lat.sort();
+        let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
+        Stats { ops: lat.len(), errors, elapsed, p50: pct(0.50), p99: pct(0.99), max: lat.last().copied().unwrap_or_default() }
+    }
+
+    fn print(&self, name: &str) {
+        println!(
+            "{name:<28} {:>8} queries  {:>9.0} q/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}",
+            self.ops,
+            self.ops as f64 / self.elapsed.as_secs_f64(),
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.max.as_secs_f64() * 1e3,
+            self.errors
+        );
+    }
+}
+
+/// A small deterministic generator (xorshift) for keys.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn http_pulls(s: &Server, clients: usize, secs: u64, keys: u64) -> Stats {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let (url, stop, errors) = (format!("{}/query-stream", s.http), stop.clone(), errors.clone());
+            std::thread::spawn(move || {
+                let agent = new_agent();
+                let mut lat = Vec::new();
+                let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (c as u64 + 1);
+                while !stop.load(Ordering::Relaxed) {
+                    let k = next(&mut rng) % keys;
+                    let body = format!("{{\"ksql\":\"SELECT * FROM totals WHERE id = {k};\"}}");
+                    let t = Instant::now();
+                    match post(&agent, &url, &body) {
+                        Ok(text) if text.lines().count() == 2 => lat.push(t.elapsed()),
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                lat
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(secs));
+    stop.store(true, Ordering::Relaxed);
+    let lat: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
+    Stats::of(lat, errors.load(Ordering::Relaxed), start.elapsed())
+}
+
+fn pg_pulls(s: &Server, clients: usize, secs: u64, keys: u64) -> Result<Stats> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let port = s.pg;
+    rt.block_on(async move {
+        let stop = Arc::new(AtomicBool::new(false));
+        let errors = Arc::new(AtomicU64::new(0));
+        let mut conns = Vec::new();
+        for _ in 0..clients {
+            let conf = format!("host=127.0.0.1 port={port} user=eddy");
+            let (client, conn) = tokio_postgres::connect(&conf, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            conns.push(client);
+        }
+        let start = Instant::now();
+        let tasks: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(c, client)| {
+                let (stop, errors) = (stop.clone(), errors.clone());
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    let mut rng = 0xD1B5_4A32_D192_ED03u64 ^ (c as u64 + 1);
+                    while !stop.load(Ordering::Relaxed) {
+                        let k = next(&mut rng) % keys;
+                        let t = Instant::now();
+                        match client.simple_query(&format!("SELECT * FROM totals WHERE id = {k}")).await {
+                            Ok(m) if m.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))) => lat.push(t.elapsed()),
+                            _ => {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    lat
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await.unwrap_or_default());
+        }
+        Ok(Stats::of(lat, errors.load(Ordering::Relaxed), start.elapsed()))
+    })
+}
+
+/// Appends `n` rows (keys cycling over `keys`) through /inserts.
+fn insert(agent: &ureq::Agent, s: &Server, from: u64, n: u64, keys: u64) -> Result<()> {
+    let mut body = String::from("{\"target\":\"EVENTS\"}\n");
+    for i in from..from + n {
+        body.push_str(&format!("{{\"ID\":{},\"V\":{}}}\n", i % keys, i % 7));
+    }
+    post(agent, &format!("{}/inserts", s.http), &body)?;
+    Ok(())
+}
+
+fn metric(agent: &ureq::Agent, s: &Server, prefix: &str) -> f64 {
+    let Ok(mut r) = agent.get(format!("{}/metrics", s.http)).call() else { return f64::NAN };
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+fn push_phase(s: &Server, args: &Args) -> Result<()> {
+    let agent = new_agent();
+    let stop = Arc::new(AtomicBool::new(false));
+    let received: Vec<Arc<AtomicU64>> = (0..args.push_clients).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let mut readers = Vec::new();
+    for r in &received {
+        let (url, r, stop) = (format!("{}/query-stream", s.http), r.clone(), stop.clone());
+        let mut resp = new_agent().post(url).send("{\"ksql\":\"SELECT * FROM events EMIT CHANGES;\"}")?;
+        if resp.status() != 200 {
+            bail!("push query refused: {}", resp.body_mut().read_to_string()?);
+        }
+        readers.push(std::thread::spawn(move || {
+            let reader = BufReader::new(resp.into_body().into_with_config().limit(u64::MAX).reader());
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with('[') {
+                    r.fetch_add(1, Ordering::Relaxed);
+                }
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let in_before = metric(&agent, s, "eddy_query_records_in_total{query=\"CTAS_TOTALS");
+    let start = Instant::now();
+    let per_tick = (args.rate / 10).max(1);
+    let mut sent = 0;
+    let mut max_lag = 0f64;
+    let mut tick = Instant::now();
+    while start.elapsed() < Duration::from_secs(args.seconds) {
+        insert(&agent, s, 1_000_000 + sent, per_tick, args.keys)?;
+        sent += per_tick;
+        max_lag = max_lag.max(metric(&agent, s, "eddy_query_source_lag_records{query=\"CTAS_TOTALS"));
+        tick += Duration::from_millis(100);
+        if let Some(d) = tick.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+    let write_time = start.elapsed();
+    // The persistent query catches up: a pull query waits for it.
+    let t = Instant::now();
+    post(&agent, &format!("{}/query-stream", s.http), "{\"ksql\":\"SELECT * FROM totals WHERE id = 0;\"}")?;
+    let catch_up = t.elapsed();
+    let in_after = metric(&agent, s, "eddy_query_records_in_total{query=\"CTAS_TOTALS");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.iter().any(|r| r.load(Ordering::Relaxed) < sent) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let counts: Vec<u64> = received.iter().map(|r| r.load(Ordering::Relaxed)).collect();
+    let active = metric(&agent, s, "eddy_push_queries_active");
+    stop.store(true, Ordering::Relaxed);
+    println!(
+        "push phase: {} push clients, {sent} rows appended in {:.1} s ({:.0} rows/s)",
+        args.push_clients,
+        write_time.as_secs_f64(),
+        sent as f64 / write_time.as_secs_f64()
+    );
+    println!(
+        "  rows received per push client: min {} max {} (of {sent}); push queries active on the server: {active}",
+        counts.iter().min().unwrap_or(&0),
+        counts.iter().max().unwrap_or(&0)
+    );
+    println!(
+        "  persistent query CTAS_TOTALS: {} records in during the phase, max source lag {max_lag} records, caught up {:.1} ms after the last append",
+        in_after - in_before,
+        catch_up.as_secs_f64() * 1e3
+    );
+    drop(readers);
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let eddy = match &args.eddy {
+        Some(p) => p.clone(),
+        None => {
+            let me = std::env::current_exe()?;
+            me.parent().context("no parent directory")?.join("eddy")
+        }
+    };
+    if !eddy.exists() {
+        bail!("{} is missing: build it first (cargo build --release -p eddy) or pass --eddy", eddy.display());
+    }
+    let dir = tempfile::tempdir()?;
+    let s = start(&eddy, dir.path())?;
+    let agent = new_agent();
+    let ksql = |sql: &str| post(&agent, &format!("{}/ksql", s.http), &serde_json::json!({ "ksql": sql, "streamsProperties": { "auto.offset.reset": "earliest" } }).to_string());
+    ksql("CREATE STREAM events (id BIGINT KEY, v INT) WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON', PARTITIONS=4);")?;
+    ksql("CREATE TABLE totals AS SELECT id, COUNT(*) AS n, SUM(v) AS total FROM events GROUP BY id;")?;
+    insert(&agent, &s, 0, args.keys * 2, args.keys)?;
+    post(&agent, &format!("{}/query-stream", s.http), "{\"ksql\":\"SELECT * FROM totals WHERE id = 1;\"}")?;
+    println!(
+        "eddy server {}, {} keys, {} CPUs; {} s per phase",
+        eddy.display(),
+        args.keys,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        args.seconds
+    );
+    http_pulls(&s, args.clients, args.seconds, args.keys).print(&format!("HTTP pull, {} clients", args.clients));
+    pg_pulls(&s, args.clients, args.seconds, args.keys)?.print(&format!("pgwire pull, {} clients", args.clients));
+    push_phase(&s, &args)?;
+    Ok(())
+}
