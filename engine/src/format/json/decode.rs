@@ -33,6 +33,9 @@ struct Slot {
 /// Decodes JSON objects (or bare values, for one unwrapped column) into columns.
 pub(crate) struct JsonDecoder {
     names: Vec<Box<[u8]>>,
+    /// No name has a lower-case ASCII letter (the usual unquoted columns): a key matching
+    /// `names[hint]` upper-cased then cannot match another name exactly.
+    upper_names: bool,
     cols: Vec<ColumnBuilder>,
     unwrapped: bool,
     slots: Vec<Slot>,
@@ -46,6 +49,7 @@ impl JsonDecoder {
     pub fn new(fields: &Fields, unwrapped: bool) -> Self {
         JsonDecoder {
             names: fields.iter().map(|f| f.name().as_bytes().into()).collect(),
+            upper_names: fields.iter().all(|f| !f.name().bytes().any(|c| c.is_ascii_lowercase())),
             cols: fields.iter().map(|f| ColumnBuilder::new(f)).collect(),
             unwrapped,
             slots: vec![Slot::default(); fields.len()],
@@ -107,9 +111,9 @@ impl JsonDecoder {
             let found = if kesc {
                 self.key.clear();
                 unescape_into(&mut self.key, &b[j + 1..kend - 1]);
-                lookup(&self.names, &self.key, hint)
+                lookup(&self.names, &self.key, hint, self.upper_names)
             } else {
-                lookup(&self.names, &b[j + 1..kend - 1], hint)
+                lookup(&self.names, &b[j + 1..kend - 1], hint, self.upper_names)
             };
             j = skip_ws(b, kend);
             if b.get(j) != Some(&b':') {
@@ -177,16 +181,26 @@ fn field_error(name: &[u8], p: Problem) -> DecodeError {
 /// The column a key names, and how: 2 for an exact match, 1 when the key upper-cased is the
 /// name (ksqlDB's fallback, which lets `{"name": ..}` fill column `NAME` but not a quoted
 /// lower-case column from `{"NAME": ..}`). `hint` is tried first: keys usually come in order.
+/// `upper_names`: no name has a lower-case letter, so a key that is `names[hint]` upper-cased
+/// matches no other name exactly (lower-case JSON keys, as most producers write, take this path).
 #[inline]
-fn lookup(names: &[Box<[u8]>], key: &[u8], hint: usize) -> Option<(usize, u8)> {
-    if names.get(hint).is_some_and(|n| **n == *key) {
-        return Some((hint, 2));
+fn lookup(names: &[Box<[u8]>], key: &[u8], hint: usize, upper_names: bool) -> Option<(usize, u8)> {
+    let upper_eq = |n: &[u8]| n.len() == key.len() && n.iter().zip(key).all(|(n, k)| k.to_ascii_uppercase() == *n);
+    if let Some(n) = names.get(hint) {
+        if **n == *key {
+            return Some((hint, 2));
+        }
+        if upper_names && key.is_ascii() && upper_eq(n) {
+            return Some((hint, 1));
+        }
     }
-    if let Some(j) = names.iter().position(|n| **n == *key) {
-        return Some((j, 2));
+    // A key with a lower-case letter cannot equal a name without one.
+    if !(upper_names && key.iter().any(u8::is_ascii_lowercase)) {
+        if let Some(j) = names.iter().position(|n| **n == *key) {
+            return Some((j, 2));
+        }
     }
     if key.is_ascii() {
-        let upper_eq = |n: &[u8]| n.len() == key.len() && n.iter().zip(key).all(|(n, k)| k.to_ascii_uppercase() == *n);
         names.iter().position(|n| upper_eq(n)).map(|j| (j, 1))
     } else {
         let upper = String::from_utf8_lossy(key).to_uppercase();
@@ -336,7 +350,7 @@ fn append_value(col: &mut ColumnBuilder, b: &[u8], slot: Slot, stack: &mut Vec<u
             let names: Vec<Box<[u8]>> = fields.iter().map(|f| f.name().as_bytes().into()).collect();
             let mut slots = vec![Slot::default(); names.len()];
             for_each_member(b, slot, stack, |key, value| {
-                if let Some((j, quality)) = lookup(&names, &key, 0) {
+                if let Some((j, quality)) = lookup(&names, &key, 0, false) {
                     if quality >= slots[j].quality {
                         slots[j] = Slot { quality, ..value };
                     }
