@@ -498,6 +498,12 @@ impl Queries {
     }
 }
 
+/// Which statement a result run early by Describe belongs to: the unnamed statement is reused
+/// for every query, so its text is part of the key.
+fn early_key(id: &str, st: &ParsedStatement) -> String {
+    format!("{id}\0{}", st.text)
+}
+
 fn schema_of(out: &Output) -> Option<datafusion::arrow::datatypes::SchemaRef> {
     match out {
         Output::Message(_) => None,
@@ -523,7 +529,7 @@ impl ExtendedQueryHandler for Queries {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let conn = self.conn(client);
-        let f = self.describe(&conn, &target.id, &target.statement, None).await?;
+        let f = self.describe(&conn, &early_key(&target.id, &target.statement), &target.statement, None).await?;
         let params = target.parameter_types.iter().map(|t| t.clone().unwrap_or(Type::UNKNOWN)).collect();
         Ok(DescribeStatementResponse::new(params, f))
     }
@@ -537,7 +543,7 @@ impl ExtendedQueryHandler for Queries {
     {
         let conn = self.conn(client);
         let st = &portal.statement;
-        let f = self.describe(&conn, &st.id, &st.statement, Some(&portal.result_column_format)).await?;
+        let f = self.describe(&conn, &early_key(&st.id, &st.statement), &st.statement, Some(&portal.result_column_format)).await?;
         Ok(DescribePortalResponse::new(f))
     }
 
@@ -556,7 +562,7 @@ impl ExtendedQueryHandler for Queries {
         let early = {
             let mut d = conn.described.lock();
             match d.take() {
-                Some((id, out)) if id == st.id => Some(out),
+                Some((id, out)) if id == early_key(&st.id, &st.statement) => Some(out),
                 other => {
                     *d = other;
                     None
