@@ -11,10 +11,7 @@ use super::error::ServerError;
 /// Runs the request; returns the acks written so far and the error that stopped it, if any.
 pub fn run(eddy: &Eddy, body: &[u8]) -> (String, Option<ServerError>) {
     let mut acks = String::new();
-    let err = match run_lines(eddy, body, &mut acks) {
-        Ok(()) => None,
-        Err(e) => Some(e),
-    };
+    let err = run_lines(eddy, body, &mut acks).err();
     (acks, err)
 }
 

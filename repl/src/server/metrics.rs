@@ -57,7 +57,8 @@ pub fn render(eddy: &Eddy, stats: &Stats) -> String {
     let engine = eddy.engine();
     let queries = engine.queries();
     let mut out = String::new();
-    let per_query: [(&str, &str, &str, fn(&engine::QueryInfo) -> u64); 4] = [
+    type Counter = (&'static str, &'static str, &'static str, fn(&engine::QueryInfo) -> u64);
+    let per_query: [Counter; 4] = [
         ("eddy_query_records_in_total", "counter", "Records read by the query.", |q| q.records_in),
         ("eddy_query_records_out_total", "counter", "Records written (persistent) or rows emitted (push) by the query.", |q| q.records_out),
         ("eddy_query_late_records_dropped_total", "counter", "Records dropped because they arrived after their window's grace period.", |q| q.late_records),
