@@ -66,15 +66,18 @@ pub(crate) fn replay(
     strict: bool,
 ) -> Result<Replay> {
     let before = idx.offsets.len();
+    let mut start_ts = i64::MIN;
     while let Some(e) = idx.offsets.last().copied() {
         let mut found = None;
         if e.pos < len {
             scan_file(log, path, e.pos, len, |_, f, _| {
-                found = Some(f.offset);
+                found = Some((f.offset, f.timestamp));
                 false
             })?;
         }
-        if found == Some(e.offset) {
+        if let Some((offset, ts)) = found.filter(|(o, _)| *o == e.offset) {
+            debug_assert_eq!(offset, e.offset);
+            start_ts = ts;
             break;
         }
         idx.offsets.pop();
@@ -83,6 +86,15 @@ pub(crate) fn replay(
     match start {
         Some(e) => idx.keep_through(e.offset),
         None => idx.times.clear(),
+    }
+    // The time index must know a maximum at least as large as the record at the last offset
+    // point (an emptied or shortened time index does not, and would hide records from lookups
+    // by time): then both are rebuilt from the segment start.
+    if start.is_some() && idx.times.last().map_or(i64::MIN, |t| t.ts) < start_ts {
+        idx.offsets.clear();
+        idx.times.clear();
+        let r = replay(log, path, idx, base, len, strict)?;
+        return Ok(Replay { dropped_entries: true, ..r });
     }
     let dropped_entries = idx.offsets.len() < before;
     let mut cursor = IndexCursor::after(idx);
@@ -128,8 +140,13 @@ pub(crate) fn open_segment(
     let mut rebuilt = loaded.is_none();
     let mut idx = loaded.unwrap_or_default();
     if last {
-        let r = replay(&log, &log_path, &mut idx, base, len, true)?;
+        let mut r = replay(&log, &log_path, &mut idx, base, len, true)?;
         rebuilt |= r.dropped_entries;
+        if !times_match_offsets(&idx, r.next_offset - 1) {
+            idx = SegmentIndex::default();
+            r = replay(&log, &log_path, &mut idx, base, len, true)?;
+            rebuilt = true;
+        }
         if r.end_pos < len {
             log.set_len(r.end_pos).at(&log_path)?;
             log.sync_all().at(&log_path)?;
@@ -148,7 +165,7 @@ pub(crate) fn open_segment(
     }
     let mut probe = idx.clone();
     let mut r = replay(&log, &log_path, &mut probe, base, len, false)?;
-    if r.dropped_entries {
+    if r.dropped_entries || !times_match_offsets(&idx, r.next_offset - 1) {
         rebuilt = true;
     }
     let mut max_ts = r
@@ -169,4 +186,13 @@ pub(crate) fn open_segment(
         max_ts,
     };
     Segment::from_parts(dir, base, log, idx, state, None)
+}
+
+/// A time-index entry is written only at an offset-index point or for the last record (when a
+/// segment is closed): entries elsewhere mean the file holds something else (garbage, a stale
+/// copy), and lookups by time would go wrong, so the indexes are rebuilt.
+fn times_match_offsets(idx: &SegmentIndex, last_offset: Offset) -> bool {
+    idx.times.iter().all(|t| {
+        t.offset == last_offset || idx.offsets.binary_search_by_key(&t.offset, |e| e.offset).is_ok()
+    })
 }
