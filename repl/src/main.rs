@@ -194,7 +194,11 @@ fn run() -> Result<i32> {
 
 /// Opens the data directory.
 pub fn open(dir: &std::path::Path) -> Result<planner::Eddy> {
-    planner::Eddy::open(dir, engine::EngineConfig::default())
+    let eddy = planner::Eddy::open(dir, engine::EngineConfig::default())
         .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))
-        .with_context(|| format!("cannot open data directory {}", dir.display()))
+        .with_context(|| format!("cannot open data directory {}", dir.display()))?;
+    for note in eddy.engine().recovery_notes() {
+        eprintln!("{note}");
+    }
+    Ok(eddy)
 }

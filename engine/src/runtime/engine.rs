@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::record_batch::RecordBatch;
 use parking_lot::{Mutex, RwLock};
 use storage::{
-    FileLog, FsyncPolicy, Header, KvStore, LogOptions, Offset, RecordIn, RocksStore, StateBatch, StateOptions,
-    TopicConfig, TopicLog,
+    FileLog, FsyncPolicy, Header, KvStore, LogOptions, Offset, RecordIn, RecoveryReport, RocksStore, StateBatch,
+    StateOptions, TopicConfig, TopicLog,
 };
 use tokio::sync::mpsc;
 
@@ -82,23 +82,39 @@ pub struct Engine {
     dirty: Arc<AtomicBool>,
     checkpoint_soon: Arc<AtomicBool>,
     closing: AtomicBool,
+    /// Set by `shutdown`: persistent tasks exit right after their next checkpoint, so that
+    /// nothing is written after the final one (output written after it would be cut and
+    /// replayed on the next open).
+    draining: Arc<AtomicBool>,
     last_periodic: Mutex<Instant>,
     /// Time between periodic checkpoints in ms (`SET 'checkpoint.interval.ms'` changes it).
     interval_ms: AtomicU64,
     truncated: Vec<(String, u32, Offset, Offset)>,
+    /// Partitions whose files the log repaired on open (torn tails cut, indexes rebuilt).
+    repairs: Vec<RecoveryReport>,
 }
 
 impl Engine {
     /// Opens (or creates) a data directory: the log under `topics/`, the state under `state/`.
     pub fn open(dir: &Path, config: EngineConfig) -> Result<Arc<Engine>> {
         let fsync = if config.fsync { FsyncPolicy::Always } else { FsyncPolicy::OnSync };
-        let log = Arc::new(FileLog::open(&dir.join("topics"), LogOptions { fsync, ..LogOptions::default() })?);
+        let log = FileLog::open(&dir.join("topics"), LogOptions { fsync, ..LogOptions::default() })?;
+        let repairs: Vec<RecoveryReport> = log.recovery_report().iter().filter(|r| !r.is_clean()).cloned().collect();
         let state = Arc::new(RocksStore::open(&dir.join("state"), StateOptions::default())?);
-        Self::with_parts(log, state, config)
+        Self::build(Arc::new(log), state, config, repairs)
     }
 
     /// An engine over a given log and state store (tests use in-memory stores).
     pub fn with_parts(log: Arc<dyn TopicLog>, state: Arc<dyn KvStore>, config: EngineConfig) -> Result<Arc<Engine>> {
+        Self::build(log, state, config, Vec::new())
+    }
+
+    fn build(
+        log: Arc<dyn TopicLog>,
+        state: Arc<dyn KvStore>,
+        config: EngineConfig,
+        repairs: Vec<RecoveryReport>,
+    ) -> Result<Arc<Engine>> {
         // Recovery: cut sink output written after the last checkpoint.
         let mut truncated = Vec::new();
         let positions: Vec<(Vec<u8>, Vec<u8>)> =
@@ -139,9 +155,11 @@ impl Engine {
             dirty: Arc::new(AtomicBool::new(false)),
             checkpoint_soon: Arc::new(AtomicBool::new(false)),
             closing: AtomicBool::new(false),
+            draining: Arc::new(AtomicBool::new(false)),
             last_periodic: Mutex::new(Instant::now()),
             interval_ms: AtomicU64::new(interval_ms),
             truncated,
+            repairs,
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
@@ -164,6 +182,36 @@ impl Engine {
     /// Sink partitions cut back on open: (topic, partition, kept end, old end).
     pub fn recovery_truncations(&self) -> &[(String, u32, Offset, Offset)] {
         &self.truncated
+    }
+
+    /// What opening the data directory repaired, one line per partition, for the operator's log:
+    /// torn or corrupt log tails cut, index files rebuilt, and sink output written after the last
+    /// checkpoint cut (it is written again when the queries replay). Empty after a clean shutdown.
+    pub fn recovery_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for r in &self.repairs {
+            let mut what = Vec::new();
+            if r.truncated_bytes > 0 {
+                what.push(format!("cut a torn or corrupt tail of {} bytes", r.truncated_bytes));
+            }
+            if !r.rebuilt_indexes.is_empty() {
+                what.push(format!("rebuilt the indexes of {} segment(s)", r.rebuilt_indexes.len()));
+            }
+            notes.push(format!(
+                "recovery: partition {} of topic \"{}\": {}; it now ends at offset {}",
+                r.partition,
+                r.topic,
+                what.join(", "),
+                r.end_offset
+            ));
+        }
+        for (topic, p, kept, old) in &self.truncated {
+            notes.push(format!(
+                "recovery: partition {p} of topic \"{topic}\": cut {} record(s) written after the last checkpoint (offsets {kept}..{old}); the queries write them again",
+                old - kept
+            ));
+        }
+        notes
     }
 
     /// The time between periodic checkpoints.
@@ -244,6 +292,7 @@ impl Engine {
                 signal: signal.clone(),
                 log: self.log.clone(),
                 dirty: self.dirty.clone(),
+                draining: self.draining.clone(),
             };
             let name = format!("eddy-{}-{}-{}", spec.id, task.info.subtopology, task.info.partition);
             let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
@@ -471,6 +520,7 @@ impl Engine {
         if self.closing.swap(true, Ordering::Relaxed) {
             return Ok(());
         }
+        self.draining.store(true, Ordering::Release);
         let r = self.checkpoint();
         let qs: Vec<Arc<RunningQuery>> = std::mem::take(&mut *self.queries.lock()).into_values().collect();
         for q in qs {
@@ -489,6 +539,7 @@ struct TaskThread {
     signal: Arc<Signal>,
     log: Arc<dyn TopicLog>,
     dirty: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
 }
 
 impl TaskThread {
@@ -543,6 +594,9 @@ impl TaskThread {
                     self.ckpt.report(key.clone(), batch);
                     self.ckpt.wait_finished(req, &self.shared.stop);
                     done_epoch = req;
+                    if self.draining.load(Ordering::Acquire) {
+                        break;
+                    }
                     continue;
                 }
             }
