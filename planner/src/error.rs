@@ -42,6 +42,27 @@ pub enum PlanError {
     /// The log or state store failed.
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
+    /// The state store cannot be opened (damaged or not a database): says which persistent
+    /// queries keep state there and how to rebuild it from the topics.
+    #[error(
+        "the state store at {} is damaged or unreadable; it holds the state and checkpoints of {}. \
+         To rebuild that state from the topics: stop eddy, move {} aside (keep it for inspection), start eddy again, \
+         then for each of these queries drop its output and create it again from the beginning \
+         (DROP STREAM|TABLE <name> DELETE TOPIC; SET 'auto.offset.reset'='earliest'; CREATE ... AS SELECT ...), \
+         so that it reprocesses its input topics",
+        path.display(),
+        if queries.is_empty() { "no persistent query".to_string() } else { format!("the persistent queries {}", queries.join(", ")) },
+        path.display()
+    )]
+    StateDamaged {
+        /// The state directory.
+        path: std::path::PathBuf,
+        /// Ids of the persistent queries defined in the command log.
+        queries: Vec<String>,
+        /// What RocksDB said.
+        #[source]
+        source: storage::StorageError,
+    },
 }
 
 impl From<DataFusionError> for PlanError {

@@ -467,3 +467,28 @@ fn kill_9_loses_and_duplicates_nothing() {
 fn kill_9_long_form() {
     crash_test(Params::from_env(1_000_000, 100));
 }
+
+/// A state store RocksDB cannot open stops eddy with an error that names the persistent queries
+/// whose state is there and says how to rebuild it from the topics.
+#[test]
+fn damaged_state_store_names_the_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(
+        d,
+        &["-e", "CREATE STREAM s (id INT KEY, v INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);
+                 CREATE STREAM doubled AS SELECT id, v * 2 AS v2 FROM s;
+                 CREATE TABLE counts AS SELECT id, COUNT(*) AS n FROM s GROUP BY id;
+                 CREATE STREAM gone AS SELECT * FROM s;
+                 DROP STREAM gone;"],
+        "",
+    );
+    std::fs::write(d.join("state").join("CURRENT"), "MANIFEST-999999\n").unwrap();
+    let out = run(d, &["-e", "SHOW QUERIES;"], "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("damaged or unreadable"), "{err}");
+    assert!(err.contains("CSAS_DOUBLED_") && err.contains("CTAS_COUNTS_"), "names the queries: {err}");
+    assert!(!err.contains("CSAS_GONE_"), "not a dropped one: {err}");
+    assert!(err.contains("move") && err.contains("aside") && err.contains("auto.offset.reset"), "says how to rebuild: {err}");
+}

@@ -62,7 +62,15 @@ impl Eddy {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             PlanError::Storage(storage::StorageError::Io { path: data_dir.to_path_buf(), source: e })
         })?;
-        let engine = Engine::open(data_dir, config)?;
+        let engine = match Engine::open(data_dir, config) {
+            Ok(e) => e,
+            Err(engine::EngineError::Storage(e @ storage::StorageError::StateOpen { .. })) => {
+                let storage::StorageError::StateOpen { path, .. } = &e else { unreachable!() };
+                let path = path.clone();
+                return Err(PlanError::StateDamaged { queries: defined_queries(data_dir), path, source: e });
+            }
+            Err(e) => return Err(e.into()),
+        };
         Self::with_engine(engine)
     }
 
@@ -169,6 +177,42 @@ impl Eddy {
         }
         Ok(())
     }
+}
+
+/// Ids of the persistent queries the command log of `data_dir` defines (created and not
+/// terminated), read without the engine (for errors about a state store that cannot be opened).
+fn defined_queries(data_dir: &Path) -> Vec<String> {
+    let Ok(log) = storage::FileLog::open(&data_dir.join("topics"), storage::LogOptions::default()) else { return Vec::new() };
+    let mut ids: Vec<String> = Vec::new();
+    let mut offset = 0;
+    while let Ok(batch) = storage::TopicLog::read(&log, COMMAND_TOPIC, 0, offset, 1 << 20) {
+        if batch.is_empty() {
+            break;
+        }
+        for c in batch.iter().filter_map(|r| r.value).filter_map(|v| serde_json::from_slice::<Command>(v).ok()) {
+            let upper = c.sql.trim_start().to_uppercase();
+            if let Some(id) = c.query_id {
+                ids.push(id);
+            } else if upper.starts_with("TERMINATE") {
+                let rest = c.sql.trim_start()[9..].trim().trim_end_matches(';').trim().to_uppercase();
+                if rest == "ALL" {
+                    ids.clear();
+                } else {
+                    ids.retain(|i| i.to_uppercase() != rest);
+                }
+            } else if let Some(rest) = upper.strip_prefix("DROP STREAM ").or_else(|| upper.strip_prefix("DROP TABLE ")) {
+                // Dropping a query's output ends the query (ids are CSAS_<NAME>_<n> or CTAS_<NAME>_<n>).
+                let name = rest.trim().trim_start_matches("IF EXISTS ").split([' ', ';']).next().unwrap_or("").trim_matches('`').to_string();
+                ids.retain(|i| {
+                    let u = i.to_uppercase();
+                    let body = u.strip_prefix("CSAS_").or_else(|| u.strip_prefix("CTAS_")).unwrap_or("");
+                    body.rsplit_once('_').is_none_or(|(n, _)| n != name)
+                });
+            }
+        }
+        offset = batch.next_offset;
+    }
+    ids
 }
 
 /// A client's session: its properties (SET/UNSET) and variables (DEFINE).
