@@ -293,6 +293,11 @@ pub struct SourceSpec {
     /// are not yet there); `None` takes the record timestamp. Rows where it is null or fails are
     /// dropped and logged.
     pub timestamp: Option<Arc<dyn PhysicalExpr>>,
+    /// Dead-letter topic: records that cannot be decoded are copied here (`ERROR_TOPIC`).
+    pub error_topic: Option<String>,
+    /// Late-data topic: rows later than a window's grace go here instead of vanishing
+    /// (`LATE_TOPIC`; applies to every windowed operator of a query reading this source).
+    pub late_topic: Option<String>,
 }
 
 /// Keeping rows.
@@ -398,6 +403,35 @@ impl QuerySpec {
                         out.push(s.topic.clone());
                     }
                 }
+            }
+        }
+        out
+    }
+
+    /// Per source topic its dead-letter topic, and the late-data topic, of the query's sources.
+    pub fn fault_topics(&self) -> (Vec<(String, String)>, Option<String>) {
+        let mut errors = Vec::new();
+        let mut late = None;
+        for dag in &self.subtopologies {
+            for n in &dag.nodes {
+                if let OpSpec::Source(s) = &n.op {
+                    if let Some(t) = &s.error_topic {
+                        errors.push((s.topic.clone(), t.clone()));
+                    }
+                    late = late.or_else(|| s.late_topic.clone());
+                }
+            }
+        }
+        (errors, late)
+    }
+
+    /// Every topic the query writes: its sinks, dead-letter and late-data topics.
+    pub fn output_topics(&self) -> Vec<String> {
+        let mut out = self.sink_topics();
+        let (errors, late) = self.fault_topics();
+        for t in errors.into_iter().map(|e| e.1).chain(late) {
+            if !out.contains(&t) {
+                out.push(t);
             }
         }
         out

@@ -85,6 +85,10 @@ pub struct SourceDef {
     pub written_by: Option<String>,
     /// The statement that created it.
     pub sql: String,
+    /// `ERROR_TOPIC`: dead-letter topic for its records that cannot be decoded.
+    pub error_topic: Option<String>,
+    /// `LATE_TOPIC`: topic for its rows that arrive after their window's grace period.
+    pub late_topic: Option<String>,
 }
 
 impl SourceDef {

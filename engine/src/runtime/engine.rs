@@ -247,7 +247,7 @@ impl Engine {
         if self.config.fsync {
             self.log.sync()?;
         }
-        let is_sink = self.queries.lock().values().any(|q| q.shared.persistent && q.spec.sink_topics().iter().any(|t| t == topic));
+        let is_sink = self.queries.lock().values().any(|q| q.shared.persistent && q.spec.output_topics().iter().any(|t| t == topic));
         if is_sink {
             self.checkpoint()?;
         }
@@ -273,6 +273,17 @@ impl Engine {
             errors: AtomicU64::new(0),
             late: AtomicU64::new(0),
         });
+        let (dead_letters, late_topic) = spec.fault_topics();
+        for (source, t) in dead_letters.iter().map(|(s, t)| (s, t)).chain(late_topic.iter().map(|t| (t, t))) {
+            if self.log.describe_topic(t).is_err() {
+                let partitions = self.log.describe_topic(source).map_or(1, |i| i.config.partitions);
+                match self.log.create_topic(t, &TopicConfig::new(partitions)) {
+                    Ok(()) | Err(storage::StorageError::TopicExists { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let dead_letters: Arc<HashMap<String, String>> = Arc::new(dead_letters.into_iter().collect());
         let tasks = self.build_tasks(&spec, &opts, &shared)?;
         let query = Arc::new(RunningQuery { spec: spec.clone(), shared: shared.clone(), tasks: Mutex::new(Vec::new()) });
         let mut handles = Vec::new();
@@ -293,6 +304,8 @@ impl Engine {
                 log: self.log.clone(),
                 dirty: self.dirty.clone(),
                 draining: self.draining.clone(),
+                dead_letters: dead_letters.clone(),
+                late_topic: late_topic.clone(),
             };
             let name = format!("eddy-{}-{}-{}", spec.id, task.info.subtopology, task.info.partition);
             let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
@@ -438,7 +451,7 @@ impl Engine {
     pub fn checkpoint(&self) -> Result<Epoch> {
         let sinks: Vec<String> = {
             let qs = self.queries.lock();
-            let mut v: Vec<String> = qs.values().filter(|q| q.shared.persistent).flat_map(|q| q.spec.sink_topics()).collect();
+            let mut v: Vec<String> = qs.values().filter(|q| q.shared.persistent).flat_map(|q| q.spec.output_topics()).collect();
             v.sort();
             v.dedup();
             v
@@ -540,6 +553,9 @@ struct TaskThread {
     log: Arc<dyn TopicLog>,
     dirty: Arc<AtomicBool>,
     draining: Arc<AtomicBool>,
+    /// Source topic -> its dead-letter topic.
+    dead_letters: Arc<HashMap<String, String>>,
+    late_topic: Option<String>,
 }
 
 impl TaskThread {
@@ -590,7 +606,10 @@ impl TaskThread {
                         self.shared.fail(error_chain(&e));
                         break;
                     }
-                    self.flush_errors(&mut task);
+                    if let Err(e) = self.flush_errors(&mut task) {
+                        self.shared.fail(error_chain(&e));
+                        break;
+                    }
                     self.ckpt.report(key.clone(), batch);
                     self.ckpt.wait_finished(req, &self.shared.stop);
                     done_epoch = req;
@@ -603,10 +622,16 @@ impl TaskThread {
             match task.step() {
                 Ok(true) => {
                     self.dirty.store(true, Ordering::Relaxed);
-                    self.flush_errors(&mut task);
+                    if let Err(e) = self.flush_errors(&mut task) {
+                        self.shared.fail(error_chain(&e));
+                        break;
+                    }
                 }
                 Ok(false) => {
-                    self.flush_errors(&mut task);
+                    if let Err(e) = self.flush_errors(&mut task) {
+                        self.shared.fail(error_chain(&e));
+                        break;
+                    }
                     self.signal.wait(Duration::from_millis(200));
                 }
                 Err(e) => {
@@ -620,28 +645,40 @@ impl TaskThread {
         }
     }
 
-    /// Appends the task's processing-log entries to the processing-log topic.
-    fn flush_errors(&self, task: &mut Task) {
+    /// Appends the task's processing-log entries to the processing-log topic, and the records
+    /// they carry to the dead-letter and late-data topics. Those topics are outputs of the query
+    /// like its sinks (a checkpoint records their ends and recovery cuts them back), so a failed
+    /// write there fails the query as a failed sink write does.
+    fn flush_errors(&self, task: &mut Task) -> Result<()> {
         if task.errors.is_empty() {
-            return;
+            return Ok(());
         }
-        let errors: Vec<ProcessingError> = std::mem::take(&mut task.errors);
+        let mut errors: Vec<ProcessingError> = std::mem::take(&mut task.errors);
+        for e in errors.iter_mut() {
+            e.query_id = self.shared.id.clone();
+            let Some(rec) = e.record.take() else { continue };
+            let target = match e.kind {
+                crate::processing_log::ErrorKind::LateRecord => self.late_topic.as_ref(),
+                _ => e.topic.as_ref().and_then(|t| self.dead_letters.get(t)),
+            };
+            let Some(target) = target else { continue };
+            let partitions = self.log.describe_topic(target)?.config.partitions;
+            let p = e.partition.unwrap_or(task.info.partition) % partitions.max(1);
+            let headers = e.headers(&rec.headers);
+            let r = RecordIn { timestamp: rec.timestamp, key: rec.key.as_deref(), value: rec.value.as_deref(), headers: &headers };
+            self.log.append(target, p, &[r])?;
+        }
         self.shared.errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
         let late = errors.iter().filter(|e| e.kind == crate::processing_log::ErrorKind::LateRecord).count();
         self.shared.late.fetch_add(late as u64, Ordering::Relaxed);
-        let values: Vec<Vec<u8>> = errors
-            .into_iter()
-            .map(|mut e| {
-                e.query_id = self.shared.id.clone();
-                serde_json::to_vec(&e).unwrap_or_default()
-            })
-            .collect();
+        let values: Vec<Vec<u8>> = errors.iter().map(|e| serde_json::to_vec(e).unwrap_or_default()).collect();
         let now = chrono::Utc::now().timestamp_millis();
         let headers: [Header; 0] = [];
         let records: Vec<RecordIn<'_>> =
             values.iter().map(|v| RecordIn { timestamp: now, key: None, value: Some(v), headers: &headers }).collect();
         // The processing log is best effort: failing to write it must not stop the query.
         let _ = self.log.append(PROCESSING_LOG_TOPIC, 0, &records);
+        Ok(())
     }
 }
 

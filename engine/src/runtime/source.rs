@@ -19,7 +19,7 @@ use storage::{Offset, TopicLog};
 use crate::error::{EngineError, Result};
 use crate::expr::eval;
 use crate::format::{new_decoder, RecordDecoder, Role};
-use crate::processing_log::{ErrorKind, ProcessingError};
+use crate::processing_log::{ErrorKind, ProcessingError, RawRecord};
 use crate::spec::{SourceColumn, SourceKind, SourceSpec};
 use crate::types::RowOp;
 
@@ -99,11 +99,11 @@ impl SourceReader {
             let ok = match (k, v) {
                 (Ok(()), Ok(())) => true,
                 (Err(e), _) => {
-                    errors.push(self.error_at(rec.offset, format!("cannot decode key: {e}")));
+                    errors.push(self.dead_letter(self.error_at(rec.offset, format!("cannot decode key: {e}")), &rec));
                     false
                 }
                 (_, Err(e)) => {
-                    errors.push(self.error_at(rec.offset, format!("cannot decode value: {e}")));
+                    errors.push(self.dead_letter(self.error_at(rec.offset, format!("cannot decode value: {e}")), &rec));
                     false
                 }
             };
@@ -144,7 +144,8 @@ impl SourceReader {
                     for i in 0..n {
                         if keep[i] && ops[i] != RowOp::Delete as i8 {
                             if a.is_null(i) || a.value(i) < 0 {
-                                errors.push(self.timestamp_error(offsets[i], "the timestamp column is null or negative"));
+                                let e = self.timestamp_error(offsets[i], "the timestamp column is null or negative");
+                                errors.push(self.dead_letter(e, &rb.get(i)));
                                 keep[i] = false;
                                 all_ok = false;
                             } else {
@@ -156,7 +157,7 @@ impl SourceReader {
                 Err(e) => {
                     for i in 0..n {
                         if keep[i] && ops[i] != RowOp::Delete as i8 {
-                            errors.push(self.timestamp_error(offsets[i], &e.to_string()));
+                            errors.push(self.dead_letter(self.timestamp_error(offsets[i], &e.to_string()), &rb.get(i)));
                             keep[i] = false;
                         }
                     }
@@ -182,6 +183,19 @@ impl SourceReader {
         e.topic = Some(self.spec.topic.clone());
         e.partition = Some(self.partition);
         e.offset = Some(offset);
+        e
+    }
+
+    /// Attaches the raw record when the source has a dead-letter topic.
+    fn dead_letter(&self, mut e: ProcessingError, rec: &storage::RecordRef<'_>) -> ProcessingError {
+        if self.spec.error_topic.is_some() {
+            e.record = Some(RawRecord {
+                timestamp: rec.timestamp,
+                key: rec.key.map(<[u8]>::to_vec),
+                value: rec.value.map(<[u8]>::to_vec),
+                headers: rec.headers(),
+            });
+        }
         e
     }
 

@@ -362,6 +362,8 @@ pub fn plan_aggregate(
             timestamp: None,
             window: None,
             internal: true,
+            error_topic: None,
+            late_topic: None,
         };
         p.split(OpSpec::Sink(sink), OpSpec::Source(source), pre_schema.clone());
         p.internal_topics.push((topic, log_partitions.unwrap_or(1)));

@@ -691,6 +691,8 @@ fn keyed(
             timestamp: None,
             window: None,
             internal: true,
+            error_topic: None,
+            late_topic: None,
         };
         let map = cut(p, tail, OpSpec::Sink(sink));
         side.tail = push_node(p, OpSpec::Source(source), schema, vec![]);

@@ -113,6 +113,8 @@ pub fn plan_source(
             crate::catalog::WindowType::Session => engine::spec::SourceWindow { session: true, size_ms: 0 },
         }),
         internal: false,
+        error_topic: def.error_topic.clone(),
+        late_topic: def.late_topic.clone(),
     };
     Ok(PlannedSource { spec, schema, scope })
 }

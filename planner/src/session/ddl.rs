@@ -201,7 +201,14 @@ impl Session {
             materialized: c.is_source && c.source_type == SourceType::Table,
             written_by: existing.as_ref().and_then(|e| e.written_by.clone()),
             sql: sql.to_string(),
+            error_topic: w.error_topic.clone(),
+            late_topic: w.late_topic.clone(),
         };
+        for t in [&def.error_topic, &def.late_topic].into_iter().flatten() {
+            if *t == topic {
+                return Err(invalid(format!("{t} cannot be both the topic of {} and its ERROR_TOPIC or LATE_TOPIC", c.name)));
+            }
+        }
         // Check the source can be planned (timestamp expression etc.) before committing to it.
         {
             let mut cat = inner.catalog.read().clone();

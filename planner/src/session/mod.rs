@@ -139,6 +139,8 @@ impl Eddy {
             materialized: false,
             written_by: None,
             sql: String::new(),
+            error_topic: None,
+            late_topic: None,
         };
         self.inner.catalog.write().sources.insert(def.name.clone(), def);
     }

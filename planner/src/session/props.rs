@@ -9,7 +9,7 @@ use crate::error::{invalid, PlanError, Result};
 pub const SOURCE_PROPS: &[&str] = &[
     "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS", "TIMESTAMP", "TIMESTAMP_FORMAT",
     "VALUE_DELIMITER", "KEY_DELIMITER", "WRAP_SINGLE_VALUE", "WINDOW_TYPE", "WINDOW_SIZE", "RETENTION_MS",
-    "CLEANUP_POLICY",
+    "CLEANUP_POLICY", "ERROR_TOPIC", "LATE_TOPIC",
 ];
 
 /// Properties CREATE ... AS SELECT accepts.
@@ -45,6 +45,10 @@ pub struct WithProps {
     pub window_size: Option<String>,
     /// RETENTION_MS.
     pub retention_ms: Option<i64>,
+    /// ERROR_TOPIC: dead-letter topic of a source.
+    pub error_topic: Option<String>,
+    /// LATE_TOPIC: late-data topic of a source.
+    pub late_topic: Option<String>,
 }
 
 impl WithProps {
@@ -100,6 +104,17 @@ impl WithProps {
                 "WINDOW_SIZE" => w.window_size = Some(v.text()),
                 "RETENTION_MS" => {
                     w.retention_ms = Some(v.text().parse().map_err(|_| invalid(format!("RETENTION_MS must be a number, got {}", v.text())))?)
+                }
+                "ERROR_TOPIC" | "LATE_TOPIC" => {
+                    let t = v.text();
+                    if t.is_empty() {
+                        return Err(invalid(format!("{name} cannot be empty")));
+                    }
+                    if name == "ERROR_TOPIC" {
+                        w.error_topic = Some(t);
+                    } else {
+                        w.late_topic = Some(t);
+                    }
                 }
                 _ => unreachable!("checked above"),
             }

@@ -120,6 +120,8 @@ impl Session {
             materialized: c.source_type == SourceType::Table,
             written_by: Some(id.to_string()),
             sql: sql.to_string(),
+            error_topic: None,
+            late_topic: None,
         };
         w.check_delimiters(&def.key_format, &def.value_format)?;
         check_formats(&def.key_format, &def.value_format, &def.key_fields(), &def.value_fields(), w.wrap_single_value)?;

@@ -41,7 +41,7 @@ use self::window::{decode_start, encode_start, windows_for};
 use crate::batch::{op_column, ts_column};
 use crate::error::Result;
 use crate::operator::{OpContext, Operator};
-use crate::processing_log::{ErrorKind, ProcessingError};
+use crate::processing_log::ProcessingError;
 use crate::spec::{AggregateSpec, WindowKind};
 use crate::types::{Epoch, RowOp};
 
@@ -310,11 +310,12 @@ impl Operator for AggregateOp {
             }
             if let (Some(start), Some((size, _, grace))) = (start, window) {
                 if start + size + grace <= self.observed {
-                    let mut e = ProcessingError::new(
-                        ErrorKind::LateRecord,
+                    let e = ProcessingError::late(
                         format!("record at {t} is too late for window [{start}, {}): stream time is {}", start + size, self.observed),
+                        &batch,
+                        i,
+                        t,
                     );
-                    e.offset = None;
                     cx.log_error(e);
                     continue;
                 }

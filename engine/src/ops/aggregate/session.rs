@@ -17,7 +17,7 @@ use super::{group_rows, AggregateOp, GroupSrc, OutRow};
 use crate::batch::{op_column, ts_column};
 use crate::error::Result;
 use crate::operator::OpContext;
-use crate::processing_log::{ErrorKind, ProcessingError};
+use crate::processing_log::ProcessingError;
 use crate::spec::WindowKind;
 use crate::types::RowOp;
 
@@ -100,9 +100,11 @@ impl AggregateOp {
             let start = overlapping.iter().map(|w| w.0).chain([t]).min().expect("non-empty");
             let end = overlapping.iter().map(|w| w.1).chain([t]).max().expect("non-empty");
             if end < self.observed - grace - gap {
-                cx.log_error(ProcessingError::new(
-                    ErrorKind::LateRecord,
+                cx.log_error(ProcessingError::late(
                     format!("record at {t} is too late for its session: stream time is {}", self.observed),
+                    batch,
+                    i,
+                    t,
                 ));
                 continue;
             }

@@ -22,7 +22,7 @@ use super::{build, Codec, Joined};
 use crate::batch::{op_column, ts_column};
 use crate::error::Result;
 use crate::operator::{OpContext, Operator};
-use crate::processing_log::{ErrorKind, ProcessingError};
+use crate::processing_log::ProcessingError;
 use crate::spec::{JoinKindSpec, JoinSpec, JoinType};
 use crate::types::{Epoch, RowOp};
 
@@ -196,9 +196,11 @@ impl Operator for StreamStreamJoinOp {
                 if self.outer(me) && self.grace.is_some() {
                     out.push(Self::joined(me, Some(row), None, t));
                 } else {
-                    cx.log_error(ProcessingError::new(
-                        ErrorKind::LateRecord,
+                    cx.log_error(ProcessingError::late(
                         format!("record at {t} is too late for its join window: stream time is {}", self.observed),
+                        &batch,
+                        i,
+                        t,
                     ));
                 }
                 continue;
