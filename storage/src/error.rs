@@ -134,9 +134,11 @@ pub enum StorageError {
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 impl StorageError {
-    /// Wraps an I/O error on `path`, turning a full disk into [`StorageError::NoSpace`].
+    /// Wraps an I/O error on `path`, turning a full disk (or a file-size limit or quota) into
+    /// [`StorageError::NoSpace`].
     pub fn io(path: &Path, source: io::Error) -> Self {
-        if source.kind() == io::ErrorKind::StorageFull {
+        // A file-size limit (EFBIG, RLIMIT_FSIZE or a quota) is a full disk for this file too.
+        if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge) {
             StorageError::NoSpace {
                 path: path.to_path_buf(),
                 source,

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use super::checkpoint::{Checkpointer, TaskKey};
 use super::keys::{self, decode_i64, offset_key, prefix_end, query_prefix, sink_key, EPOCH_KEY, SINK_PREFIX};
 use super::query::{QueryInfo, QueryShared, QueryState, RunningQuery, TaskHandle};
+use super::pausing_log::PausingLog;
 use super::signal::Signal;
 use super::source::SourceReader;
 use super::task::Task;
@@ -81,7 +82,7 @@ pub struct Engine {
     ckpt: Arc<Checkpointer>,
     dirty: Arc<AtomicBool>,
     checkpoint_soon: Arc<AtomicBool>,
-    closing: AtomicBool,
+    closing: Arc<AtomicBool>,
     /// Set by `shutdown`: persistent tasks exit right after their next checkpoint, so that
     /// nothing is written after the final one (output written after it would be cut and
     /// replayed on the next open).
@@ -154,7 +155,7 @@ impl Engine {
             ckpt: Arc::new(Checkpointer::new(committed)),
             dirty: Arc::new(AtomicBool::new(false)),
             checkpoint_soon: Arc::new(AtomicBool::new(false)),
-            closing: AtomicBool::new(false),
+            closing: Arc::new(AtomicBool::new(false)),
             draining: Arc::new(AtomicBool::new(false)),
             last_periodic: Mutex::new(Instant::now()),
             interval_ms: AtomicU64::new(interval_ms),
@@ -272,7 +273,14 @@ impl Engine {
             records_out: Arc::new(AtomicU64::new(0)),
             errors: AtomicU64::new(0),
             late: AtomicU64::new(0),
+            paused: Mutex::new(None),
         });
+        // Persistent queries pause on a full disk; push queries fail (their client sees why).
+        let out_log: Arc<dyn TopicLog> = if opts.persistent {
+            Arc::new(PausingLog { inner: self.log.clone(), query: shared.clone(), closing: self.closing.clone() })
+        } else {
+            self.log.clone()
+        };
         let (dead_letters, late_topic) = spec.fault_topics();
         for (source, t) in dead_letters.iter().map(|(s, t)| (s, t)).chain(late_topic.iter().map(|t| (t, t))) {
             if self.log.describe_topic(t).is_err() {
@@ -284,7 +292,7 @@ impl Engine {
             }
         }
         let dead_letters: Arc<HashMap<String, String>> = Arc::new(dead_letters.into_iter().collect());
-        let tasks = self.build_tasks(&spec, &opts, &shared)?;
+        let tasks = self.build_tasks(&spec, &opts, &shared, &out_log)?;
         let query = Arc::new(RunningQuery { spec: spec.clone(), shared: shared.clone(), tasks: Mutex::new(Vec::new()) });
         let mut handles = Vec::new();
         for task in tasks {
@@ -301,7 +309,7 @@ impl Engine {
                 checkpoint_soon: self.checkpoint_soon.clone(),
                 ckpt: self.ckpt.clone(),
                 signal: signal.clone(),
-                log: self.log.clone(),
+                log: out_log.clone(),
                 dirty: self.dirty.clone(),
                 draining: self.draining.clone(),
                 dead_letters: dead_letters.clone(),
@@ -325,7 +333,13 @@ impl Engine {
         Ok(())
     }
 
-    fn build_tasks(&self, spec: &QuerySpec, opts: &StartOptions, shared: &Arc<QueryShared>) -> Result<Vec<Task>> {
+    fn build_tasks(
+        &self,
+        spec: &QuerySpec,
+        opts: &StartOptions,
+        shared: &Arc<QueryShared>,
+        out_log: &Arc<dyn TopicLog>,
+    ) -> Result<Vec<Task>> {
         let mut tasks = Vec::new();
         for (sub, dag) in spec.subtopologies.iter().enumerate() {
             let mut counts = Vec::new();
@@ -354,7 +368,7 @@ impl Engine {
                         OpSpec::Filter(f) => Some(Box::new(FilterOp::new(f.clone()))),
                         OpSpec::Project(pr) => Some(Box::new(ProjectOp::new(pr.clone(), n.schema.clone()))),
                         OpSpec::Sink(s) => {
-                            Some(Box::new(SinkOp::new(s.clone(), self.log.clone(), shared.records_out.clone())?))
+                            Some(Box::new(SinkOp::new(s.clone(), out_log.clone(), shared.records_out.clone())?))
                         }
                         OpSpec::Aggregate(a) => {
                             let input = &dag.nodes[n.inputs[0].0 as usize].schema;

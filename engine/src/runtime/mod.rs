@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod engine;
+mod pausing_log;
 pub mod keys;
 mod query;
 mod signal;

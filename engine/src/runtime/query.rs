@@ -42,6 +42,8 @@ pub struct QueryInfo {
     pub late_records: u64,
     /// Number of tasks.
     pub tasks: usize,
+    /// Set while the query waits for disk space: why (it resumes by itself).
+    pub paused: Option<String>,
 }
 
 pub(crate) struct TaskHandle {
@@ -61,9 +63,15 @@ pub(crate) struct QueryShared {
     pub records_out: Arc<AtomicU64>,
     pub errors: AtomicU64,
     pub late: AtomicU64,
+    /// Why the query waits (a full disk), while it does.
+    pub paused: Mutex<Option<String>>,
 }
 
 impl QueryShared {
+    pub fn set_paused(&self, why: Option<String>) {
+        *self.paused.lock() = why;
+    }
+
     pub fn fail(&self, message: String) {
         let mut s = self.state.lock();
         if *s == QueryState::Running {
@@ -93,6 +101,7 @@ impl RunningQuery {
             errors: self.shared.errors.load(Ordering::Relaxed),
             late_records: self.shared.late.load(Ordering::Relaxed),
             tasks: tasks.len(),
+            paused: self.shared.paused.lock().clone(),
         }
     }
 

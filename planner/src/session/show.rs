@@ -73,7 +73,10 @@ impl Session {
                 for info in inner.engine.queries() {
                     let def = catalog.queries.get(&info.id);
                     let status = match &info.state {
-                        QueryState::Running => "RUNNING".to_string(),
+                        QueryState::Running => match &info.paused {
+                            Some(why) => format!("PAUSED: {why}"),
+                            None => "RUNNING".to_string(),
+                        },
                         QueryState::Error(e) => format!("ERROR: {e}"),
                     };
                     let kind = if info.persistent { "PERSISTENT" } else { "PUSH" };
