@@ -41,7 +41,9 @@ pub struct EngineConfig {
     pub checkpoint_interval: Duration,
     /// Upper bound on the bytes of records a source reads into one batch.
     pub max_batch_bytes: usize,
-    /// fsync the log and the state store at every checkpoint and user append.
+    /// fsync every append to the log before it returns (user appends and query output alike).
+    /// Either way, a checkpoint fsyncs the log and then commits the state store with a synced
+    /// write, so that after a power loss the last checkpoint refers only to durable records.
     pub fsync: bool,
 }
 
@@ -240,13 +242,18 @@ impl Engine {
         Duration::from_micros(self.ckpt.last_duration_us.load(Ordering::Relaxed))
     }
 
-    /// Appends records on behalf of a user (INSERT VALUES, `eddy produce`). When a persistent
-    /// query also writes the topic, a checkpoint follows, so that recovery never cuts an
-    /// acknowledged record.
+    /// Appends records on behalf of a user (INSERT VALUES, `eddy produce`). They are written to
+    /// the operating system before this returns and fsynced at once with `fsync`, else by the
+    /// next checkpoint (within the checkpoint interval). When a persistent query also writes the
+    /// topic, a checkpoint follows, so that recovery never cuts an acknowledged record.
     pub fn append(&self, topic: &str, partition: u32, records: &[RecordIn<'_>]) -> Result<Offset> {
         let off = self.log.append(topic, partition, records)?;
         if self.config.fsync {
             self.log.sync()?;
+        } else {
+            // Handed to the operating system (it survives a crash of the process); the next
+            // periodic checkpoint, within the checkpoint interval, fsyncs it.
+            self.dirty.store(true, Ordering::Relaxed);
         }
         let is_sink = self.queries.lock().values().any(|q| q.shared.persistent && q.spec.output_topics().iter().any(|t| t == topic));
         if is_sink {
@@ -473,7 +480,6 @@ impl Engine {
         self.dirty.store(false, Ordering::Relaxed);
         let log = self.log.clone();
         let state = self.state.clone();
-        let fsync = self.config.fsync;
         self.ckpt.run(move |batch, epoch| {
             batch.delete_range(SINK_PREFIX, &prefix_end(SINK_PREFIX));
             for t in &sinks {
@@ -484,10 +490,9 @@ impl Engine {
                 }
             }
             batch.put(EPOCH_KEY, &(epoch.0 as i64).to_be_bytes());
-            if fsync {
-                log.sync()?;
-            }
-            state.commit(batch, fsync)?;
+            // The log first: a committed checkpoint must never point past durable records.
+            log.sync()?;
+            state.commit(batch, true)?;
             Ok(())
         })
     }
