@@ -288,7 +288,9 @@ impl Engine {
         } else {
             self.log.clone()
         };
-        let (dead_letters, late_topic) = spec.fault_topics();
+        // Only persistent queries copy records to dead-letter and late-data topics (a push query
+        // run twice would copy them twice).
+        let (dead_letters, late_topic) = if opts.persistent { spec.fault_topics() } else { (Vec::new(), None) };
         for (source, t) in dead_letters.iter().map(|(s, t)| (s, t)).chain(late_topic.iter().map(|t| (t, t))) {
             if self.log.describe_topic(t).is_err() {
                 let partitions = self.log.describe_topic(source).map_or(1, |i| i.config.partitions);
