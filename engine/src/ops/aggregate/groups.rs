@@ -7,7 +7,7 @@
 //! followed by each aggregate's state behind a u32 length. Writes stay in memory until `flush` at a barrier; clean
 //! entries beyond the capacity are evicted after it.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 use storage::{KvStore, StateBatch};
 
@@ -131,13 +131,18 @@ impl GroupStore {
 
     /// The states of a prefetched (or new) key, marked dirty.
     pub fn get_mut(&mut self, suffix: &[u8]) -> &mut Entry {
-        if !self.map.contains_key(suffix) {
-            let e = self.empty();
-            self.map.insert(suffix.to_vec(), e);
+        if !self.deleted.is_empty() {
+            self.deleted.remove(suffix);
         }
-        self.deleted.remove(suffix);
-        let e = self.map.get_mut(suffix).expect("present");
-        e.used = self.generation;
+        let (funcs, generation) = (&self.funcs, self.generation);
+        let e = self.map.entry_ref(suffix).or_insert_with(|| Entry {
+            accs: funcs.iter().map(|f| f.new_state()).collect(),
+            ts: 0,
+            dirty: false,
+            fresh: true,
+            used: generation,
+        });
+        e.used = generation;
         if !e.dirty {
             e.dirty = true;
             self.dirty += 1;

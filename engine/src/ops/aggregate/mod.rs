@@ -343,13 +343,15 @@ impl Operator for AggregateOp {
             // Kafka Streams' aggregates keep the largest timestamp of the rows they took.
             entry.ts = if entry.fresh { t } else { entry.ts.max(t) };
             let t = entry.ts;
-            entry.fresh = false;
+            let was_fresh = std::mem::replace(&mut entry.fresh, false);
             if merge_next {
                 carried = Some(old);
                 continue;
             }
             if self.spec.emit_final {
-                if let Some(start) = start {
+                // A group joins its window's open set once, with its first row (restored ones
+                // are read back on start).
+                if let (Some(start), true) = (start, was_fresh) {
                     self.open_windows.entry(*start).or_default().insert(suffix[8..].to_vec());
                 }
             } else {
