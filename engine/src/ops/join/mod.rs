@@ -119,27 +119,50 @@ pub(crate) fn unstored(v: &[u8]) -> Option<(i64, &[u8])> {
 /// Latest value per key, cached over the state store: `prefix + key -> value`.
 pub(crate) struct KeyedStore {
     pub prefix: Vec<u8>,
-    cache: std::collections::HashMap<Vec<u8>, (Option<Vec<u8>>, bool)>,
+    cache: hashbrown::HashMap<Vec<u8>, (Option<Vec<u8>>, bool)>,
     dirty: usize,
     capacity: usize,
+    /// Bytes the cached entries take (keys, values and a fixed overhead each).
+    bytes: usize,
+    max_bytes: usize,
+}
+
+/// Bytes a [`KeyedStore`] may cache: beyond both this and its entry capacity, clean entries are
+/// evicted at the next flush. Enough for a table of about a million small rows per task, so that
+/// an enrichment join reads RocksDB only for keys it has not seen.
+pub(crate) const KEYED_CACHE_BYTES: usize = 128 << 20;
+
+/// Bookkeeping bytes counted per cached entry on top of its key and value.
+const ENTRY_OVERHEAD: usize = 64;
+
+fn entry_bytes(k: &[u8], v: &Option<Vec<u8>>) -> usize {
+    k.len() + v.as_ref().map_or(0, |v| v.len()) + ENTRY_OVERHEAD
 }
 
 impl KeyedStore {
+    /// A store that asks for a checkpoint past `capacity` unwritten keys, and keeps at least
+    /// `capacity` entries (and up to [`KEYED_CACHE_BYTES`]) cached.
     pub fn new(capacity: usize) -> Self {
-        KeyedStore { prefix: Vec::new(), cache: Default::default(), dirty: 0, capacity }
+        Self::with_budget(capacity, KEYED_CACHE_BYTES)
+    }
+
+    /// A store with its own byte budget.
+    pub fn with_budget(capacity: usize, max_bytes: usize) -> Self {
+        KeyedStore { prefix: Vec::new(), cache: Default::default(), dirty: 0, capacity, bytes: 0, max_bytes }
     }
 
     /// Loads the keys that are not cached, with one multi_get.
     pub fn prefetch(&mut self, keys: &[Vec<u8>], state: &dyn storage::KvStore) -> Result<()> {
-        let mut missing: Vec<&Vec<u8>> = keys.iter().filter(|k| !self.cache.contains_key(*k)).collect();
-        missing.sort();
-        missing.dedup();
+        let mut missing: Vec<&Vec<u8>> = keys.iter().filter(|k| !self.cache.contains_key(k.as_slice())).collect();
         if missing.is_empty() {
             return Ok(());
         }
+        missing.sort();
+        missing.dedup();
         let full: Vec<Vec<u8>> = missing.iter().map(|k| [self.prefix.as_slice(), k].concat()).collect();
         let refs: Vec<&[u8]> = full.iter().map(|k| k.as_slice()).collect();
         for (k, v) in missing.into_iter().zip(state.multi_get(&refs)?) {
+            self.bytes += entry_bytes(k, &v);
             self.cache.insert(k.clone(), (v, false));
         }
         Ok(())
@@ -152,7 +175,15 @@ impl KeyedStore {
 
     /// Sets (or deletes, with `None`) a prefetched key.
     pub fn set(&mut self, key: &[u8], value: Option<Vec<u8>>) {
-        let e = self.cache.entry(key.to_vec()).or_insert((None, false));
+        self.bytes += entry_bytes(key, &value);
+        let e = match self.cache.entry_ref(key) {
+            hashbrown::hash_map::EntryRef::Occupied(o) => {
+                let e = o.into_mut();
+                self.bytes -= entry_bytes(key, &e.0).min(self.bytes);
+                e
+            }
+            hashbrown::hash_map::EntryRef::Vacant(v) => v.insert((None, false)),
+        };
         e.0 = value;
         if !e.1 {
             e.1 = true;
@@ -179,12 +210,50 @@ impl KeyedStore {
             *dirty = false;
         }
         self.dirty = 0;
-        if self.cache.len() > self.capacity {
-            let excess = self.cache.len() - self.capacity;
-            let victims: Vec<Vec<u8>> = self.cache.keys().take(excess).cloned().collect();
+        if self.cache.len() > self.capacity && self.bytes > self.max_bytes {
+            // Evict down to 3/4 of the budget (or the entry capacity), so that evictions come in
+            // rounds rather than at every flush.
+            let target = self.max_bytes / 4 * 3;
+            let mut victims = Vec::new();
+            let mut bytes = self.bytes;
+            for (k, (v, _)) in self.cache.iter() {
+                if bytes <= target || self.cache.len() - victims.len() <= self.capacity {
+                    break;
+                }
+                bytes -= entry_bytes(k, v).min(bytes);
+                victims.push(k.clone());
+            }
             for v in victims {
                 self.cache.remove(&v);
             }
+            self.bytes = bytes;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use storage::{KvStore, MemStore, StateBatch};
+
+    use super::KeyedStore;
+
+    #[test]
+    fn keyed_store_stays_within_its_byte_budget_and_reads_evicted_keys_back() {
+        let state = MemStore::new();
+        let mut s = KeyedStore::with_budget(10, 100 * 74);
+        for i in 0..1000u32 {
+            s.set(&i.to_be_bytes(), Some(vec![1; 6]));
+        }
+        s.set(&7u32.to_be_bytes(), Some(vec![2; 6]));
+        assert_eq!(s.bytes, 1000 * (4 + 6 + 64));
+        let mut batch = StateBatch::default();
+        s.flush(&mut batch);
+        state.commit(&batch, false).unwrap();
+        assert!(s.cache.len() <= 75 && s.cache.len() >= 10, "evicted to 3/4 of the budget: {}", s.cache.len());
+        assert_eq!(s.bytes, s.cache.len() * 74);
+        let keys: Vec<Vec<u8>> = (0..1000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        s.prefetch(&keys, &state).unwrap();
+        assert_eq!(s.get(&7u32.to_be_bytes()), Some(&[2u8; 6][..]));
+        assert_eq!(s.get(&999u32.to_be_bytes()), Some(&[1u8; 6][..]));
     }
 }

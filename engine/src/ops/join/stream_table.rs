@@ -3,8 +3,8 @@
 //! rows, LEFT pads them with nulls.
 //!
 //! State: key = state prefix + the table's key row -> event time + the table row. Cached in
-//! memory (prefetched per batch with one multi_get), written at barriers, clean entries evicted
-//! beyond the capacity.
+//! memory (stream rows prefetch their keys per batch with one multi_get; table changes need no
+//! lookup), written at barriers, clean entries evicted beyond the cache budget.
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -60,8 +60,8 @@ impl Operator for StreamTableJoinOp {
         if input == 1 {
             let keys = self.right_keys.rows(&batch)?;
             let rows = self.right.rows(&batch)?;
+            // A table change replaces the row whatever it was: no lookup.
             let ks: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| keys.row(i).as_ref().to_vec()).collect();
-            self.table.prefetch(&ks, cx.state)?;
             for i in 0..batch.num_rows() {
                 if self.right_keys.has_null(&batch, i) {
                     continue;
