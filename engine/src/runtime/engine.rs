@@ -433,7 +433,24 @@ impl Engine {
             let prefix = query_prefix(id);
             let mut b = StateBatch::default();
             b.delete_range(&prefix, &prefix_end(&prefix));
-            self.state.commit(&b, self.config.fsync)?;
+            // Forget the positions of the topics it wrote, unless another persistent query
+            // writes them too (a later writer, e.g. INSERT VALUES, must not be cut back to them).
+            if q.shared.persistent {
+                let others: Vec<String> = self
+                    .queries
+                    .lock()
+                    .values()
+                    .filter(|o| o.shared.persistent)
+                    .flat_map(|o| o.spec.output_topics())
+                    .collect();
+                for t in q.spec.output_topics().iter().filter(|t| !others.contains(t)) {
+                    let from = sink_key(t, 0);
+                    let to = sink_key(t, u32::MAX);
+                    b.delete_range(&from, &to);
+                    b.delete(&to);
+                }
+            }
+            self.state.commit(&b, true)?;
         }
         Ok(())
     }
@@ -483,7 +500,10 @@ impl Engine {
         let log = self.log.clone();
         let state = self.state.clone();
         self.ckpt.run(move |batch, epoch| {
-            batch.delete_range(SINK_PREFIX, &prefix_end(SINK_PREFIX));
+            // Positions of topics no running query writes stay as they are: on open, queries are
+            // restarted one by one, each with a checkpoint, and a crash in between must still cut
+            // the output of the queries not restarted yet (their offsets are still the old ones).
+            // `stop_query` with `delete_state` forgets a stopped query's positions.
             for t in &sinks {
                 if let Ok(info) = log.describe_topic(t) {
                     for (p, part) in info.partitions.iter().enumerate() {
