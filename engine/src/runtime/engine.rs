@@ -83,6 +83,9 @@ pub struct Engine {
     subscribers: Arc<Subscribers>,
     ckpt: Arc<Checkpointer>,
     dirty: Arc<AtomicBool>,
+    /// What [`Engine::processed`] was when the last committed checkpoint started: records
+    /// counted before it are in that checkpoint.
+    committed_processed: Arc<AtomicU64>,
     checkpoint_soon: Arc<AtomicBool>,
     closing: Arc<AtomicBool>,
     /// Set by `shutdown`: persistent tasks exit right after their next checkpoint, so that
@@ -156,6 +159,7 @@ impl Engine {
             subscribers,
             ckpt: Arc::new(Checkpointer::new(committed)),
             dirty: Arc::new(AtomicBool::new(false)),
+            committed_processed: Arc::new(AtomicU64::new(0)),
             checkpoint_soon: Arc::new(AtomicBool::new(false)),
             closing: Arc::new(AtomicBool::new(false)),
             draining: Arc::new(AtomicBool::new(false)),
@@ -234,7 +238,19 @@ impl Engine {
 
     /// True when some query has processed records since the last checkpoint.
     pub fn is_dirty(&self) -> bool {
-        self.dirty.load(Ordering::Relaxed)
+        // Not the periodic trigger (`dirty`), which a checkpoint clears when it starts: a reader
+        // that saw it cleared could read state before that checkpoint commits.
+        self.processed() != self.committed_processed.load(Ordering::Acquire)
+    }
+
+    /// Records read by the tasks of the running persistent queries. A task counts a batch before
+    /// it publishes its new input position, so a reader that saw the position sees the count.
+    fn processed(&self) -> u64 {
+        let qs = self.queries.lock();
+        qs.values()
+            .filter(|q| q.shared.persistent)
+            .flat_map(|q| q.tasks.lock().iter().map(|t| t.progress.records_in.load(Ordering::Acquire)).collect::<Vec<_>>())
+            .sum()
     }
 
     /// Duration of the last checkpoint.
@@ -497,6 +513,8 @@ impl Engine {
             v
         };
         self.dirty.store(false, Ordering::Relaxed);
+        let processed = self.processed();
+        let committed_processed = self.committed_processed.clone();
         let log = self.log.clone();
         let state = self.state.clone();
         self.ckpt.run(move |batch, epoch| {
@@ -515,6 +533,7 @@ impl Engine {
             // The log first: a committed checkpoint must never point past durable records.
             log.sync()?;
             state.commit(batch, true)?;
+            committed_processed.store(processed, Ordering::Release);
             Ok(())
         })
     }
