@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use datafusion::arrow::record_batch::RecordBatch;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -153,11 +153,28 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
 }
 
 async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ServerError> {
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ServerError::TooLarge { what: "request body", limit }),
-        Err(e) => Err(ServerError::BadRequest(format!("cannot read the request body: {e}"))),
+    // A body over the limit is still read (and dropped) up to DRAIN_FACTOR times the limit, so
+    // that a client still sending gets the 413 instead of a broken pipe; past that the
+    // connection is given up.
+    const DRAIN_FACTOR: usize = 8;
+    let mut body = req.into_body();
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ServerError::BadRequest(format!("cannot read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= limit {
+                buf.extend_from_slice(&data);
+            } else if total > limit.saturating_mul(DRAIN_FACTOR) {
+                break;
+            }
+        }
     }
+    if total > limit {
+        return Err(ServerError::TooLarge { what: "request body", limit });
+    }
+    Ok(buf.freeze())
 }
 
 async fn read_request(req: Request<Incoming>, limit: usize) -> Result<StatementRequest, ServerError> {
