@@ -87,3 +87,19 @@ impl Measurement {
         )
     }
 }
+
+/// Runs `sql` (statements that start persistent queries) and measures it until every query has
+/// caught up with its inputs: wall time and this process's CPU time for `records` records.
+pub fn run_to_completion(
+    eddy: &planner::Eddy,
+    s: &mut planner::Session,
+    name: &str,
+    sql: &str,
+    records: u64,
+) -> anyhow::Result<Measurement> {
+    let cpu0 = process_cpu_time();
+    let t0 = std::time::Instant::now();
+    s.execute_all(sql)?;
+    eddy.engine().wait_caught_up(None, Duration::from_secs(7200))?;
+    Ok(Measurement { name: name.into(), records, wall: t0.elapsed(), cpu: process_cpu_time() - cpu0 })
+}

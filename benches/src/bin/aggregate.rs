@@ -8,11 +8,11 @@
 //! `cargo run --release -p eddy-benches --bin aggregate -- --mode windows --records 10000000`
 //! `cargo run --release -p eddy-benches --bin aggregate -- --mode distinct --records 10000000`
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use eddy_benches::{peak_rss_bytes, process_cpu_time, Measurement, Rng};
+use eddy_benches::{peak_rss_bytes, run_to_completion, Rng};
 use storage::{partition_for_key, RecordIn, TopicConfig};
 
 #[derive(Parser)]
@@ -60,10 +60,10 @@ fn main() -> Result<()> {
         "CREATE STREAM src (id BIGINT KEY, k STRING, v BIGINT) WITH (KAFKA_TOPIC='src', VALUE_FORMAT='JSON');
          SET 'auto.offset.reset'='earliest';",
     )?;
-    let mut results = vec![run(&eddy, &mut s, "pass-through (SELECT *)", "CREATE STREAM copy AS SELECT * FROM src;", args.records)?];
+    let mut results = vec![run_to_completion(&eddy, &mut s, "pass-through (SELECT *)", "CREATE STREAM copy AS SELECT * FROM src;", args.records)?];
     if distinct {
         let rss_before = peak_rss_bytes();
-        results.push(run(
+        results.push(run_to_completion(
             &eddy,
             &mut s,
             "GROUP BY distinct keys",
@@ -78,7 +78,7 @@ fn main() -> Result<()> {
             ("tumbling 10s COUNT+SUM, EMIT CHANGES", "CREATE TABLE t2 AS SELECT k, COUNT(*) AS n, SUM(v) AS total FROM src WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY k;"),
             ("hopping 10s/2s COUNT+SUM, EMIT FINAL", "CREATE TABLE t3 AS SELECT k, COUNT(*) AS n, SUM(v) AS total FROM src WINDOW HOPPING (SIZE 10 SECONDS, ADVANCE BY 2 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY k EMIT FINAL;"),
         ] {
-            results.push(run(&eddy, &mut s, name, sql, args.records)?);
+            results.push(run_to_completion(&eddy, &mut s, name, sql, args.records)?);
         }
     }
     let base = results[0].per_cpu_sec();
@@ -89,13 +89,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn run(eddy: &planner::Eddy, s: &mut planner::Session, name: &str, sql: &str, records: u64) -> Result<Measurement> {
-    let cpu0 = process_cpu_time();
-    let t0 = Instant::now();
-    s.execute_all(sql)?;
-    eddy.engine().wait_caught_up(None, Duration::from_secs(7200))?;
-    Ok(Measurement { name: name.into(), records, wall: t0.elapsed(), cpu: process_cpu_time() - cpu0 })
-}
 
 /// Random key lookups through the Session API, as a client would run them.
 fn pull_latency(eddy: &planner::Eddy, keys: u64, n: u64) -> Result<()> {

@@ -11,11 +11,11 @@
 //! `cargo run --release -p eddy-benches --bin join -- --mode stream-table --records 10000000`
 //! `cargo run --release -p eddy-benches --bin join -- --mode stream-stream --records 5000000`
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use eddy_benches::{peak_rss_bytes, process_cpu_time, Measurement, Rng};
+use eddy_benches::{peak_rss_bytes, run_to_completion, Rng};
 use storage::{RecordIn, TopicConfig};
 
 #[derive(Parser)]
@@ -56,9 +56,9 @@ fn main() -> Result<()> {
             "CREATE STREAM lefts (k BIGINT KEY, a BIGINT) WITH (KAFKA_TOPIC='lefts', VALUE_FORMAT='JSON');
              CREATE STREAM rights (k BIGINT KEY, b BIGINT) WITH (KAFKA_TOPIC='rights', VALUE_FORMAT='JSON');",
         )?;
-        let base = run(&eddy, &mut s, "pass-through (both streams)", "CREATE STREAM copy_l AS SELECT * FROM lefts; CREATE STREAM copy_r AS SELECT * FROM rights;", 2 * args.records)?;
+        let base = run_to_completion(&eddy, &mut s, "pass-through (both streams)", "CREATE STREAM copy_l AS SELECT * FROM lefts; CREATE STREAM copy_r AS SELECT * FROM rights;", 2 * args.records)?;
         let rss_before = peak_rss_bytes();
-        let join = run(
+        let join = run_to_completion(
             &eddy,
             &mut s,
             "stream-stream WITHIN 10s GRACE 0s",
@@ -84,8 +84,8 @@ fn main() -> Result<()> {
             "CREATE TABLE auctions (id BIGINT PRIMARY KEY, seller BIGINT, category BIGINT) WITH (KAFKA_TOPIC='auctions', VALUE_FORMAT='JSON');
              CREATE STREAM bids (auction BIGINT KEY, bidder BIGINT, price BIGINT) WITH (KAFKA_TOPIC='bids', VALUE_FORMAT='JSON');",
         )?;
-        let base = run(&eddy, &mut s, "pass-through (bids)", "CREATE STREAM copy AS SELECT * FROM bids;", args.records)?;
-        let join = run(
+        let base = run_to_completion(&eddy, &mut s, "pass-through (bids)", "CREATE STREAM copy AS SELECT * FROM bids;", args.records)?;
+        let join = run_to_completion(
             &eddy,
             &mut s,
             "bids JOIN auctions (enrich)",
@@ -105,13 +105,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn run(eddy: &planner::Eddy, s: &mut planner::Session, name: &str, sql: &str, records: u64) -> Result<Measurement> {
-    let cpu0 = process_cpu_time();
-    let t0 = Instant::now();
-    s.execute_all(sql)?;
-    eddy.engine().wait_caught_up(None, Duration::from_secs(7200))?;
-    Ok(Measurement { name: name.into(), records, wall: t0.elapsed(), cpu: process_cpu_time() - cpu0 })
-}
 
 /// Appends `n` records to partition 0 of `topic`; `gen(i)` gives the BIGINT key, the JSON value
 /// and the timestamp of record `i`.

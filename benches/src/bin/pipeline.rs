@@ -5,11 +5,11 @@
 //!
 //! `cargo run --release -p eddy-benches --bin pipeline -- --records 10000000 [--partitions N]`
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use eddy_benches::{process_cpu_time, Measurement, Rng};
+use eddy_benches::{run_to_completion, Rng};
 use storage::{partition_for_key, RecordIn, TopicConfig};
 
 #[derive(Parser)]
@@ -50,8 +50,8 @@ fn main() -> Result<()> {
          WITH (KAFKA_TOPIC='src', VALUE_FORMAT='JSON');
          SET 'auto.offset.reset'='earliest';",
     )?;
-    let base = run(&eddy, &mut s, "pass-through (SELECT *)", "CREATE STREAM all_rows AS SELECT * FROM src;", args.records)?;
-    let filtered = run(
+    let base = run_to_completion(&eddy, &mut s, "pass-through (SELECT *)", "CREATE STREAM all_rows AS SELECT * FROM src;", args.records)?;
+    let filtered = run_to_completion(
         &eddy,
         &mut s,
         "WHERE + projection",
@@ -68,13 +68,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn run(eddy: &planner::Eddy, s: &mut planner::Session, name: &str, sql: &str, records: u64) -> Result<Measurement> {
-    let cpu0 = process_cpu_time();
-    let t0 = Instant::now();
-    s.execute_all(sql)?;
-    eddy.engine().wait_caught_up(None, Duration::from_secs(3600))?;
-    Ok(Measurement { name: name.into(), records, wall: t0.elapsed(), cpu: process_cpu_time() - cpu0 })
-}
 
 /// Appends `n` JSON records of about 110 bytes, keyed by id.
 pub fn load(log: &dyn storage::TopicLog, n: u64, partitions: u32) -> Result<()> {

@@ -377,7 +377,8 @@ impl ValType {
     }
 }
 
-/// The Arrow type of `ARRAY<item>` (as the planner builds it).
+/// The Arrow type of `ARRAY<item>` (as the planner builds it); used by the UDAF tests.
+#[cfg(test)]
 pub(crate) fn list_of(item: DataType) -> DataType {
     DataType::List(Arc::new(Field::new("item", item, true)))
 }
