@@ -103,3 +103,35 @@ pub fn run_to_completion(
     eddy.engine().wait_caught_up(None, Duration::from_secs(7200))?;
     Ok(Measurement { name: name.into(), records, wall: t0.elapsed(), cpu: process_cpu_time() - cpu0 })
 }
+
+/// Appends `n` generated records to `topic`, in chunks of 10,000, each to its key's partition
+/// (Kafka's partitioner over `partitions`). `gen(i, rng)` gives record `i`'s BIGINT key, JSON
+/// value and timestamp.
+pub fn load_topic(
+    log: &dyn storage::TopicLog,
+    topic: &str,
+    partitions: u32,
+    n: u64,
+    rng: &mut Rng,
+    mut gen: impl FnMut(u64, &mut Rng) -> (i64, String, i64),
+) -> anyhow::Result<()> {
+    const CHUNK: u64 = 10_000;
+    let mut i = 0;
+    while i < n {
+        let m = CHUNK.min(n - i);
+        let mut recs: Vec<Vec<(Vec<u8>, Vec<u8>, i64)>> = vec![Vec::new(); partitions as usize];
+        for j in i..i + m {
+            let (k, v, t) = gen(j, rng);
+            let key = k.to_be_bytes().to_vec();
+            let p = storage::partition_for_key(&key, partitions);
+            recs[p as usize].push((key, v.into_bytes(), t));
+        }
+        for (p, rs) in recs.iter().enumerate().filter(|(_, rs)| !rs.is_empty()) {
+            let ins: Vec<storage::RecordIn<'_>> =
+                rs.iter().map(|(k, v, t)| storage::RecordIn { timestamp: *t, key: Some(k), value: Some(v), headers: &[] }).collect();
+            log.append(topic, p as u32, &ins)?;
+        }
+        i += m;
+    }
+    Ok(())
+}

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use eddy_benches::{peak_rss_bytes, run_to_completion, Rng};
-use storage::{partition_for_key, RecordIn, TopicConfig};
+use eddy_benches::{load_topic, peak_rss_bytes, run_to_completion, Rng};
+use storage::TopicConfig;
 
 #[derive(Parser)]
 struct Args {
@@ -47,7 +47,12 @@ fn main() -> Result<()> {
     let distinct = args.mode == "distinct";
     let keys = if distinct { args.records } else { args.keys };
     let t0 = Instant::now();
-    load(&*log, args.records, keys, args.partitions, args.per_ms.max(1))?;
+    // `{"k": "key_<i>", "v": <int>}` keyed by id, `per_ms` records per millisecond.
+    let (n, per_ms) = (args.records, args.per_ms.max(1));
+    load_topic(&*log, "src", args.partitions, n, &mut Rng::new(42), |id, rng| {
+        let k = if keys >= n { id } else { rng.below(keys) };
+        (id as i64, format!(r#"{{"k":"key_{k}","v":{}}}"#, rng.below(1000)), 1_700_000_000_000 + (id / per_ms) as i64)
+    })?;
     println!(
         "loaded {} records with {} keys, {} per ms of event time, in {:.1}s",
         args.records,
@@ -119,30 +124,3 @@ fn pull_latency(eddy: &planner::Eddy, keys: u64, n: u64) -> Result<()> {
     Ok(())
 }
 
-/// Appends `n` JSON records `{"k": "key_<i>", "v": <int>}`, `per_ms` per millisecond.
-fn load(log: &dyn storage::TopicLog, n: u64, keys: u64, partitions: u32, per_ms: u64) -> Result<()> {
-    let mut rng = Rng::new(42);
-    let chunk = 10_000u64;
-    let mut i = 0;
-    while i < n {
-        let m = chunk.min(n - i);
-        let mut recs: Vec<Vec<(Vec<u8>, Vec<u8>, i64)>> = vec![Vec::new(); partitions as usize];
-        for j in 0..m {
-            let id = i + j;
-            let k = if keys >= n { id } else { rng.below(keys) };
-            let key = (id as i64).to_be_bytes().to_vec();
-            let value = format!(r#"{{"k":"key_{k}","v":{}}}"#, rng.below(1000));
-            let p = partition_for_key(&key, partitions);
-            recs[p as usize].push((key, value.into_bytes(), 1_700_000_000_000 + (id / per_ms) as i64));
-        }
-        for (p, rs) in recs.iter().enumerate() {
-            let ins: Vec<RecordIn<'_>> =
-                rs.iter().map(|(k, v, t)| RecordIn { timestamp: *t, key: Some(k), value: Some(v), headers: &[] }).collect();
-            if !ins.is_empty() {
-                log.append("src", p as u32, &ins)?;
-            }
-        }
-        i += m;
-    }
-    Ok(())
-}

@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use eddy_benches::{peak_rss_bytes, run_to_completion, Rng};
-use storage::{RecordIn, TopicConfig};
+use eddy_benches::{load_topic, peak_rss_bytes, run_to_completion, Rng};
+use storage::TopicConfig;
 
 #[derive(Parser)]
 struct Args {
@@ -49,8 +49,8 @@ fn main() -> Result<()> {
             log.create_topic(t, &TopicConfig::new(1))?;
         }
         let mut rng = Rng::new(42);
-        load(&*log, "lefts", args.records, |i, rng| (rng.below(args.keys), format!(r#"{{"a":{}}}"#, i % 1000), T0 + i as i64), &mut rng)?;
-        load(&*log, "rights", args.records, |i, rng| (rng.below(args.keys), format!(r#"{{"b":{}}}"#, i % 777), T0 + i as i64), &mut rng)?;
+        load_topic(&*log, "lefts", 1, args.records, &mut rng, |i, rng| (rng.below(args.keys) as i64, format!(r#"{{"a":{}}}"#, i % 1000), T0 + i as i64))?;
+        load_topic(&*log, "rights", 1, args.records, &mut rng, |i, rng| (rng.below(args.keys) as i64, format!(r#"{{"b":{}}}"#, i % 777), T0 + i as i64))?;
         println!("loaded 2 x {} records with {} keys in {:.1}s", args.records, args.keys, t0.elapsed().as_secs_f64());
         s.execute_all(
             "CREATE STREAM lefts (k BIGINT KEY, a BIGINT) WITH (KAFKA_TOPIC='lefts', VALUE_FORMAT='JSON');
@@ -77,8 +77,8 @@ fn main() -> Result<()> {
         log.create_topic("bids", &TopicConfig::new(1))?;
         let mut rng = Rng::new(42);
         let rows = args.table_rows;
-        load(&*log, "auctions", rows, |i, rng| (i, format!(r#"{{"seller":{},"category":{}}}"#, rng.below(100_000), 10 + rng.below(10)), T0), &mut rng)?;
-        load(&*log, "bids", args.records, |i, rng| (rng.below(rows), format!(r#"{{"bidder":{},"price":{}}}"#, rng.below(1_000_000), 1 + rng.below(10_000)), T0 + 1 + i as i64), &mut rng)?;
+        load_topic(&*log, "auctions", 1, rows, &mut rng, |i, rng| (i as i64, format!(r#"{{"seller":{},"category":{}}}"#, rng.below(100_000), 10 + rng.below(10)), T0))?;
+        load_topic(&*log, "bids", 1, args.records, &mut rng, |i, rng| (rng.below(rows) as i64, format!(r#"{{"bidder":{},"price":{}}}"#, rng.below(1_000_000), 1 + rng.below(10_000)), T0 + 1 + i as i64))?;
         println!("loaded {} auctions and {} bids in {:.1}s", rows, args.records, t0.elapsed().as_secs_f64());
         s.execute_all(
             "CREATE TABLE auctions (id BIGINT PRIMARY KEY, seller BIGINT, category BIGINT) WITH (KAFKA_TOPIC='auctions', VALUE_FORMAT='JSON');
@@ -102,33 +102,5 @@ fn main() -> Result<()> {
         println!("{}  ({:.2}x pass-through)", m.line(), m.per_cpu_sec() / base);
     }
     eddy.shutdown()?;
-    Ok(())
-}
-
-
-/// Appends `n` records to partition 0 of `topic`; `gen(i)` gives the BIGINT key, the JSON value
-/// and the timestamp of record `i`.
-fn load(
-    log: &dyn storage::TopicLog,
-    topic: &str,
-    n: u64,
-    mut gen: impl FnMut(u64, &mut Rng) -> (u64, String, i64),
-    rng: &mut Rng,
-) -> Result<()> {
-    let chunk = 10_000u64;
-    let mut i = 0;
-    while i < n {
-        let m = chunk.min(n - i);
-        let recs: Vec<(Vec<u8>, Vec<u8>, i64)> = (i..i + m)
-            .map(|j| {
-                let (k, v, t) = gen(j, rng);
-                ((k as i64).to_be_bytes().to_vec(), v.into_bytes(), t)
-            })
-            .collect();
-        let ins: Vec<RecordIn<'_>> =
-            recs.iter().map(|(k, v, t)| RecordIn { timestamp: *t, key: Some(k), value: Some(v), headers: &[] }).collect();
-        log.append(topic, 0, &ins)?;
-        i += m;
-    }
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use eddy_benches::{run_to_completion, Rng};
-use storage::{partition_for_key, RecordIn, TopicConfig};
+use eddy_benches::{load_topic, run_to_completion, Rng};
+use storage::TopicConfig;
 
 #[derive(Parser)]
 struct Args {
@@ -72,34 +72,15 @@ fn main() -> Result<()> {
 /// Appends `n` JSON records of about 110 bytes, keyed by id.
 pub fn load(log: &dyn storage::TopicLog, n: u64, partitions: u32) -> Result<()> {
     const PAGES: [&str; 6] = ["/home", "/search", "/cart", "/checkout", "/health", "/item"];
-    let mut rng = Rng::new(42);
-    let chunk = 10_000u64;
-    let mut i = 0;
-    while i < n {
-        let m = chunk.min(n - i);
-        let mut recs: Vec<Vec<(Vec<u8>, Vec<u8>, i64)>> = vec![Vec::new(); partitions as usize];
-        for j in 0..m {
-            let id = i + j;
-            let key = (id as i64).to_be_bytes().to_vec();
-            let value = format!(
-                r#"{{"user_id":{},"page":"{}","amount":{}.{:02},"ts":{},"agent":"bench/1.0"}}"#,
-                rng.below(100_000),
-                PAGES[rng.below(6) as usize],
-                rng.below(100),
-                rng.below(100),
-                1_700_000_000_000u64 + id
-            );
-            let p = partition_for_key(&key, partitions);
-            recs[p as usize].push((key, value.into_bytes(), 1_700_000_000_000 + id as i64));
-        }
-        for (p, rs) in recs.iter().enumerate() {
-            let ins: Vec<RecordIn<'_>> =
-                rs.iter().map(|(k, v, t)| RecordIn { timestamp: *t, key: Some(k), value: Some(v), headers: &[] }).collect();
-            if !ins.is_empty() {
-                log.append("src", p as u32, &ins)?;
-            }
-        }
-        i += m;
-    }
-    Ok(())
+    load_topic(log, "src", partitions, n, &mut Rng::new(42), |id, rng| {
+        let value = format!(
+            r#"{{"user_id":{},"page":"{}","amount":{}.{:02},"ts":{},"agent":"bench/1.0"}}"#,
+            rng.below(100_000),
+            PAGES[rng.below(6) as usize],
+            rng.below(100),
+            rng.below(100),
+            1_700_000_000_000u64 + id
+        );
+        (id as i64, value, 1_700_000_000_000 + id as i64)
+    })
 }
