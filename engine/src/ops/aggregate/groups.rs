@@ -167,7 +167,6 @@ impl GroupStore {
 
     /// Drops cached keys matching `pred` without writing them (their state was deleted by range).
     pub fn forget(&mut self, mut pred: impl FnMut(&[u8]) -> bool) {
-        let before = self.map.len();
         let mut dirty_gone = 0;
         self.map.retain(|k, e| {
             let drop = pred(k);
@@ -178,7 +177,6 @@ impl GroupStore {
         });
         self.dirty -= dirty_gone;
         self.deleted.retain(|k| !pred(k));
-        let _ = before;
     }
 
     /// Too much unflushed state: the caller should ask for a checkpoint.
