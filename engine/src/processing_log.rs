@@ -110,7 +110,8 @@ impl ProcessingError {
 }
 
 /// Row `i` of `batch` as a JSON object of its columns (`_ts`, `_op` and `_headers` left out),
-/// for the late-data topic.
+/// for the late-data topic. Internal columns are named by their
+/// [`DISPLAY_NAME_KEY`](crate::types::DISPLAY_NAME_KEY) metadata where they have it.
 pub fn row_json(batch: &RecordBatch, i: usize) -> Vec<u8> {
     let mut m = serde_json::Map::new();
     for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -131,7 +132,8 @@ pub fn row_json(batch: &RecordBatch, i: usize) -> Vec<u8> {
                 Err(_) => serde_json::Value::Null,
             }
         };
-        m.insert(f.name().clone(), v);
+        let name = f.metadata().get(crate::types::DISPLAY_NAME_KEY).unwrap_or(f.name());
+        m.insert(name.clone(), v);
     }
     serde_json::to_vec(&serde_json::Value::Object(m)).unwrap_or_default()
 }

@@ -31,6 +31,10 @@ pub const OP_COLUMN: &str = "_op";
 /// and a sink writes it as the headers of the records it appends (as Kafka Streams forwards
 /// the input record's headers).
 pub const HEADERS_COLUMN: &str = "_headers";
+/// Field metadata key holding the name a user knows an internal column by (the GROUP BY or
+/// aggregate-argument expression behind `_g0`, `_a0`, ...), used where rows leave the engine as
+/// they are, as on a late-data topic.
+pub const DISPLAY_NAME_KEY: &str = "eddy.display_name";
 
 /// What a row of a batch means. Streams carry `Insert` (and `Delete` for a record whose value is
 /// null); table changelogs carry all four, as in Flink's RowKind.

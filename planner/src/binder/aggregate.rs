@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Column, ScalarValue};
+use datafusion::common::Column;
 use datafusion::logical_expr::Expr;
 use datafusion::sql::sqlparser::ast::{Expr as AstExpr, FunctionArg, FunctionArgExpr, FunctionArguments};
 use engine::ops::aggregate::{create_aggregate, is_aggregate, AggFunctionRef};
@@ -33,6 +33,8 @@ pub struct AggCallBound {
     pub text: String,
     /// Bound arguments (over the source).
     pub args: Vec<Typed>,
+    /// Normalised text of each argument in `args`, the name a user knows it by.
+    pub arg_texts: Vec<String>,
     /// The function.
     pub function: AggFunctionRef,
     /// Column name of its result after the aggregation.
@@ -105,6 +107,7 @@ impl AggScope<'_> {
             FunctionArguments::Subquery(_) => return Err(PlanError::Unsupported { feature: "subqueries".into() }),
         };
         let mut args = Vec::new();
+        let mut arg_texts = Vec::new();
         let mut params = Vec::new();
         for (i, a) in list.iter().enumerate() {
             match a {
@@ -122,18 +125,18 @@ impl AggScope<'_> {
                         }
                     }
                     args.push(t);
+                    arg_texts.push(norm_text(x));
                 }
                 other => return Err(invalid(format!("invalid argument {other} of {name}"))),
             }
         }
         let types: Vec<DataType> = args.iter().map(|a| a.dt.clone()).collect();
         let function = create_aggregate(&name, &types, &params).map_err(|e| invalid(format!("{e}")))?;
-        let _ = ScalarValue::Null;
         let mut calls = self.calls.borrow_mut();
         let field = format!("_agg{}", calls.len());
         let t = Typed::new(Expr::Column(Column::new_unqualified(&field)), function.return_type());
         post.add_field(datafusion::arrow::datatypes::Field::new(&field, function.return_type(), true));
-        calls.push(AggCallBound { text, args, function, field });
+        calls.push(AggCallBound { text, args, arg_texts, function, field });
         Ok(Some(t))
     }
 

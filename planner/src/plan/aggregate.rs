@@ -303,16 +303,17 @@ pub fn plan_aggregate(
     let mut pre_fields = Vec::new();
     let mut pre_exprs = Vec::new();
     for (g, t) in groups.iter().zip(&group_typed) {
-        pre_fields.push(Field::new(&g.field, g.data_type.clone(), true));
+        let f = Field::new(&g.field, g.data_type.clone(), true);
+        pre_fields.push(if constant_group { f } else { displayed(f, &g.text) });
         pre_exprs.push(binder.physical(t)?);
     }
     let mut agg_calls = Vec::new();
     let mut arg_fields = Vec::new();
     for c in &calls {
         let mut args = Vec::new();
-        for a in &c.args {
+        for (a, text) in c.args.iter().zip(&c.arg_texts) {
             let i = pre_fields.len();
-            let f = Field::new(format!("_a{}", i - groups.len()), a.dt.clone(), true);
+            let f = displayed(Field::new(format!("_a{}", i - groups.len()), a.dt.clone(), true), text);
             arg_fields.push(f.clone());
             pre_fields.push(f);
             pre_exprs.push(binder.physical(a)?);
@@ -512,4 +513,9 @@ fn derived_name(e: &AstExpr) -> Option<String> {
         AstExpr::Nested(inner) => derived_name(inner),
         _ => None,
     }
+}
+
+/// `f` carrying `text` as the name users know it by (see [`engine::types::DISPLAY_NAME_KEY`]).
+fn displayed(f: Field, text: &str) -> Field {
+    f.with_metadata([(engine::types::DISPLAY_NAME_KEY.to_string(), text.to_string())].into())
 }
