@@ -8,10 +8,17 @@
 //! null-padded at once (legacy), with grace when its window closes unmatched; a row later than
 //! its window's close is dropped (outer joins with grace emit it null-padded at once).
 //!
-//! State: the buffers live in memory (their size is bounded by the window, not by the streams'
-//! length) and in the state store, written at barriers: key = prefix + side + [u32 key length,
-//! key] + [event time, sequence] -> matched flag + row bytes; a meta entry holds stream time and
-//! the sequence counter. `open` rebuilds the buffers from the store.
+//! State lives in the state store, written at barriers:
+//! - rows: prefix + side + [u32 key length, key] + [event time, sequence] -> matched flag + row
+//!   bytes, so that a key's rows in a time range are one seek;
+//! - a time index: prefix + (2 + side) + [event time, sequence] -> key, so that expiry walks rows
+//!   in time order and drops index entries with one range delete per barrier;
+//! - a meta entry: stream time, the sequence counter and the layout version.
+//!
+//! Memory holds the newest rows up to a byte budget ([`JOIN_BUFFER_BYTES`]); after writing a
+//! barrier's rows, the oldest ones beyond it are dropped from memory and read back from the store
+//! when a probe's time range reaches them (late rows, or windows larger than the budget). Rows
+//! only in the store expire at barriers. After a restart every row starts in the store.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -29,12 +36,47 @@ use crate::types::{Epoch, RowOp};
 /// ksqlDB's grace for stream-stream joins without GRACE PERIOD.
 const LEGACY_GRACE_MS: i64 = 24 * 3600 * 1000;
 
+/// Bytes of buffered rows (both sides) one join task keeps in memory; older rows beyond it stay
+/// in the state store only.
+pub(crate) const JOIN_BUFFER_BYTES: usize = 64 << 20;
+
+/// Bookkeeping bytes counted per buffered row on top of its key and row bytes.
+const ROW_OVERHEAD: usize = 112;
+
+/// Version byte ending the meta value of this layout (a 16-byte meta is the layout before the
+/// time index, whose rows are all loaded and rewritten).
+const LAYOUT: u8 = 2;
+
 struct Entry {
     row: Vec<u8>,
     matched: bool,
+    /// Waiting in `dirty` to be written.
+    dirty: bool,
+    /// Its row entry is in the store (expiry must delete it).
+    persisted: bool,
+    /// Its time-index entry is in the store.
+    indexed: bool,
 }
 
+/// A buffered row: side, join key, event time, sequence number.
 type Id = (usize, Vec<u8>, i64, u64);
+
+/// One row matched by a probe: its event time, sequence and row bytes.
+type Match = (i64, u64, Vec<u8>);
+
+fn row_bytes(key: &[u8], row: &[u8]) -> usize {
+    key.len() + row.len() + ROW_OVERHEAD
+}
+
+fn time_bytes(ts: i64) -> [u8; 8] {
+    ((ts as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn parse_time(b: &[u8]) -> Option<(i64, u64)> {
+    let ts = (u64::from_be_bytes(b.get(..8)?.try_into().ok()?) ^ (1 << 63)) as i64;
+    let seq = u64::from_be_bytes(b.get(8..16)?.try_into().ok()?);
+    Some((ts, seq))
+}
 
 /// Stream-stream join.
 pub struct StreamStreamJoinOp {
@@ -45,18 +87,42 @@ pub struct StreamStreamJoinOp {
     before: i64,
     after: i64,
     grace: Option<i64>,
-    bufs: [HashMap<Vec<u8>, BTreeMap<(i64, u64), Entry>>; 2],
+    /// Rows in memory, per side and key.
+    bufs: [hashbrown::HashMap<Vec<u8>, BTreeMap<(i64, u64), Entry>>; 2],
+    /// The rows in memory by the time their window closes.
     expiry: BTreeMap<(i64, u64), (usize, Vec<u8>, i64)>,
     observed: i64,
+    /// Stream time at the last expiry: rows whose window closed by then are gone.
+    expired_to: i64,
     seq: u64,
     prefix: Vec<u8>,
-    dirty: HashSet<Id>,
-    deleted: HashSet<Id>,
+    /// Rows to write at the next barrier.
+    dirty: Vec<Id>,
+    dirty_bytes: usize,
+    /// Persisted rows expired since the last barrier, to delete.
+    deleted: Vec<Id>,
+    /// Bytes of the rows in memory.
+    hot_bytes: usize,
+    budget: usize,
+    /// Per side, bounds `[min, max]` of the event times of rows that may be only in the store
+    /// (empty when min > max).
+    cold: [(i64, i64); 2],
+    /// Rows only in the store matched since the last barrier, with their row bytes.
+    cold_matched: HashMap<Id, Vec<u8>>,
+    /// A barrier has come: the query is persistent, so asking for a checkpoint frees memory.
+    checkpointed: bool,
 }
+
+const NO_COLD: (i64, i64) = (i64::MAX, i64::MIN);
 
 impl StreamStreamJoinOp {
     /// A join of two stream inputs producing `schema`.
     pub fn new(spec: JoinSpec, left: &SchemaRef, right: &SchemaRef, schema: SchemaRef) -> Result<Self> {
+        Self::with_budget(spec, left, right, schema, JOIN_BUFFER_BYTES)
+    }
+
+    /// A join keeping at most about `budget` bytes of buffered rows in memory.
+    pub(crate) fn with_budget(spec: JoinSpec, left: &SchemaRef, right: &SchemaRef, schema: SchemaRef, budget: usize) -> Result<Self> {
         let JoinKindSpec::StreamStream { before_ms, after_ms, grace_ms } = spec.kind else {
             unreachable!("a stream-stream join spec")
         };
@@ -66,13 +132,20 @@ impl StreamStreamJoinOp {
             before: before_ms,
             after: after_ms,
             grace: grace_ms,
-            bufs: [HashMap::new(), HashMap::new()],
+            bufs: Default::default(),
             expiry: BTreeMap::new(),
             observed: i64::MIN,
+            expired_to: i64::MIN,
             seq: 0,
             prefix: Vec::new(),
-            dirty: HashSet::new(),
-            deleted: HashSet::new(),
+            dirty: Vec::new(),
+            dirty_bytes: 0,
+            deleted: Vec::new(),
+            hot_bytes: 0,
+            budget,
+            cold: [NO_COLD; 2],
+            cold_matched: HashMap::new(),
+            checkpointed: false,
             spec,
             schema,
         })
@@ -85,10 +158,15 @@ impl StreamStreamJoinOp {
         )
     }
 
+    /// How far past its event time a row of `side` can still match, grace included.
+    fn reach(&self, side: usize) -> i64 {
+        let reach = if side == 0 { self.after } else { self.before };
+        reach.saturating_add(self.grace.unwrap_or(LEGACY_GRACE_MS))
+    }
+
     /// When a row of `side` at `ts` can no longer match.
     fn close_time(&self, side: usize, ts: i64) -> i64 {
-        let reach = if side == 0 { self.after } else { self.before };
-        ts.saturating_add(reach).saturating_add(self.grace.unwrap_or(LEGACY_GRACE_MS))
+        ts.saturating_add(self.reach(side))
     }
 
     fn joined(side: usize, mine: Option<Vec<u8>>, theirs: Option<Vec<u8>>, ts: i64) -> Joined {
@@ -96,13 +174,21 @@ impl StreamStreamJoinOp {
         Joined { left, right, ts, op: RowOp::Insert }
     }
 
-    fn entry_key(&self, id: &Id) -> Vec<u8> {
-        let (side, key, ts, seq) = id;
-        let mut k = self.prefix.clone();
-        k.push(*side as u8);
+    fn row_key(&self, side: usize, key: &[u8], ts: i64, seq: u64) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.prefix.len() + 21 + key.len());
+        k.extend_from_slice(&self.prefix);
+        k.push(side as u8);
         k.extend_from_slice(&(key.len() as u32).to_be_bytes());
         k.extend_from_slice(key);
-        k.extend_from_slice(&((*ts as u64) ^ (1 << 63)).to_be_bytes());
+        k.extend_from_slice(&time_bytes(ts));
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
+    fn index_key(&self, side: usize, ts: i64, seq: u64) -> Vec<u8> {
+        let mut k = self.prefix.clone();
+        k.push(2 + side as u8);
+        k.extend_from_slice(&time_bytes(ts));
         k.extend_from_slice(&seq.to_be_bytes());
         k
     }
@@ -113,8 +199,10 @@ impl StreamStreamJoinOp {
         k
     }
 
-    /// Emits (null-padded, for outer sides) and forgets rows whose window has closed.
+    /// Emits (null-padded, for outer sides) and forgets the rows in memory whose window has
+    /// closed; rows only in the store expire at the next barrier.
     fn expire(&mut self, out: &mut Vec<Joined>) {
+        self.expired_to = self.observed;
         while let Some((&(at, seq), _)) = self.expiry.first_key_value() {
             if at > self.observed {
                 break;
@@ -125,13 +213,111 @@ impl StreamStreamJoinOp {
             if buf.is_empty() {
                 self.bufs[side].remove(&key);
             }
+            self.hot_bytes -= row_bytes(&key, &e.row).min(self.hot_bytes);
+            if e.persisted {
+                self.deleted.push((side, key, ts, seq));
+            }
             if !e.matched && self.grace.is_some() && self.outer(side) {
                 out.push(Self::joined(side, Some(e.row), None, ts));
             }
-            let id = (side, key, ts, seq);
-            if !self.dirty.remove(&id) {
-                self.deleted.insert(id);
+        }
+    }
+
+    /// The rows of `side` with join key `key` and event time in `[lo, hi]` that are only in the
+    /// store and still open, marked matched.
+    fn probe_cold(&mut self, side: usize, key: &[u8], lo: i64, hi: i64, cx: &OpContext<'_>) -> Result<Vec<Match>> {
+        let (clo, chi) = self.cold[side];
+        let (lo, hi) = (lo.max(clo), hi.min(chi));
+        if lo > hi {
+            return Ok(Vec::new());
+        }
+        let from = self.row_key(side, key, lo, 0);
+        let mut to = self.row_key(side, key, hi, u64::MAX);
+        to.push(0);
+        let tail = from.len() - 16;
+        let mut found = Vec::new();
+        for kv in cx.state.scan(&from, &to)? {
+            let (k, v) = kv?;
+            let Some((ts, seq)) = k.get(tail..).and_then(parse_time) else { continue };
+            let (Some(&flag), Some(row)) = (v.first(), v.get(1..)) else { continue };
+            if self.close_time(side, ts) <= self.expired_to
+                || self.bufs[side].get(key).is_some_and(|b| b.contains_key(&(ts, seq)))
+            {
+                continue;
             }
+            if flag == 0 {
+                self.cold_matched.entry((side, key.to_vec(), ts, seq)).or_insert_with(|| row.to_vec());
+            }
+            found.push((ts, seq, row.to_vec()));
+        }
+        Ok(found)
+    }
+
+    /// At a barrier: expires the rows only in the store whose window has closed, and drops the
+    /// time-index entries of every expired row. Returns the keys to delete.
+    fn expire_cold(&mut self, cx: &OpContext<'_>, out: &mut Vec<Joined>) -> Result<(Vec<Vec<u8>>, Vec<(Vec<u8>, Vec<u8>)>)> {
+        let mut dels = Vec::new();
+        let mut ranges = Vec::new();
+        for side in 0..2 {
+            let cut = self.expired_to.saturating_sub(self.reach(side));
+            if cut == i64::MIN {
+                continue;
+            }
+            let (lo, hi) = self.cold[side];
+            if lo <= hi && lo <= cut {
+                let gone: HashSet<(i64, u64)> =
+                    self.deleted.iter().filter(|d| d.0 == side).map(|d| (d.2, d.3)).collect();
+                let emit = self.grace.is_some() && self.outer(side);
+                let from = self.index_key(side, lo, 0);
+                let mut to = self.index_key(side, cut, u64::MAX);
+                to.push(0);
+                let mut expired: Vec<Id> = Vec::new();
+                for kv in cx.state.scan(&from, &to)? {
+                    let (k, key) = kv?;
+                    let Some((ts, seq)) = k.get(self.prefix.len() + 1..).and_then(parse_time) else { continue };
+                    if !gone.contains(&(ts, seq)) {
+                        expired.push((side, key, ts, seq));
+                    }
+                }
+                let row_keys: Vec<Vec<u8>> = expired.iter().map(|(s, k, ts, seq)| self.row_key(*s, k, *ts, *seq)).collect();
+                if emit {
+                    let refs: Vec<&[u8]> = row_keys.iter().map(|k| k.as_slice()).collect();
+                    for (id, v) in expired.iter().zip(cx.state.multi_get(&refs)?) {
+                        let Some(v) = v else { continue };
+                        if v.first() == Some(&0) && !self.cold_matched.contains_key(id) {
+                            out.push(Self::joined(side, Some(v[1..].to_vec()), None, id.2));
+                        }
+                    }
+                }
+                for id in &expired {
+                    self.cold_matched.remove(id);
+                }
+                dels.extend(row_keys);
+                self.cold[side] = if cut >= hi { NO_COLD } else { (cut + 1, hi) };
+            }
+            ranges.push((self.index_key(side, i64::MIN, 0), self.index_key(side, cut.saturating_add(1), 0)));
+        }
+        Ok((dels, ranges))
+    }
+
+    /// After a barrier's writes: drops the oldest rows from memory until it holds 3/4 of the
+    /// budget; they stay in the store.
+    fn evict(&mut self) {
+        if self.hot_bytes <= self.budget {
+            return;
+        }
+        let target = self.budget / 4 * 3;
+        while self.hot_bytes > target {
+            let Some(((_, seq), (side, key, ts))) = self.expiry.pop_first() else { break };
+            let Some(buf) = self.bufs[side].get_mut(&key) else { continue };
+            let Some(e) = buf.remove(&(ts, seq)) else { continue };
+            debug_assert!(e.persisted && !e.dirty, "only written rows leave memory");
+            if buf.is_empty() {
+                self.bufs[side].remove(&key);
+            }
+            self.hot_bytes -= row_bytes(&key, &e.row).min(self.hot_bytes);
+            let (lo, hi) = self.cold[side];
+            self.cold[side] = (lo.min(ts), hi.max(ts));
         }
     }
 }
@@ -143,14 +329,33 @@ impl Operator for StreamStreamJoinOp {
 
     fn open(&mut self, cx: &mut OpContext<'_>) -> Result<()> {
         self.prefix = cx.state_prefix(self.spec.table);
-        if let Some(m) = cx.state.get(&self.meta_key())? {
-            if m.len() >= 16 {
-                self.observed = i64::from_le_bytes(m[..8].try_into().expect("8 bytes"));
-                self.seq = u64::from_le_bytes(m[8..16].try_into().expect("8 bytes"));
-            }
+        let Some(m) = cx.state.get(&self.meta_key())? else { return Ok(()) };
+        if m.len() < 16 {
+            return Ok(());
         }
-        let from = self.prefix.clone();
-        let to = self.meta_key();
+        self.observed = i64::from_le_bytes(m[..8].try_into().expect("8 bytes"));
+        self.seq = u64::from_le_bytes(m[8..16].try_into().expect("8 bytes"));
+        self.expired_to = self.observed;
+        if m.get(16) == Some(&LAYOUT) {
+            // Every row starts in the store: find where each side's rows begin.
+            for side in 0..2 {
+                let from = self.index_key(side, i64::MIN, 0);
+                let to = self.index_key(side + 1, i64::MIN, 0);
+                if let Some(kv) = cx.state.scan(&from, &to)?.next() {
+                    let (k, _) = kv?;
+                    if let Some((ts, _)) = k.get(self.prefix.len() + 1..).and_then(parse_time) {
+                        self.cold[side] = (ts, self.observed.max(ts));
+                    }
+                }
+            }
+            return Ok(());
+        }
+        // The layout before the time index: load every row, and write each back with its
+        // index entry at the next barrier.
+        let mut from = self.prefix.clone();
+        from.push(0);
+        let mut to = self.prefix.clone();
+        to.push(2);
         let plen = self.prefix.len();
         for kv in cx.state.scan(&from, &to)? {
             let (k, v) = kv?;
@@ -158,13 +363,15 @@ impl Operator for StreamStreamJoinOp {
             let (Some(&side), Some(klen)) = (rest.first(), rest.get(1..5)) else { continue };
             let klen = u32::from_be_bytes(klen.try_into().expect("4 bytes")) as usize;
             let Some(key) = rest.get(5..5 + klen) else { continue };
-            let Some(tail) = rest.get(5 + klen..5 + klen + 16) else { continue };
-            let ts = (u64::from_be_bytes(tail[..8].try_into().expect("8 bytes")) ^ (1 << 63)) as i64;
-            let seq = u64::from_be_bytes(tail[8..].try_into().expect("8 bytes"));
+            let Some((ts, seq)) = rest.get(5 + klen..).and_then(parse_time) else { continue };
             let side = side as usize;
-            let entry = Entry { matched: v.first() == Some(&1), row: v.get(1..).unwrap_or_default().to_vec() };
+            let row = v.get(1..).unwrap_or_default().to_vec();
+            self.hot_bytes += row_bytes(key, &row);
+            self.dirty_bytes += row_bytes(key, &row);
+            let entry = Entry { matched: v.first() == Some(&1), row, dirty: true, persisted: true, indexed: false };
             self.bufs[side].entry(key.to_vec()).or_default().insert((ts, seq), entry);
             self.expiry.insert((self.close_time(side, ts), seq), (side, key.to_vec(), ts));
+            self.dirty.push((side, key.to_vec(), ts, seq));
         }
         Ok(())
     }
@@ -177,6 +384,7 @@ impl Operator for StreamStreamJoinOp {
         let keys = self.keys[me].rows(&batch)?;
         let rows = self.codecs[me].rows(&batch)?;
         let mut out = Vec::new();
+        let mut matches: Vec<Match> = Vec::new();
         for i in 0..batch.num_rows() {
             if !RowOp::from_code(ops.value(i)).is_add() {
                 continue;
@@ -191,7 +399,8 @@ impl Operator for StreamStreamJoinOp {
                 }
                 continue;
             }
-            let key = keys.row(i).as_ref().to_vec();
+            let key_row = keys.row(i);
+            let key = key_row.as_ref();
             if self.close_time(me, t) < self.observed {
                 if self.outer(me) && self.grace.is_some() {
                     out.push(Self::joined(me, Some(row), None, t));
@@ -206,27 +415,54 @@ impl Operator for StreamStreamJoinOp {
                 continue;
             }
             let (lo, hi) = if me == 0 { (t - self.before, t + self.after) } else { (t - self.after, t + self.before) };
-            let mut matched = false;
-            if let Some(buf) = self.bufs[other].get_mut(&key) {
-                for ((ots, oseq), e) in buf.range_mut((lo, 0)..=(hi, u64::MAX)) {
-                    matched = true;
-                    let (l, r) = if me == 0 { (row.clone(), e.row.clone()) } else { (e.row.clone(), row.clone()) };
-                    out.push(Joined { left: Some(l), right: Some(r), ts: t.max(*ots), op: RowOp::Insert });
+            matches.clear();
+            if let Some(buf) = self.bufs[other].get_mut(key) {
+                for (&(ots, oseq), e) in buf.range_mut((lo, 0)..=(hi, u64::MAX)) {
+                    matches.push((ots, oseq, e.row.clone()));
                     if !e.matched {
                         e.matched = true;
-                        self.dirty.insert((other, key.clone(), *ots, *oseq));
+                        if !e.dirty {
+                            e.dirty = true;
+                            self.dirty_bytes += row_bytes(key, &e.row);
+                            self.dirty.push((other, key.to_vec(), ots, oseq));
+                        }
                     }
                 }
+            }
+            let (clo, chi) = self.cold[other];
+            if clo <= chi && lo <= chi && hi >= clo {
+                let cold = self.probe_cold(other, key, lo, hi, cx)?;
+                if !cold.is_empty() {
+                    matches.extend(cold);
+                    matches.sort_unstable_by_key(|m| (m.0, m.1));
+                }
+            }
+            let matched = !matches.is_empty();
+            for (ots, _, theirs) in matches.drain(..) {
+                let (l, r) = if me == 0 { (row.clone(), theirs) } else { (theirs, row.clone()) };
+                out.push(Joined { left: Some(l), right: Some(r), ts: t.max(ots), op: RowOp::Insert });
             }
             if !matched && self.grace.is_none() && self.outer(me) {
                 out.push(Self::joined(me, Some(row.clone()), None, t));
             }
             self.seq += 1;
             let seq = self.seq;
-            self.bufs[me].entry(key.clone()).or_default().insert((t, seq), Entry { row, matched });
-            self.expiry.insert((self.close_time(me, t), seq), (me, key.clone(), t));
-            self.dirty.insert((me, key, t, seq));
+            let size = row_bytes(key, &row);
+            self.hot_bytes += size;
+            self.dirty_bytes += size;
+            let entry = Entry { row, matched, dirty: true, persisted: false, indexed: false };
+            self.bufs[me].entry_ref(key).or_default().insert((t, seq), entry);
+            self.expiry.insert((self.close_time(me, t), seq), (me, key.to_vec(), t));
+            self.dirty.push((me, key.to_vec(), t, seq));
             self.expire(&mut out);
+        }
+        if !self.checkpointed && self.dirty.len() > 2 * self.expiry.len() + 1024 {
+            // No barriers (a transient query): forget the ids of rows that have expired.
+            let bufs = &self.bufs;
+            self.dirty.retain(|(s, k, ts, seq)| bufs[*s].get(k).is_some_and(|b| b.contains_key(&(*ts, *seq))));
+        }
+        if self.checkpointed && (self.dirty_bytes > self.budget || self.hot_bytes > self.budget.saturating_mul(2)) {
+            cx.request_checkpoint();
         }
         if let Some(b) = build(&self.schema, &self.codecs[0], &self.codecs[1], &out)? {
             cx.emit(b);
@@ -235,23 +471,46 @@ impl Operator for StreamStreamJoinOp {
     }
 
     fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
-        let dirty: Vec<Id> = self.dirty.drain().collect();
-        let deleted: Vec<Id> = self.deleted.drain().collect();
-        let mut puts = Vec::with_capacity(dirty.len());
-        for id in &dirty {
-            let (side, key, ts, seq) = id;
-            if let Some(e) = self.bufs[*side].get(key).and_then(|b| b.get(&(*ts, *seq))) {
-                let mut v = Vec::with_capacity(1 + e.row.len());
-                v.push(e.matched as u8);
-                v.extend_from_slice(&e.row);
-                puts.push((self.entry_key(id), v));
-            }
+        self.checkpointed = true;
+        let mut out = Vec::new();
+        let (mut dels, ranges) = self.expire_cold(cx, &mut out)?;
+        for (side, key, ts, seq) in std::mem::take(&mut self.deleted) {
+            dels.push(self.row_key(side, &key, ts, seq));
         }
-        let dels: Vec<Vec<u8>> = deleted.iter().map(|id| self.entry_key(id)).collect();
+        let mut puts = Vec::with_capacity(self.dirty.len() * 2 + self.cold_matched.len());
+        for (side, key, ts, seq) in std::mem::take(&mut self.dirty) {
+            let Some(e) = self.bufs[side].get_mut(&key).and_then(|b| b.get_mut(&(ts, seq))) else { continue };
+            e.dirty = false;
+            let mut v = Vec::with_capacity(1 + e.row.len());
+            v.push(e.matched as u8);
+            v.extend_from_slice(&e.row);
+            e.persisted = true;
+            let index = !e.indexed;
+            e.indexed = true;
+            if index {
+                let mut k = self.prefix.clone();
+                k.push(2 + side as u8);
+                k.extend_from_slice(&time_bytes(ts));
+                k.extend_from_slice(&seq.to_be_bytes());
+                puts.push((k, key.clone()));
+            }
+            puts.push((self.row_key(side, &key, ts, seq), v));
+        }
+        self.dirty_bytes = 0;
+        for ((side, key, ts, seq), row) in std::mem::take(&mut self.cold_matched) {
+            let mut v = Vec::with_capacity(1 + row.len());
+            v.push(1);
+            v.extend_from_slice(&row);
+            puts.push((self.row_key(side, &key, ts, seq), v));
+        }
         let mut meta = self.observed.to_le_bytes().to_vec();
         meta.extend_from_slice(&self.seq.to_le_bytes());
+        meta.push(LAYOUT);
         let meta_key = self.meta_key();
         let batch = cx.writes();
+        for (from, to) in &ranges {
+            batch.delete_range(from, to);
+        }
         for k in dels {
             batch.delete(&k);
         }
@@ -259,6 +518,201 @@ impl Operator for StreamStreamJoinOp {
             batch.put(&k, &v);
         }
         batch.put(&meta_key, &meta);
+        self.evict();
+        if let Some(b) = build(&self.schema, &self.codecs[0], &self.codecs[1], &out)? {
+            cx.emit(b);
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, Int64Array, Int8Array};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use storage::{KvStore, MemStore, StateBatch};
+
+    use super::*;
+    use crate::batch::with_internal;
+    use crate::operator::{Message, TaskInfo};
+    use crate::types::TableId;
+
+    /// One joined row: left value, right value, event time.
+    type Out = (Option<i64>, Option<i64>, i64);
+
+    fn spec(join_type: JoinType, grace_ms: Option<i64>) -> JoinSpec {
+        JoinSpec {
+            kind: JoinKindSpec::StreamStream { before_ms: 30, after_ms: 20, grace_ms },
+            join_type,
+            left_keys: vec![0],
+            right_keys: vec![0],
+            left_width: 2,
+            right_width: 2,
+            left_primary_key: Vec::new(),
+            table: TableId(1),
+        }
+    }
+
+    fn side_schema() -> SchemaRef {
+        with_internal([Field::new("K", DataType::Int64, true), Field::new("V", DataType::Int64, true)])
+    }
+
+    fn op(spec: &JoinSpec, budget: usize) -> StreamStreamJoinOp {
+        let out = with_internal(
+            ["LK", "LV", "RK", "RV"].map(|n| Field::new(n, DataType::Int64, true)),
+        );
+        StreamStreamJoinOp::with_budget(spec.clone(), &side_schema(), &side_schema(), out, budget).unwrap()
+    }
+
+    /// Runs `f` with a context over `state`, returning the joined rows it emitted.
+    fn with_cx(state: &MemStore, batch: Option<&mut StateBatch>, f: impl FnOnce(&mut OpContext<'_>)) -> Vec<Out> {
+        let info = TaskInfo { query_id: "q".into(), subtopology: 0, partition: 0 };
+        let (mut out, mut errors, mut wants) = (Vec::new(), Vec::new(), false);
+        let mut cx = OpContext {
+            out: &mut out,
+            errors: &mut errors,
+            task: &info,
+            stream_time: 0,
+            state,
+            batch,
+            wants_checkpoint: &mut wants,
+        };
+        f(&mut cx);
+        let mut rows = Vec::new();
+        for m in out {
+            let Message::Batch(b) = m else { continue };
+            let col = |i: usize| b.column(i).as_any().downcast_ref::<Int64Array>().unwrap().clone();
+            let (lv, rv, ts) = (col(1), col(3), col(4));
+            for i in 0..b.num_rows() {
+                let get = |a: &Int64Array| (!a.is_null(i)).then(|| a.value(i));
+                rows.push((get(&lv), get(&rv), ts.value(i)));
+            }
+        }
+        rows
+    }
+
+    fn input(key: i64, v: i64, ts: i64) -> RecordBatch {
+        RecordBatch::try_new(
+            side_schema(),
+            vec![
+                Arc::new(Int64Array::from(vec![key])),
+                Arc::new(Int64Array::from(vec![v])),
+                Arc::new(Int64Array::from(vec![ts])),
+                Arc::new(Int8Array::from(vec![RowOp::Insert as i8])),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// Feeds `events` (side, key, value, event time), with a barrier every `every` events (and
+    /// a restart from the store after every third barrier when `restart`), then a last barrier.
+    /// Returns the joined rows, sorted.
+    fn run(spec: &JoinSpec, events: &[(usize, i64, i64, i64)], budget: usize, every: usize, restart: bool) -> Vec<Out> {
+        let state = MemStore::new();
+        let mut j = op(spec, budget);
+        with_cx(&state, None, |cx| j.open(cx).unwrap());
+        let mut rows = Vec::new();
+        let mut barriers = 0;
+        for (n, &(side, key, v, ts)) in events.iter().enumerate() {
+            rows.extend(with_cx(&state, None, |cx| j.on_batch(side, input(key, v, ts), cx).unwrap()));
+            if (n + 1) % every == 0 || n + 1 == events.len() {
+                let mut batch = StateBatch::default();
+                rows.extend(with_cx(&state, Some(&mut batch), |cx| j.on_barrier(Epoch(1), cx).unwrap()));
+                state.commit(&batch, false).unwrap();
+                barriers += 1;
+                if restart && barriers % 3 == 0 {
+                    j = op(spec, budget);
+                    with_cx(&state, None, |cx| j.open(cx).unwrap());
+                }
+            }
+        }
+        rows.sort();
+        rows
+    }
+
+    /// Seeded events: 6 keys, event times mostly rising with some disorder and a few late ones.
+    fn events(seed: u64, n: usize) -> Vec<(usize, i64, i64, i64)> {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut t = 1_000;
+        (0..n as i64)
+            .map(|v| {
+                t += (next() % 7) as i64;
+                let jitter = if next() % 20 == 0 { (next() % 200) as i64 } else { (next() % 15) as i64 };
+                ((next() % 2) as usize, (next() % 6) as i64, v, t - jitter)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_beyond_the_memory_budget_join_from_the_store_as_if_in_memory() {
+        for join_type in [JoinType::Inner, JoinType::Left, JoinType::Right, JoinType::Full] {
+            for grace in [Some(10), Some(0), None] {
+                let spec = spec(join_type, grace);
+                let ev = events(join_type as u64 * 31 + grace.unwrap_or(99) as u64, 3_000);
+                let expected = run(&spec, &ev, usize::MAX, 1_000_000, false);
+                assert!(expected.iter().filter(|r| r.0.is_some() && r.1.is_some()).count() > 500, "the events join");
+                // A budget of a few rows: nearly every row lives only in the store.
+                for (budget, every, restart) in [(600, 7, false), (600, 50, true), (usize::MAX, 40, true)] {
+                    let got = run(&spec, &ev, budget, every, restart);
+                    assert_eq!(got, expected, "{join_type:?} grace {grace:?} budget {budget} barrier every {every} restart {restart}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn memory_stays_within_the_budget_and_expired_rows_leave_the_store() {
+        let spec = spec(JoinType::Left, Some(0));
+        let state = MemStore::new();
+        let mut j = op(&spec, 20_000);
+        with_cx(&state, None, |cx| j.open(cx).unwrap());
+        for v in 0..20_000i64 {
+            with_cx(&state, None, |cx| j.on_batch((v % 2) as usize, input(v % 50, v, v), cx).unwrap());
+            if v % 100 == 99 {
+                let mut batch = StateBatch::default();
+                with_cx(&state, Some(&mut batch), |cx| j.on_barrier(Epoch(1), cx).unwrap());
+                state.commit(&batch, false).unwrap();
+                assert!(j.hot_bytes <= 20_000, "in memory: {} bytes", j.hot_bytes);
+            }
+        }
+        // Windows of 50 ms at one row per ms: about 50 rows per side are open, each with its
+        // row entry and time-index entry, and nothing older.
+        let entries = state.scan(&j.prefix, &[j.prefix.as_slice(), &[0xff, 0xff]].concat()).unwrap().count();
+        assert!(entries < 400, "{entries} entries left in the store");
+    }
+
+    #[test]
+    fn state_of_the_layout_without_time_index_is_loaded_and_rewritten() {
+        let spec = spec(JoinType::Inner, Some(100));
+        let state = MemStore::new();
+        let mut j = op(&spec, usize::MAX);
+        with_cx(&state, None, |cx| j.open(cx).unwrap());
+        with_cx(&state, None, |cx| j.on_batch(0, input(1, 10, 1_000), cx).unwrap());
+        let mut batch = StateBatch::default();
+        with_cx(&state, Some(&mut batch), |cx| j.on_barrier(Epoch(1), cx).unwrap());
+        state.commit(&batch, false).unwrap();
+        // Turn the store into the old layout: no index entries, a 16-byte meta.
+        let mut old = StateBatch::default();
+        old.delete_range(&j.index_key(0, i64::MIN, 0), &j.index_key(2, i64::MIN, 0));
+        let meta = state.get(&j.meta_key()).unwrap().unwrap();
+        old.put(&j.meta_key(), &meta[..16]);
+        state.commit(&old, false).unwrap();
+        let mut j = op(&spec, usize::MAX);
+        with_cx(&state, None, |cx| j.open(cx).unwrap());
+        let rows = with_cx(&state, None, |cx| j.on_batch(1, input(1, 20, 1_010), cx).unwrap());
+        assert_eq!(rows, vec![(Some(10), Some(20), 1_010)]);
+        let mut batch = StateBatch::default();
+        with_cx(&state, Some(&mut batch), |cx| j.on_barrier(Epoch(2), cx).unwrap());
+        state.commit(&batch, false).unwrap();
+        let index = state.scan(&j.index_key(0, i64::MIN, 0), &j.index_key(1, i64::MIN, 0)).unwrap().count();
+        assert_eq!(index, 1, "the loaded row is indexed");
     }
 }
