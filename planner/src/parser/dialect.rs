@@ -44,22 +44,41 @@ impl Dialect for KsqlDialect {
         true
     }
 
+    // Named function arguments are off: `k := v` (MAP, STRUCT) parses as a binary operation
+    // (`parse_infix`), and `x => e` as a lambda (`parse_prefix`). With names as expressions on,
+    // sqlparser parsed every function argument twice (first as a name, then as a value), so
+    // nested unclosed calls took time exponential in their depth: a 130-byte statement parsed
+    // for 40 s (found by the `sql` fuzz target, kept in planner/tests/fuzz_regressions.rs).
     fn supports_named_fn_args_with_assignment_operator(&self) -> bool {
-        true
+        false
     }
 
     fn supports_named_fn_args_with_expr_name(&self) -> bool {
-        true
+        false
+    }
+
+    fn supports_named_fn_args_with_rarrow_operator(&self) -> bool {
+        false
     }
 
     fn get_next_precedence(&self, parser: &Parser) -> Option<Result<u8, ParserError>> {
         match parser.peek_token_ref().token {
             Token::Arrow | Token::LBracket => Some(Ok(self.prec_value(Precedence::Period))),
+            // `k := v` in MAP(...) and STRUCT(...): looser than any operator.
+            Token::Assignment => Some(Ok(1)),
             _ => None,
         }
     }
 
     fn parse_infix(&self, parser: &mut Parser, expr: &Expr, _precedence: u8) -> Option<Result<Expr, ParserError>> {
+        if parser.peek_token_ref().token == Token::Assignment {
+            parser.advance_token();
+            return Some(parser.parse_expr().map(|right| Expr::BinaryOp {
+                left: Box::new(expr.clone()),
+                op: BinaryOperator::Assignment,
+                right: Box::new(right),
+            }));
+        }
         // `x[i]` after any expression (e.g. `s->field[1]`).
         if parser.peek_token_ref().token == Token::LBracket {
             parser.advance_token();
