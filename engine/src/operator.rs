@@ -29,6 +29,9 @@ pub struct TaskInfo {
     pub subtopology: usize,
     /// Partition the task reads.
     pub partition: u32,
+    /// The task belongs to a persistent query: barriers come and commit its state writes. A
+    /// transient query's operators keep their state in memory only.
+    pub persistent: bool,
 }
 
 /// What an operator may do while handling a message.

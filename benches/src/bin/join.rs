@@ -5,11 +5,14 @@
 //!   older), then every bid looks its auction up.
 //! - `--mode stream-stream`: two streams of `--records` each, joined `WITHIN 10 SECONDS` on a key
 //!   (`--keys` distinct keys, one record per stream per millisecond), reporting peak RSS: run it
-//!   with two stream lengths to see that the buffers expire with the window (GRACE PERIOD 0: without
-//!   one, ksqlDB's legacy 24 hours keep every row of these streams buffered).
+//!   with two stream lengths to see that the buffers expire with the window. `--grace MS` sets the
+//!   GRACE PERIOD (default 0); `--grace none` leaves it out, so that ksqlDB's legacy 24 hours keep
+//!   every row of these streams buffered: memory then holds the newest rows up to the join's
+//!   budget and RocksDB the rest.
 //!
 //! `cargo run --release -p eddy-benches --bin join -- --mode stream-table --records 10000000`
 //! `cargo run --release -p eddy-benches --bin join -- --mode stream-stream --records 5000000`
+//! `cargo run --release -p eddy-benches --bin join -- --mode stream-stream --records 5000000 --grace none`
 
 use std::time::Instant;
 
@@ -32,6 +35,9 @@ struct Args {
     /// Distinct join keys (`stream-stream` mode).
     #[arg(long, default_value_t = 100_000)]
     keys: u64,
+    /// GRACE PERIOD of the stream-stream join in ms, or `none` for no GRACE PERIOD clause.
+    #[arg(long, default_value = "0")]
+    grace: String,
 }
 
 const T0: i64 = 1_700_000_000_000;
@@ -58,11 +64,18 @@ fn main() -> Result<()> {
         )?;
         let base = run_to_completion(&eddy, &mut s, "pass-through (both streams)", "CREATE STREAM copy_l AS SELECT * FROM lefts; CREATE STREAM copy_r AS SELECT * FROM rights;", 2 * args.records)?;
         let rss_before = peak_rss_bytes();
+        let (within, name) = match args.grace.as_str() {
+            "none" => ("WITHIN 10 SECONDS".to_string(), "stream-stream WITHIN 10s (legacy 24h grace)".to_string()),
+            ms => {
+                let ms: u64 = ms.parse()?;
+                (format!("WITHIN 10 SECONDS GRACE PERIOD {ms} MILLISECONDS"), format!("stream-stream WITHIN 10s GRACE {ms}ms"))
+            }
+        };
         let join = run_to_completion(
             &eddy,
             &mut s,
-            "stream-stream WITHIN 10s GRACE 0s",
-            "CREATE STREAM joined AS SELECT l.k AS k, l.a, r.b FROM lefts l JOIN rights r WITHIN 10 SECONDS GRACE PERIOD 0 SECONDS ON l.k = r.k;",
+            &name,
+            &format!("CREATE STREAM joined AS SELECT l.k AS k, l.a, r.b FROM lefts l JOIN rights r {within} ON l.k = r.k;"),
             2 * args.records,
         )?;
         let out: i64 = log.describe_topic("JOINED")?.partitions.iter().map(|p| p.end_offset).sum();

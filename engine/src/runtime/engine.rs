@@ -380,7 +380,7 @@ impl Engine {
             }
             let inputs: Vec<Vec<usize>> = dag.nodes.iter().map(|n| n.inputs.iter().map(|i| i.0 as usize).collect()).collect();
             for p in 0..partitions {
-                let info = TaskInfo { query_id: spec.id.clone(), subtopology: sub, partition: p };
+                let info = TaskInfo { query_id: spec.id.clone(), subtopology: sub, partition: p, persistent: opts.persistent };
                 let mut ops: Vec<Option<Box<dyn Operator>>> = Vec::new();
                 let mut sources = Vec::new();
                 for (i, n) in dag.nodes.iter().enumerate() {

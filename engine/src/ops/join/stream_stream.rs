@@ -15,12 +15,18 @@
 //!   in time order and drops index entries with one range delete per barrier;
 //! - a meta entry: stream time, the sequence counter and the layout version.
 //!
+//! A persistent query's operator appends its writes to one buffer as rows arrive (a new row with
+//! its index entry, a flag flip when it first matches) and, at the barrier, hands over those of
+//! rows still open: a row that expires within one checkpoint interval is never written, and a
+//! barrier costs no lookups. Rows written at an earlier barrier are deleted when they expire. A
+//! transient query writes nothing.
+//!
 //! Memory holds the newest rows up to a byte budget ([`JOIN_BUFFER_BYTES`]); after writing a
 //! barrier's rows, the oldest ones beyond it are dropped from memory and read back from the store
 //! when a probe's time range reaches them (late rows, or windows larger than the budget). Rows
 //! only in the store expire at barriers. After a restart every row starts in the store.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -32,6 +38,7 @@ use crate::operator::{OpContext, Operator};
 use crate::processing_log::ProcessingError;
 use crate::spec::{JoinKindSpec, JoinSpec, JoinType};
 use crate::types::{Epoch, RowOp};
+use storage::StateBatch;
 
 /// ksqlDB's grace for stream-stream joins without GRACE PERIOD.
 const LEGACY_GRACE_MS: i64 = 24 * 3600 * 1000;
@@ -50,16 +57,7 @@ const LAYOUT: u8 = 2;
 struct Entry {
     row: Vec<u8>,
     matched: bool,
-    /// Waiting in `dirty` to be written.
-    dirty: bool,
-    /// Its row entry is in the store (expiry must delete it).
-    persisted: bool,
-    /// Its time-index entry is in the store.
-    indexed: bool,
 }
-
-/// A buffered row: side, join key, event time, sequence number.
-type Id = (usize, Vec<u8>, i64, u64);
 
 /// One row matched by a probe: its event time, sequence and row bytes.
 type Match = (i64, u64, Vec<u8>);
@@ -96,21 +94,27 @@ pub struct StreamStreamJoinOp {
     expired_to: i64,
     seq: u64,
     prefix: Vec<u8>,
-    /// Rows to write at the next barrier.
-    dirty: Vec<Id>,
-    dirty_bytes: usize,
-    /// Persisted rows expired since the last barrier, to delete.
-    deleted: Vec<Id>,
+    /// Row writes (of a persistent query) for the next barrier.
+    pending: Pending,
+    /// Deletes for the next barrier.
+    deletes: StateBatch,
+    /// The sequence number at the last barrier: rows up to it are in the store.
+    written_seq: u64,
+    /// Scratch space for keys and values being written.
+    scratch: (Vec<u8>, Vec<u8>),
+    /// Per side, rows that left memory by expiring since the last barrier while rows only in
+    /// the store existed: the barrier's expiry of the latter skips them.
+    expired_now: [HashSet<(i64, u64)>; 2],
     /// Bytes of the rows in memory.
     hot_bytes: usize,
     budget: usize,
     /// Per side, bounds `[min, max]` of the event times of rows that may be only in the store
     /// (empty when min > max).
     cold: [(i64, i64); 2],
-    /// Rows only in the store matched since the last barrier, with their row bytes.
-    cold_matched: HashMap<Id, Vec<u8>>,
-    /// A barrier has come: the query is persistent, so asking for a checkpoint frees memory.
-    checkpointed: bool,
+    /// Rows only in the store matched since the last barrier (side, event time, sequence).
+    cold_matched: HashSet<(usize, i64, u64)>,
+    /// Writes state (a persistent query's task).
+    persistent: bool,
 }
 
 const NO_COLD: (i64, i64) = (i64::MAX, i64::MIN);
@@ -138,14 +142,16 @@ impl StreamStreamJoinOp {
             expired_to: i64::MIN,
             seq: 0,
             prefix: Vec::new(),
-            dirty: Vec::new(),
-            dirty_bytes: 0,
-            deleted: Vec::new(),
+            pending: Pending::default(),
+            deletes: StateBatch::default(),
+            written_seq: 0,
+            scratch: Default::default(),
+            expired_now: Default::default(),
             hot_bytes: 0,
             budget,
             cold: [NO_COLD; 2],
-            cold_matched: HashMap::new(),
-            checkpointed: false,
+            cold_matched: HashSet::new(),
+            persistent: false,
             spec,
             schema,
         })
@@ -175,22 +181,44 @@ impl StreamStreamJoinOp {
     }
 
     fn row_key(&self, side: usize, key: &[u8], ts: i64, seq: u64) -> Vec<u8> {
-        let mut k = Vec::with_capacity(self.prefix.len() + 21 + key.len());
-        k.extend_from_slice(&self.prefix);
-        k.push(side as u8);
-        k.extend_from_slice(&(key.len() as u32).to_be_bytes());
-        k.extend_from_slice(key);
-        k.extend_from_slice(&time_bytes(ts));
-        k.extend_from_slice(&seq.to_be_bytes());
+        let mut k = Vec::with_capacity(self.prefix.len() + 29 + key.len());
+        write_row_key(&mut k, &self.prefix, side, key, ts, seq);
         k
     }
 
     fn index_key(&self, side: usize, ts: i64, seq: u64) -> Vec<u8> {
-        let mut k = self.prefix.clone();
-        k.push(2 + side as u8);
-        k.extend_from_slice(&time_bytes(ts));
-        k.extend_from_slice(&seq.to_be_bytes());
+        let mut k = Vec::with_capacity(self.prefix.len() + 17);
+        write_index_key(&mut k, &self.prefix, side, ts, seq);
         k
+    }
+
+    /// Appends a row's entry (and, when `new`, its index entry) to the pending writes.
+    fn write_row(&mut self, side: usize, key: &[u8], ts: i64, seq: u64, matched: bool, row: &[u8], new: bool) {
+        if !self.persistent {
+            return;
+        }
+        let close = self.close_time(side, ts);
+        let (k, v) = &mut self.scratch;
+        write_row_key(k, &self.prefix, side, key, ts, seq);
+        v.clear();
+        v.push(matched as u8);
+        v.extend_from_slice(row);
+        self.pending.put(close, k, v);
+        if new {
+            write_index_key(k, &self.prefix, side, ts, seq);
+            self.pending.put(close, k, key);
+        }
+    }
+
+    /// Deletes the entry of an expired row if an earlier barrier wrote it (its index entry goes
+    /// with the barrier's range delete).
+    fn delete_row(&mut self, side: usize, key: &[u8], ts: i64, seq: u64) {
+        if !self.persistent || seq > self.written_seq {
+            return;
+        }
+        let k = &mut self.scratch.0;
+        write_row_key(k, &self.prefix, side, key, ts, seq);
+        self.deletes.delete(k);
     }
 
     fn meta_key(&self) -> Vec<u8> {
@@ -214,8 +242,9 @@ impl StreamStreamJoinOp {
                 self.bufs[side].remove(&key);
             }
             self.hot_bytes -= row_bytes(&key, &e.row).min(self.hot_bytes);
-            if e.persisted {
-                self.deleted.push((side, key, ts, seq));
+            self.delete_row(side, &key, ts, seq);
+            if self.cold[side].0 <= self.cold[side].1 {
+                self.expired_now[side].insert((ts, seq));
             }
             if !e.matched && self.grace.is_some() && self.outer(side) {
                 out.push(Self::joined(side, Some(e.row), None, ts));
@@ -245,8 +274,8 @@ impl StreamStreamJoinOp {
             {
                 continue;
             }
-            if flag == 0 {
-                self.cold_matched.entry((side, key.to_vec(), ts, seq)).or_insert_with(|| row.to_vec());
+            if flag == 0 && self.cold_matched.insert((side, ts, seq)) {
+                self.write_row(side, key, ts, seq, true, row, false);
             }
             found.push((ts, seq, row.to_vec()));
         }
@@ -254,10 +283,8 @@ impl StreamStreamJoinOp {
     }
 
     /// At a barrier: expires the rows only in the store whose window has closed, and drops the
-    /// time-index entries of every expired row. Returns the keys to delete.
-    fn expire_cold(&mut self, cx: &OpContext<'_>, out: &mut Vec<Joined>) -> Result<(Vec<Vec<u8>>, Vec<(Vec<u8>, Vec<u8>)>)> {
-        let mut dels = Vec::new();
-        let mut ranges = Vec::new();
+    /// time-index entries of every expired row.
+    fn expire_cold(&mut self, cx: &OpContext<'_>, out: &mut Vec<Joined>) -> Result<()> {
         for side in 0..2 {
             let cut = self.expired_to.saturating_sub(self.reach(side));
             if cut == i64::MIN {
@@ -265,39 +292,39 @@ impl StreamStreamJoinOp {
             }
             let (lo, hi) = self.cold[side];
             if lo <= hi && lo <= cut {
-                let gone: HashSet<(i64, u64)> =
-                    self.deleted.iter().filter(|d| d.0 == side).map(|d| (d.2, d.3)).collect();
+                let gone = std::mem::take(&mut self.expired_now[side]);
                 let emit = self.grace.is_some() && self.outer(side);
                 let from = self.index_key(side, lo, 0);
                 let mut to = self.index_key(side, cut, u64::MAX);
                 to.push(0);
-                let mut expired: Vec<Id> = Vec::new();
+                let mut expired: Vec<(Vec<u8>, i64, u64)> = Vec::new();
                 for kv in cx.state.scan(&from, &to)? {
                     let (k, key) = kv?;
                     let Some((ts, seq)) = k.get(self.prefix.len() + 1..).and_then(parse_time) else { continue };
                     if !gone.contains(&(ts, seq)) {
-                        expired.push((side, key, ts, seq));
+                        expired.push((key, ts, seq));
                     }
                 }
-                let row_keys: Vec<Vec<u8>> = expired.iter().map(|(s, k, ts, seq)| self.row_key(*s, k, *ts, *seq)).collect();
+                let row_keys: Vec<Vec<u8>> = expired.iter().map(|(k, ts, seq)| self.row_key(side, k, *ts, *seq)).collect();
                 if emit {
                     let refs: Vec<&[u8]> = row_keys.iter().map(|k| k.as_slice()).collect();
-                    for (id, v) in expired.iter().zip(cx.state.multi_get(&refs)?) {
+                    for ((_, ts, seq), v) in expired.iter().zip(cx.state.multi_get(&refs)?) {
                         let Some(v) = v else { continue };
-                        if v.first() == Some(&0) && !self.cold_matched.contains_key(id) {
-                            out.push(Self::joined(side, Some(v[1..].to_vec()), None, id.2));
+                        if v.first() == Some(&0) && !self.cold_matched.contains(&(side, *ts, *seq)) {
+                            out.push(Self::joined(side, Some(v[1..].to_vec()), None, *ts));
                         }
                     }
                 }
-                for id in &expired {
-                    self.cold_matched.remove(id);
+                for k in &row_keys {
+                    self.deletes.delete(k);
                 }
-                dels.extend(row_keys);
                 self.cold[side] = if cut >= hi { NO_COLD } else { (cut + 1, hi) };
             }
-            ranges.push((self.index_key(side, i64::MIN, 0), self.index_key(side, cut.saturating_add(1), 0)));
+            self.expired_now[side].clear();
+            let (from, to) = (self.index_key(side, i64::MIN, 0), self.index_key(side, cut.saturating_add(1), 0));
+            self.deletes.delete_range(&from, &to);
         }
-        Ok((dels, ranges))
+        Ok(())
     }
 
     /// After a barrier's writes: drops the oldest rows from memory until it holds 3/4 of the
@@ -311,7 +338,6 @@ impl StreamStreamJoinOp {
             let Some(((_, seq), (side, key, ts))) = self.expiry.pop_first() else { break };
             let Some(buf) = self.bufs[side].get_mut(&key) else { continue };
             let Some(e) = buf.remove(&(ts, seq)) else { continue };
-            debug_assert!(e.persisted && !e.dirty, "only written rows leave memory");
             if buf.is_empty() {
                 self.bufs[side].remove(&key);
             }
@@ -329,12 +355,14 @@ impl Operator for StreamStreamJoinOp {
 
     fn open(&mut self, cx: &mut OpContext<'_>) -> Result<()> {
         self.prefix = cx.state_prefix(self.spec.table);
+        self.persistent = cx.task.persistent;
         let Some(m) = cx.state.get(&self.meta_key())? else { return Ok(()) };
         if m.len() < 16 {
             return Ok(());
         }
         self.observed = i64::from_le_bytes(m[..8].try_into().expect("8 bytes"));
         self.seq = u64::from_le_bytes(m[8..16].try_into().expect("8 bytes"));
+        self.written_seq = self.seq;
         self.expired_to = self.observed;
         if m.get(16) == Some(&LAYOUT) {
             // Every row starts in the store: find where each side's rows begin.
@@ -350,8 +378,8 @@ impl Operator for StreamStreamJoinOp {
             }
             return Ok(());
         }
-        // The layout before the time index: load every row, and write each back with its
-        // index entry at the next barrier.
+        // The layout before the time index: load every row, and write its index entry at the
+        // next barrier.
         let mut from = self.prefix.clone();
         from.push(0);
         let mut to = self.prefix.clone();
@@ -366,12 +394,11 @@ impl Operator for StreamStreamJoinOp {
             let Some((ts, seq)) = rest.get(5 + klen..).and_then(parse_time) else { continue };
             let side = side as usize;
             let row = v.get(1..).unwrap_or_default().to_vec();
+            let matched = v.first() == Some(&1);
+            self.write_row(side, key, ts, seq, matched, &row, true);
             self.hot_bytes += row_bytes(key, &row);
-            self.dirty_bytes += row_bytes(key, &row);
-            let entry = Entry { matched: v.first() == Some(&1), row, dirty: true, persisted: true, indexed: false };
-            self.bufs[side].entry(key.to_vec()).or_default().insert((ts, seq), entry);
+            self.bufs[side].entry(key.to_vec()).or_default().insert((ts, seq), Entry { matched, row });
             self.expiry.insert((self.close_time(side, ts), seq), (side, key.to_vec(), ts));
-            self.dirty.push((side, key.to_vec(), ts, seq));
         }
         Ok(())
     }
@@ -385,6 +412,7 @@ impl Operator for StreamStreamJoinOp {
         let rows = self.codecs[me].rows(&batch)?;
         let mut out = Vec::new();
         let mut matches: Vec<Match> = Vec::new();
+        let mut flipped: Vec<(i64, u64, Vec<u8>)> = Vec::new();
         for i in 0..batch.num_rows() {
             if !RowOp::from_code(ops.value(i)).is_add() {
                 continue;
@@ -421,13 +449,12 @@ impl Operator for StreamStreamJoinOp {
                     matches.push((ots, oseq, e.row.clone()));
                     if !e.matched {
                         e.matched = true;
-                        if !e.dirty {
-                            e.dirty = true;
-                            self.dirty_bytes += row_bytes(key, &e.row);
-                            self.dirty.push((other, key.to_vec(), ots, oseq));
-                        }
+                        flipped.push((ots, oseq, e.row.clone()));
                     }
                 }
+            }
+            for (ots, oseq, orow) in flipped.drain(..) {
+                self.write_row(other, key, ots, oseq, true, &orow, false);
             }
             let (clo, chi) = self.cold[other];
             if clo <= chi && lo <= chi && hi >= clo {
@@ -447,21 +474,15 @@ impl Operator for StreamStreamJoinOp {
             }
             self.seq += 1;
             let seq = self.seq;
-            let size = row_bytes(key, &row);
-            self.hot_bytes += size;
-            self.dirty_bytes += size;
-            let entry = Entry { row, matched, dirty: true, persisted: false, indexed: false };
-            self.bufs[me].entry_ref(key).or_default().insert((t, seq), entry);
+            self.write_row(me, key, t, seq, matched, &row, true);
+            self.hot_bytes += row_bytes(key, &row);
+            self.bufs[me].entry_ref(key).or_default().insert((t, seq), Entry { row, matched });
             self.expiry.insert((self.close_time(me, t), seq), (me, key.to_vec(), t));
-            self.dirty.push((me, key.to_vec(), t, seq));
             self.expire(&mut out);
         }
-        if !self.checkpointed && self.dirty.len() > 2 * self.expiry.len() + 1024 {
-            // No barriers (a transient query): forget the ids of rows that have expired.
-            let bufs = &self.bufs;
-            self.dirty.retain(|(s, k, ts, seq)| bufs[*s].get(k).is_some_and(|b| b.contains_key(&(*ts, *seq))));
-        }
-        if self.checkpointed && (self.dirty_bytes > self.budget || self.hot_bytes > self.budget.saturating_mul(2)) {
+        // Unwritten rows are copied several times on their way to RocksDB: keep them to a
+        // quarter of the budget.
+        if self.persistent && (self.pending.data.len() > self.budget / 4 || self.hot_bytes > self.budget.saturating_mul(2)) {
             cx.request_checkpoint();
         }
         if let Some(b) = build(&self.schema, &self.codecs[0], &self.codecs[1], &out)? {
@@ -471,59 +492,75 @@ impl Operator for StreamStreamJoinOp {
     }
 
     fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
-        self.checkpointed = true;
         let mut out = Vec::new();
-        let (mut dels, ranges) = self.expire_cold(cx, &mut out)?;
-        for (side, key, ts, seq) in std::mem::take(&mut self.deleted) {
-            dels.push(self.row_key(side, &key, ts, seq));
-        }
-        let mut puts = Vec::with_capacity(self.dirty.len() * 2 + self.cold_matched.len());
-        for (side, key, ts, seq) in std::mem::take(&mut self.dirty) {
-            let Some(e) = self.bufs[side].get_mut(&key).and_then(|b| b.get_mut(&(ts, seq))) else { continue };
-            e.dirty = false;
-            let mut v = Vec::with_capacity(1 + e.row.len());
-            v.push(e.matched as u8);
-            v.extend_from_slice(&e.row);
-            e.persisted = true;
-            let index = !e.indexed;
-            e.indexed = true;
-            if index {
-                let mut k = self.prefix.clone();
-                k.push(2 + side as u8);
-                k.extend_from_slice(&time_bytes(ts));
-                k.extend_from_slice(&seq.to_be_bytes());
-                puts.push((k, key.clone()));
-            }
-            puts.push((self.row_key(side, &key, ts, seq), v));
-        }
-        self.dirty_bytes = 0;
-        for ((side, key, ts, seq), row) in std::mem::take(&mut self.cold_matched) {
-            let mut v = Vec::with_capacity(1 + row.len());
-            v.push(1);
-            v.extend_from_slice(&row);
-            puts.push((self.row_key(side, &key, ts, seq), v));
-        }
+        self.expire_cold(cx, &mut out)?;
+        self.cold_matched.clear();
         let mut meta = self.observed.to_le_bytes().to_vec();
         meta.extend_from_slice(&self.seq.to_le_bytes());
         meta.push(LAYOUT);
         let meta_key = self.meta_key();
         let batch = cx.writes();
-        for (from, to) in &ranges {
-            batch.delete_range(from, to);
-        }
-        for k in dels {
-            batch.delete(&k);
-        }
-        for (k, v) in puts {
-            batch.put(&k, &v);
+        batch.extend(std::mem::take(&mut self.deletes));
+        for (close, k, v) in self.pending.iter() {
+            // A row whose window closed since it came has been forgotten: no write.
+            if close > self.expired_to {
+                batch.put(k, v);
+            }
         }
         batch.put(&meta_key, &meta);
+        self.pending.clear();
+        self.written_seq = self.seq;
+        // Everything in memory is written now: the oldest rows beyond the budget can go.
         self.evict();
         if let Some(b) = build(&self.schema, &self.codecs[0], &self.codecs[1], &out)? {
             cx.emit(b);
         }
         Ok(())
     }
+}
+
+/// Writes waiting for the next barrier, each tagged with the time its row's window closes, in
+/// one buffer (no allocation per write).
+#[derive(Default)]
+struct Pending {
+    data: Vec<u8>,
+    /// Close time, start in `data`, key length, value length.
+    ops: Vec<(i64, usize, usize, usize)>,
+}
+
+impl Pending {
+    fn put(&mut self, close: i64, key: &[u8], value: &[u8]) {
+        self.ops.push((close, self.data.len(), key.len(), value.len()));
+        self.data.extend_from_slice(key);
+        self.data.extend_from_slice(value);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (i64, &[u8], &[u8])> + '_ {
+        self.ops.iter().map(|&(close, at, k, v)| (close, &self.data[at..at + k], &self.data[at + k..at + k + v]))
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.ops.clear();
+    }
+}
+
+fn write_row_key(k: &mut Vec<u8>, prefix: &[u8], side: usize, key: &[u8], ts: i64, seq: u64) {
+    k.clear();
+    k.extend_from_slice(prefix);
+    k.push(side as u8);
+    k.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    k.extend_from_slice(key);
+    k.extend_from_slice(&time_bytes(ts));
+    k.extend_from_slice(&seq.to_be_bytes());
+}
+
+fn write_index_key(k: &mut Vec<u8>, prefix: &[u8], side: usize, ts: i64, seq: u64) {
+    k.clear();
+    k.extend_from_slice(prefix);
+    k.push(2 + side as u8);
+    k.extend_from_slice(&time_bytes(ts));
+    k.extend_from_slice(&seq.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -568,7 +605,7 @@ mod tests {
 
     /// Runs `f` with a context over `state`, returning the joined rows it emitted.
     fn with_cx(state: &MemStore, batch: Option<&mut StateBatch>, f: impl FnOnce(&mut OpContext<'_>)) -> Vec<Out> {
-        let info = TaskInfo { query_id: "q".into(), subtopology: 0, partition: 0 };
+        let info = TaskInfo { query_id: "q".into(), subtopology: 0, partition: 0, persistent: true };
         let (mut out, mut errors, mut wants) = (Vec::new(), Vec::new(), false);
         let mut cx = OpContext {
             out: &mut out,
