@@ -483,10 +483,12 @@ fn push_i64(out: &mut Vec<u8>, v: i64) {
 
 /// SplitMix64: one small random stream per event.
 #[derive(Debug, Clone)]
-struct SplitMix(u64);
+/// SplitMix64: the generator's source of randomness, seeded per event (also used by tests in
+/// this crate for seeded inputs).
+pub(crate) struct SplitMix(u64);
 
 impl SplitMix {
-    fn new(seed: u64, n: u64) -> Self {
+    pub(crate) fn new(seed: u64, n: u64) -> Self {
         let mut s = SplitMix(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n.wrapping_mul(0xd1b5_4a32_d192_ed03));
         s.next_u64();
         s
@@ -501,7 +503,7 @@ impl SplitMix {
     }
 
     /// A number in `0..n` (`n` > 0).
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 

@@ -671,19 +671,13 @@ mod tests {
 
     /// Seeded events: 6 keys, event times mostly rising with some disorder and a few late ones.
     fn events(seed: u64, n: usize) -> Vec<(usize, i64, i64, i64)> {
-        let mut x = seed | 1;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::nexmark::SplitMix::new(seed, 0);
         let mut t = 1_000;
         (0..n as i64)
             .map(|v| {
-                t += (next() % 7) as i64;
-                let jitter = if next() % 20 == 0 { (next() % 200) as i64 } else { (next() % 15) as i64 };
-                ((next() % 2) as usize, (next() % 6) as i64, v, t - jitter)
+                t += rng.below(7) as i64;
+                let jitter = if rng.below(20) == 0 { rng.below(200) } else { rng.below(15) } as i64;
+                (rng.below(2) as usize, rng.below(6) as i64, v, t - jitter)
             })
             .collect()
     }
