@@ -101,13 +101,14 @@ pub fn plan_aggregate(
     catalog: &Catalog,
     functions: &FunctionRegistry,
 ) -> Result<Pipeline> {
-    if !q.joins.is_empty() {
-        return Err(PlanError::Unsupported { feature: "JOIN with GROUP BY".into() });
-    }
     let def = catalog
         .sources
         .get(&q.from.name)
         .ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: q.from.name.clone() })?;
+    let joined = !q.joins.is_empty();
+    if joined && def.source_type == SourceType::Table {
+        return Err(PlanError::Unsupported { feature: "GROUP BY over a table-table join".into() });
+    }
     let is_table = def.source_type == SourceType::Table;
     let select_calls = q.select.iter().any(|i| match i {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => super::table_function::has_call(e),
@@ -160,25 +161,30 @@ pub fn plan_aggregate(
         + &q.selection.as_ref().map(|e| e.to_string().to_uppercase()).unwrap_or_default()
         + &q.group_by.iter().map(|e| e.to_string().to_uppercase()).collect::<String>();
     let pseudo = text.contains("ROWPARTITION") || text.contains("ROWOFFSET");
-    let src = plan_source(def, &qualifier, pseudo, catalog, functions)?;
-    let mut p = Pipeline::new(SourceType::Table, vec![def.name.clone()]);
-    p.push(OpSpec::Source(src.spec.clone()), src.schema.clone());
-    if is_table {
-        let key_columns = def.columns.iter().enumerate().filter(|(_, c)| c.is_key()).map(|(i, _)| i).collect();
-        p.push(OpSpec::Materialize(MaterializeSpec { key_columns, table: TableId(1) }), src.schema.clone());
+    if q.selection.as_ref().is_some_and(contains_aggregate) {
+        return Err(invalid("Aggregate functions are not allowed in WHERE: use HAVING"));
     }
-    let binder = Binder::new(&src.scope, &src.schema, &catalog.types, functions)?;
-    if let Some(w) = &q.selection {
-        if contains_aggregate(w) {
-            return Err(invalid("Aggregate functions are not allowed in WHERE: use HAVING"));
+    let (mut p, in_scope, in_schema) = if joined {
+        join_input(q, kind, id, catalog, functions)?
+    } else {
+        let src = plan_source(def, &qualifier, pseudo, catalog, functions)?;
+        let mut p = Pipeline::new(SourceType::Table, vec![def.name.clone()]);
+        p.push(OpSpec::Source(src.spec.clone()), src.schema.clone());
+        if is_table {
+            let key_columns = def.columns.iter().enumerate().filter(|(_, c)| c.is_key()).map(|(i, _)| i).collect();
+            p.push(OpSpec::Materialize(MaterializeSpec { key_columns, table: TableId(1) }), src.schema.clone());
         }
+        (p, src.scope, src.schema)
+    };
+    let binder = Binder::new(&in_scope, &in_schema, &catalog.types, functions)?;
+    if let Some(w) = q.selection.as_ref().filter(|_| !joined) {
         let t = binder.bind(w)?;
         if t.dt != DataType::Boolean && t.dt != DataType::Null {
             return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
         }
         let predicate = binder.physical(&crate::binder::predicate(t.cast_to(&DataType::Boolean)))?;
         let mode = if is_table { FilterMode::Changelog } else { FilterMode::Stream };
-        p.push(OpSpec::Filter(FilterSpec { predicate, mode }), src.schema.clone());
+        p.push(OpSpec::Filter(FilterSpec { predicate, mode }), in_schema.clone());
     }
 
     // GROUP BY expressions.
@@ -213,12 +219,13 @@ pub fn plan_aggregate(
     let mut post_scope = Scope::default();
     let mut post_fields: Vec<Field> = Vec::new();
     for (g, e) in groups.iter().zip(&group_by) {
-        let name = match e {
-            AstExpr::Identifier(id) => norm_ident(id),
-            AstExpr::CompoundIdentifier(parts) => parts.last().map(norm_ident).unwrap_or_default(),
-            _ => g.field.clone(),
+        let (q, name) = match e {
+            AstExpr::Identifier(id) => (qualifier.clone(), norm_ident(id)),
+            AstExpr::CompoundIdentifier(parts) if parts.len() == 2 => (norm_ident(&parts[0]), norm_ident(&parts[1])),
+            AstExpr::CompoundIdentifier(parts) => (qualifier.clone(), parts.last().map(norm_ident).unwrap_or_default()),
+            _ => (qualifier.clone(), g.field.clone()),
         };
-        post_scope.columns.push(ScopeColumn { qualifier: Some(qualifier.clone()), name, field: g.field.clone(), data_type: g.data_type.clone() });
+        post_scope.columns.push(ScopeColumn { qualifier: Some(q), name, field: g.field.clone(), data_type: g.data_type.clone() });
         post_fields.push(Field::new(&g.field, g.data_type.clone(), true));
     }
     if window.is_some() {
@@ -233,13 +240,16 @@ pub fn plan_aggregate(
 
     // Bind the select list and HAVING.
     let mut items: Vec<(String, Typed, String)> = Vec::new();
-    let mut generated = super::GeneratedNames::new(def.columns.iter().map(|c| c.name.as_str()));
+    let mut generated = super::GeneratedNames::new(in_scope.columns.iter().map(|c| c.name.as_str()));
     let mut select: Vec<(AstExpr, Option<String>)> = Vec::new();
     for item in &q.select {
         match item {
             SelectItem::UnnamedExpr(e) => select.push((e.clone(), None)),
             SelectItem::ExprWithAlias { expr, alias } => select.push((expr.clone(), Some(norm_ident(alias)))),
             // A star lists the source's key and value columns; each must be grouped.
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) if joined => {
+                return Err(PlanError::Unsupported { feature: "SELECT * with GROUP BY over a join".into() });
+            }
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                 for c in def.columns.iter().filter(|c| matches!(c.kind, ColumnKind::Key | ColumnKind::Value)) {
                     let id = datafusion::sql::sqlparser::ast::Ident::with_quote('`', c.name.clone());
@@ -326,7 +336,7 @@ pub fn plan_aggregate(
 
     // Repartition by the group key unless the rows are already where their group is.
     let log_partitions = Some(def.partitions);
-    let by_source_key = {
+    let by_source_key = !joined && {
         let keys: Vec<String> = def.key_columns().map(|c| c.name.clone()).collect();
         keys.len() == q.group_by.len()
             && q.group_by.iter().zip(&keys).all(|(e, k)| matches!(e, AstExpr::Identifier(id) if &norm_ident(id) == k))
@@ -518,4 +528,52 @@ fn derived_name(e: &AstExpr) -> Option<String> {
 /// `f` carrying `text` as the name users know it by (see [`engine::types::DISPLAY_NAME_KEY`]).
 fn displayed(f: Field, text: &str) -> Field {
     f.with_metadata([(engine::types::DISPLAY_NAME_KEY.to_string(), text.to_string())].into())
+}
+
+/// A join's rows (after WHERE) as the input of an aggregation: the join planned as `SELECT *`,
+/// each column in scope under its source's alias, and ROWTIME the joined row's event time.
+fn join_input(
+    q: &Query,
+    kind: QueryKind,
+    id: &str,
+    catalog: &Catalog,
+    functions: &FunctionRegistry,
+) -> Result<(Pipeline, Scope, datafusion::arrow::datatypes::SchemaRef)> {
+    let inner = Query {
+        select: vec![SelectItem::Wildcard(Default::default())],
+        window: None,
+        group_by: Vec::new(),
+        having: None,
+        partition_by: Vec::new(),
+        emit: None,
+        order_by: Vec::new(),
+        limit: None,
+        ..q.clone()
+    };
+    let mut p = super::join::plan_join(&inner, kind, None, id, catalog, functions)?;
+    if p.output_type == SourceType::Table {
+        return Err(PlanError::Unsupported { feature: "GROUP BY over a table-table join".into() });
+    }
+    let mut aliases: Vec<String> = std::iter::once(&q.from)
+        .chain(q.joins.iter().map(|j| &j.source))
+        .map(|s| s.alias.clone().unwrap_or_else(|| s.name.clone()))
+        .collect();
+    // `A_B_X` is column `X` of `A_B` before column `B_X` of `A`.
+    aliases.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    let mut scope = Scope::default();
+    for c in &p.columns {
+        let (qualifier, name) = match aliases.iter().find_map(|a| c.name.strip_prefix(a.as_str())?.strip_prefix('_').map(|n| (a, n))) {
+            Some((a, n)) => (Some(a.clone()), n.to_string()),
+            None => (None, c.name.clone()),
+        };
+        scope.columns.push(ScopeColumn { qualifier, name, field: c.name.clone(), data_type: c.data_type.clone() });
+    }
+    for a in std::iter::once(None).chain(aliases.iter().cloned().map(Some)) {
+        let ts = engine::types::TS_COLUMN.to_string();
+        scope.columns.push(ScopeColumn { qualifier: a, name: "ROWTIME".into(), field: ts, data_type: DataType::Int64 });
+    }
+    let schema = p.schema();
+    p.columns.clear();
+    p.output_type = SourceType::Table;
+    Ok((p, scope, schema))
 }
