@@ -13,6 +13,7 @@ use datafusion::sql::sqlparser::ast::{
     ObjectName, OneOrManyWithParens, Subscript,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, Precedence};
+use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
@@ -149,6 +150,44 @@ impl Dialect for KsqlDialect {
                         return Some(lambda(parser, OneOrManyWithParens::Many(names)));
                     }
                     _ => break,
+                }
+            }
+        }
+        // Words sqlparser parses in a form of their own and, when that fails, parses again as a
+        // function name: nested, each retry parsed everything inside again, in time exponential
+        // in the depth (found by the `sql` fuzz target). ksqlDB has none of these forms, so they
+        // are plain function calls here; CASE and NOT keep their meaning and never retry.
+        if let Token::Word(w) = &t0 {
+            if w.quote_style.is_none() && t1 == Token::LParen {
+                match w.keyword {
+                    Keyword::CEIL
+                    | Keyword::FLOOR
+                    | Keyword::CONVERT
+                    | Keyword::TRY_CAST
+                    | Keyword::SAFE_CAST
+                    | Keyword::TRY_CONVERT
+                    | Keyword::EXTRACT
+                    | Keyword::POSITION
+                    | Keyword::SUBSTRING
+                    | Keyword::SUBSTR
+                    | Keyword::OVERLAY
+                    | Keyword::TRIM
+                    | Keyword::EXISTS
+                    | Keyword::ARRAY
+                    | Keyword::INTERVAL => {
+                        let name = ObjectName::from(vec![Ident::new(w.value.clone())]);
+                        parser.advance_token();
+                        return Some(parser.parse_function(name));
+                    }
+                    Keyword::NOT => {
+                        parser.advance_token();
+                        return Some(parser.parse_not());
+                    }
+                    Keyword::CASE => {
+                        parser.advance_token();
+                        return Some(parser.parse_case_expr());
+                    }
+                    _ => {}
                 }
             }
         }
