@@ -235,6 +235,25 @@ pub struct Query {
     pub limit: Option<u64>,
 }
 
+impl Query {
+    /// `SELECT select FROM from joins`, with no other clause.
+    pub fn new(select: Vec<SelectItem>, from: SourceRef, joins: Vec<Join>) -> Self {
+        Query {
+            select,
+            from,
+            joins,
+            window: None,
+            selection: None,
+            group_by: Vec::new(),
+            having: None,
+            partition_by: Vec::new(),
+            emit: None,
+            order_by: Vec::new(),
+            limit: None,
+        }
+    }
+}
+
 /// One ORDER BY item.
 #[derive(Debug, Clone)]
 pub struct OrderItem {

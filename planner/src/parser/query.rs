@@ -40,19 +40,7 @@ impl P<'_> {
             let on = self.p.parse_expr()?;
             joins.push(Join { kind, source, within, on });
         }
-        let mut q = Query {
-            select,
-            from,
-            joins,
-            window: None,
-            selection: None,
-            group_by: Vec::new(),
-            having: None,
-            partition_by: Vec::new(),
-            emit: None,
-            order_by: Vec::new(),
-            limit: None,
-        };
+        let mut q = Query::new(select, from, joins);
         loop {
             if q.window.is_none() && self.eat_kw("WINDOW") {
                 q.window = Some(self.window()?);

@@ -540,15 +540,8 @@ fn join_input(
     functions: &FunctionRegistry,
 ) -> Result<(Pipeline, Scope, datafusion::arrow::datatypes::SchemaRef)> {
     let inner = Query {
-        select: vec![SelectItem::Wildcard(Default::default())],
-        window: None,
-        group_by: Vec::new(),
-        having: None,
-        partition_by: Vec::new(),
-        emit: None,
-        order_by: Vec::new(),
-        limit: None,
-        ..q.clone()
+        selection: q.selection.clone(),
+        ..Query::new(vec![SelectItem::Wildcard(Default::default())], q.from.clone(), q.joins.clone())
     };
     let mut p = super::join::plan_join(&inner, kind, None, id, catalog, functions)?;
     if p.output_type == SourceType::Table {
