@@ -479,3 +479,39 @@ fn pg_extended_protocol_returns_typed_rows() {
         assert!(err.as_db_error().unwrap().message().contains("unknown stream or table"), "{err}");
     });
 }
+
+/// What drivers send on their own (transaction brackets, settings, probes) is answered as
+/// PostgreSQL would, over both protocols, and ksqlDB statements inside a "transaction" run.
+#[test]
+fn pg_housekeeping_statements_of_drivers_are_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    s.ksql(SETUP);
+    ctas(&s);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let conf = format!("host=127.0.0.1 port={} user=eddy", s.pg);
+        let (mut client, conn) = tokio_postgres::connect(&conf, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(conn);
+        client.batch_execute("SET extra_float_digits = 3; SET application_name = 'tool'").await.expect("pg SET");
+        let one = client.query_one("SELECT 1", &[]).await.expect("SELECT 1");
+        assert_eq!(one.get::<_, String>(0), "1");
+        let version = client.query_one("SELECT version()", &[]).await.expect("version()");
+        assert!(version.get::<_, String>(0).starts_with("PostgreSQL 14.0 (Eddy "));
+        let msgs = client.simple_query("SHOW TRANSACTION ISOLATION LEVEL").await.expect("SHOW");
+        let level = msgs.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        });
+        assert_eq!(level.as_deref(), Some("read committed"));
+        // tokio-postgres brackets these with BEGIN and COMMIT.
+        let tx = client.transaction().await.expect("BEGIN");
+        let rows = tx.query("SELECT * FROM per_user WHERE id = 1", &[]).await.expect("pull in a transaction");
+        assert_eq!(rows[0].get::<_, i64>("n"), 2);
+        tx.commit().await.expect("COMMIT");
+        // A simple query mixing both kinds runs each in turn; ksqlDB's quoted SET still goes to the engine.
+        client.batch_execute("BEGIN; SET 'auto.offset.reset' = 'earliest'; COMMIT;").await.expect("mixed");
+        let err = client.batch_execute("BEGIN; SELECT * FROM nowhere; COMMIT;").await.unwrap_err();
+        assert!(err.as_db_error().unwrap().message().contains("unknown stream or table"), "{err}");
+    });
+}

@@ -15,6 +15,7 @@ pub mod inserts;
 pub mod json;
 pub mod metrics;
 pub mod pg;
+pub mod pgcompat;
 pub mod pgtypes;
 
 use std::io::Write;

@@ -9,6 +9,8 @@
 //!   A row-returning statement has no schema before it runs, so Describe runs it and keeps the
 //!   result for the Execute that follows.
 //! - Password authentication (MD5) whenever the server has credentials.
+//! - PostgreSQL housekeeping (BEGIN, COMMIT, SET name = value, SHOW transaction_isolation,
+//!   SELECT 1, version()) is answered without the engine ([`super::pgcompat`]).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -45,6 +47,7 @@ use tokio::sync::{watch, Notify};
 
 use super::exec::blocking;
 use super::metrics::GaugeGuard;
+use super::pgcompat::{recognize, Compat};
 use super::pgtypes::{pg_type, value};
 use super::Shared;
 
@@ -353,6 +356,30 @@ impl Queries {
         Ok(())
     }
 
+    /// Answers a housekeeping statement of a simple query.
+    async fn simple_compat<C>(&self, client: &mut C, c: &Compat) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match (c, c.rows()) {
+            (Compat::Command(t), _) => client.feed(PgWireBackendMessage::CommandComplete(Tag::new(t).into())).await?,
+            (_, Some(rs)) => {
+                let f = Arc::new(fields(&rs.schema, None));
+                client.feed(PgWireBackendMessage::RowDescription(RowDescription::new(f.iter().map(Into::into).collect()))).await?;
+                for b in &rs.batches {
+                    for row in encode(b, &f)? {
+                        client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                    }
+                }
+                client.feed(PgWireBackendMessage::CommandComplete(Tag::new("SELECT").with_rows(1).into())).await?;
+            }
+            (_, None) => return Err(user_error("XX000", "cannot build the answer".into())),
+        }
+        Ok(())
+    }
+
     /// Streams a push query, flushing each batch, until it ends or a cancel request comes.
     async fn stream<C>(&self, client: &mut C, mut pq: PushQuery) -> PgWireResult<()>
     where
@@ -407,15 +434,30 @@ impl SimpleQueryHandler for Queries {
         let result = if sql.len() > super::exec::MAX_STATEMENT {
             Err(user_error("54000", format!("statement text is larger than the limit of {} bytes", super::exec::MAX_STATEMENT)))
         } else {
-            match planner::parser::parse(&sql) {
-                Ok(statements) if statements.is_empty() => {
+            match planner::parser::split_statements(&sql) {
+                Ok(texts) if texts.iter().all(|t| t.trim().is_empty()) => {
                     client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
                     Ok(())
                 }
-                Ok(statements) => {
+                Ok(texts) => {
                     let mut r = Ok(());
-                    for st in statements {
-                        r = self.simple_statement(client, &conn, st).await;
+                    for text in texts.iter().filter(|t| !t.trim().is_empty()) {
+                        r = match recognize(text) {
+                            Some(c) => self.simple_compat(client, &c).await,
+                            None => match planner::parser::parse(text) {
+                                Ok(statements) => {
+                                    let mut r = Ok(());
+                                    for st in statements {
+                                        r = self.simple_statement(client, &conn, st).await;
+                                        if r.is_err() {
+                                            break;
+                                        }
+                                    }
+                                    r
+                                }
+                                Err(e) => Err(plan_error(&e)),
+                            },
+                        };
                         if r.is_err() {
                             break;
                         }
@@ -449,12 +491,20 @@ impl SimpleQueryHandler for Queries {
     }
 }
 
+/// A statement of the extended protocol.
+pub enum PgStatement {
+    /// A ksqlDB statement.
+    Eddy(ParsedStatement),
+    /// A housekeeping statement, with its text.
+    Compat(String, Compat),
+}
+
 /// Parses one statement per Parse message.
 struct Parser;
 
 #[async_trait]
 impl QueryParser for Parser {
-    type Statement = Arc<ParsedStatement>;
+    type Statement = Arc<PgStatement>;
 
     async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
     where
@@ -463,10 +513,13 @@ impl QueryParser for Parser {
         if sql.len() > super::exec::MAX_STATEMENT {
             return Err(user_error("54000", format!("statement text is larger than the limit of {} bytes", super::exec::MAX_STATEMENT)));
         }
+        if let Some(c) = recognize(sql) {
+            return Ok(Some(Arc::new(PgStatement::Compat(sql.to_string(), c))));
+        }
         let mut statements = planner::parser::parse(sql).map_err(|e| plan_error(&e))?;
         match statements.len() {
             0 => Ok(None),
-            1 => Ok(Some(Arc::new(statements.pop().expect("one statement")))),
+            1 => Ok(Some(Arc::new(PgStatement::Eddy(statements.pop().expect("one statement"))))),
             _ => Err(user_error("42601", "cannot insert multiple commands into a prepared statement".into())),
         }
     }
@@ -482,7 +535,11 @@ impl QueryParser for Parser {
 
 impl Queries {
     /// Runs a read-only statement for Describe and keeps its result for the Execute.
-    async fn describe(&self, conn: &Arc<Conn>, id: &str, st: &ParsedStatement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    async fn describe(&self, conn: &Arc<Conn>, id: &str, st: &PgStatement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        let st = match st {
+            PgStatement::Eddy(st) => st,
+            PgStatement::Compat(_, c) => return Ok(c.rows().map(|rs| fields(&rs.schema, format)).unwrap_or_default()),
+        };
         if !read_only(&st.statement) {
             return Ok(Vec::new());
         }
@@ -500,8 +557,11 @@ impl Queries {
 
 /// Which statement a result run early by Describe belongs to: the unnamed statement is reused
 /// for every query, so its text is part of the key.
-fn early_key(id: &str, st: &ParsedStatement) -> String {
-    format!("{id}\0{}", st.text)
+fn early_key(id: &str, st: &PgStatement) -> String {
+    match st {
+        PgStatement::Eddy(st) => format!("{id}\0{}", st.text),
+        PgStatement::Compat(text, _) => format!("{id}\0{text}"),
+    }
 }
 
 fn schema_of(out: &Output) -> Option<datafusion::arrow::datatypes::SchemaRef> {
@@ -514,7 +574,7 @@ fn schema_of(out: &Output) -> Option<datafusion::arrow::datatypes::SchemaRef> {
 
 #[async_trait]
 impl ExtendedQueryHandler for Queries {
-    type Statement = Arc<ParsedStatement>;
+    type Statement = Arc<PgStatement>;
     type QueryParser = Parser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
@@ -559,6 +619,17 @@ impl ExtendedQueryHandler for Queries {
         }
         let conn = self.conn(client);
         let st = &portal.statement;
+        let format = &portal.result_column_format;
+        let parsed = match st.statement.as_ref() {
+            PgStatement::Eddy(p) => p,
+            PgStatement::Compat(_, Compat::Command(t)) => return Ok(Response::Execution(Tag::new(t))),
+            PgStatement::Compat(_, c) => {
+                let rs = c.rows().ok_or_else(|| user_error("XX000", "cannot build the answer".into()))?;
+                let f = Arc::new(fields(&rs.schema, Some(format)));
+                let rows: Vec<_> = rs.batches.iter().map(|b| encode(b, &f)).collect::<PgWireResult<Vec<_>>>()?.into_iter().flatten().map(Ok).collect();
+                return Ok(Response::Query(QueryResponse::new(f, futures::stream::iter(rows))));
+            }
+        };
         let early = {
             let mut d = conn.described.lock();
             match d.take() {
@@ -571,11 +642,10 @@ impl ExtendedQueryHandler for Queries {
         };
         let out = match early {
             Some(o) => o,
-            None => self.execute(&conn, (*st.statement).clone()).await?,
+            None => self.execute(&conn, parsed.clone()).await?,
         };
-        let format = &portal.result_column_format;
         Ok(match out {
-            Output::Message(_) => Response::Execution(tag(&st.statement.statement)),
+            Output::Message(_) => Response::Execution(tag(&parsed.statement)),
             Output::Rows(rs) => {
                 let f = Arc::new(fields(&rs.schema, Some(format)));
                 let mut rows = Vec::new();
