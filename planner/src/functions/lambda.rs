@@ -377,7 +377,7 @@ mod tests {
             ("FILTER(m, (x, y) => LEN(x) < 5 OR y % 2 = 0)", r#"{"a":null,"bcdefg":4}"#),
             ("TRANSFORM(m, (x, y) => x, (x, y) => y + 1)", "null"),
         ] {
-            let e = Parser::new(&KsqlDialect).try_with_sql(sql).unwrap().parse_expr().unwrap();
+            let e = Parser::new(&KsqlDialect::default()).try_with_sql(sql).unwrap().parse_expr().unwrap();
             let p = b.physical(&b.bind(&e).unwrap()).unwrap();
             let got = match p.evaluate(&batch) {
                 Ok(v) => crate::session::render::cell_text(&v.into_array(1).unwrap(), 0).unwrap_or_default(),

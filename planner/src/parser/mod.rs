@@ -32,7 +32,7 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>> {
 /// True when `sql` holds at least one statement and ends with `;` (outside strings and comments):
 /// what the REPL waits for before running input.
 pub fn is_complete(sql: &str) -> bool {
-    let dialect = KsqlDialect;
+    let dialect = KsqlDialect::default();
     match Tokenizer::new(&dialect, sql).tokenize() {
         Ok(tokens) => tokens.iter().rev().find(|t| !matches!(t, Token::Whitespace(_))) == Some(&Token::SemiColon),
         Err(_) => false,
@@ -53,7 +53,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
 }
 
 fn split_tokens(sql: &str) -> Result<Vec<(String, Vec<TokenWithSpan>)>> {
-    let dialect = KsqlDialect;
+    let dialect = KsqlDialect::default();
     let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| PlanError::Parse(e.to_string()))?;
     let lines = LineIndex::new(sql);
     let mut out = Vec::new();
@@ -98,7 +98,7 @@ impl LineIndex {
 }
 
 fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<Statement> {
-    let dialect = KsqlDialect;
+    let dialect = KsqlDialect::for_tokens(tokens.len());
     let parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut p = P { p: parser };
     let s = p.statement()?;

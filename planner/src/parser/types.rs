@@ -28,7 +28,7 @@ pub fn parse_type(p: &mut Parser) -> Result<SqlType, ParserError> {
 
 /// Parses a type from its text (as produced by `SqlType`'s `Display`).
 pub fn parse_type_str(text: &str) -> Result<SqlType, ParserError> {
-    let dialect = super::dialect::KsqlDialect;
+    let dialect = super::dialect::KsqlDialect::default();
     let mut p = Parser::new(&dialect).try_with_sql(text)?;
     let t = parse_type(&mut p)?;
     if p.peek_token_ref().token != Token::EOF {
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn nested_struct_ends_before_the_next_column() {
-        let dialect = crate::parser::KsqlDialect;
+        let dialect = crate::parser::KsqlDialect::default();
         let mut p = Parser::new(&dialect).try_with_sql("STRUCT<P STRUCT<N STRING>>, COL2 INT").unwrap();
         let t = parse_type(&mut p).unwrap();
         assert_eq!(t, SqlType::Struct(vec![("P".into(), SqlType::Struct(vec![("N".into(), SqlType::String)]))]));
