@@ -26,19 +26,15 @@ const SEEDS: &[&str] = &[
     "CREATE STREAM z WITH (KAFKA_TOPIC='zz', VALUE_FORMAT='DELIMITED') AS SELECT id, name FROM s WHERE id IN (1, 2, 3);",
 ];
 
-/// SplitMix64.
-struct Rng(u64);
+/// The seeded generator, with `below` over lengths.
+struct Rng(engine::nexmark::SplitMix);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        self.0.below(n.max(1) as u64) as usize
     }
 }
 
@@ -88,7 +84,7 @@ fn mutated_statements_never_panic_the_planner() {
     let dir = tempfile::tempdir().unwrap();
     let eddy = Eddy::open(dir.path(), engine::EngineConfig::default()).unwrap();
     eddy.session().execute_all(SETUP).unwrap();
-    let mut rng = Rng(seed);
+    let mut rng = Rng(engine::nexmark::SplitMix::new(seed, 0));
     for n in 0..iters {
         let base = SEEDS[rng.below(SEEDS.len())];
         let input = mutate(&mut rng, base);

@@ -36,6 +36,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use engine::nexmark::SplitMix as Rng;
+
 const SETUP: &str = "
 SET 'auto.offset.reset'='earliest';
 CREATE TABLE users (uid VARCHAR PRIMARY KEY, region VARCHAR, tier INT) WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON', PARTITIONS=2);
@@ -86,22 +88,6 @@ impl Params {
     }
 }
 
-/// SplitMix64: small, seedable, good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// One chunk of input: user updates (JSON lines for `users`), then clicks.
 struct Chunk {
     users: String,
@@ -110,7 +96,7 @@ struct Chunk {
 
 /// Chunk k covers event times [k*span, (k+1)*span): user updates in its first second, clicks after.
 fn make_chunks(p: &Params) -> Vec<Chunk> {
-    let mut rng = Rng(p.seed);
+    let mut rng = Rng::new(p.seed, 0);
     let per_chunk = p.records.div_ceil(p.cycles);
     let step = 5; // ms between clicks of a chunk
     let span = 1_000 + per_chunk * step + 1_000;
@@ -364,7 +350,7 @@ struct Figures {
 }
 
 fn crash_run(p: &Params, dir: &Path, chunks: &[Chunk]) -> Figures {
-    let mut rng = Rng(p.seed ^ 0x5EED);
+    let mut rng = Rng::new(p.seed, 1);
     let mut f = Figures::default();
     let log = dir.with_extension("stderr.log");
     run_ok(dir, &["-e", SETUP], "");

@@ -481,20 +481,21 @@ fn push_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// SplitMix64: one small random stream per event.
+/// SplitMix64: one small random stream per event; also the seeded generator of the tests of
+/// this crate and of those above it (planner, repl).
 #[derive(Debug, Clone)]
-/// SplitMix64: the generator's source of randomness, seeded per event (also used by tests in
-/// this crate for seeded inputs).
-pub(crate) struct SplitMix(u64);
+pub struct SplitMix(u64);
 
 impl SplitMix {
-    pub(crate) fn new(seed: u64, n: u64) -> Self {
+    /// The generator for stream `n` of `seed`.
+    pub fn new(seed: u64, n: u64) -> Self {
         let mut s = SplitMix(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n.wrapping_mul(0xd1b5_4a32_d192_ed03));
         s.next_u64();
         s
     }
 
-    fn next_u64(&mut self) -> u64 {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -503,7 +504,7 @@ impl SplitMix {
     }
 
     /// A number in `0..n` (`n` > 0).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 

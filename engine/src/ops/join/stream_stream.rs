@@ -227,6 +227,17 @@ impl StreamStreamJoinOp {
         k
     }
 
+    /// Removes a row from memory (its expiry entry is the caller's).
+    fn take_row(&mut self, side: usize, key: &[u8], ts: i64, seq: u64) -> Option<Entry> {
+        let buf = self.bufs[side].get_mut(key)?;
+        let e = buf.remove(&(ts, seq))?;
+        if buf.is_empty() {
+            self.bufs[side].remove(key);
+        }
+        self.hot_bytes -= row_bytes(key, &e.row).min(self.hot_bytes);
+        Some(e)
+    }
+
     /// Emits (null-padded, for outer sides) and forgets the rows in memory whose window has
     /// closed; rows only in the store expire at the next barrier.
     fn expire(&mut self, out: &mut Vec<Joined>) {
@@ -236,12 +247,7 @@ impl StreamStreamJoinOp {
                 break;
             }
             let (side, key, ts) = self.expiry.remove(&(at, seq)).expect("present");
-            let Some(buf) = self.bufs[side].get_mut(&key) else { continue };
-            let Some(e) = buf.remove(&(ts, seq)) else { continue };
-            if buf.is_empty() {
-                self.bufs[side].remove(&key);
-            }
-            self.hot_bytes -= row_bytes(&key, &e.row).min(self.hot_bytes);
+            let Some(e) = self.take_row(side, &key, ts, seq) else { continue };
             self.delete_row(side, &key, ts, seq);
             if self.cold[side].0 <= self.cold[side].1 {
                 self.expired_now[side].insert((ts, seq));
@@ -336,12 +342,9 @@ impl StreamStreamJoinOp {
         let target = self.budget / 4 * 3;
         while self.hot_bytes > target {
             let Some(((_, seq), (side, key, ts))) = self.expiry.pop_first() else { break };
-            let Some(buf) = self.bufs[side].get_mut(&key) else { continue };
-            let Some(e) = buf.remove(&(ts, seq)) else { continue };
-            if buf.is_empty() {
-                self.bufs[side].remove(&key);
+            if self.take_row(side, &key, ts, seq).is_none() {
+                continue;
             }
-            self.hot_bytes -= row_bytes(&key, &e.row).min(self.hot_bytes);
             let (lo, hi) = self.cold[side];
             self.cold[side] = (lo.min(ts), hi.max(ts));
         }
