@@ -5,14 +5,9 @@ use std::sync::OnceLock;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use engine::format::{new_decoder, FormatKind, FormatSpec, Role};
-use planner::{Eddy, Session};
+use planner::Eddy;
 
-/// Statements that set up the catalog the SQL target plans against.
-const SETUP: &str = "
-CREATE STREAM s (id INT KEY, name STRING, v DOUBLE, tags ARRAY<STRING>, m MAP<STRING, INT>, st STRUCT<a INT, b STRING>) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=2);
-CREATE TABLE t (id INT PRIMARY KEY, label STRING) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON', PARTITIONS=2);
-CREATE TABLE agg AS SELECT id, COUNT(*) AS n FROM s GROUP BY id;
-";
+include!("../../planner/tests/fuzz/harness.rs");
 
 fn eddy() -> &'static Eddy {
     static EDDY: OnceLock<(tempfile::TempDir, Eddy)> = OnceLock::new();
@@ -29,14 +24,7 @@ fn eddy() -> &'static Eddy {
 /// Parses `data` as SQL and plans every statement with `EXPLAIN` (which plans without running).
 pub fn sql(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let mut session: Session = eddy().session();
-    let Ok(statements) = session.parse(text) else { return };
-    for st in statements {
-        let upper = st.text.trim_start().to_uppercase();
-        if upper.starts_with("SELECT") || upper.starts_with("CREATE") || upper.starts_with("INSERT INTO") {
-            let _ = session.execute_all(&format!("EXPLAIN {}", st.text));
-        }
-    }
+    plan_all(eddy(), text);
 }
 
 /// Decodes `data` with a format and role chosen by its first byte, into a fixed set of columns.

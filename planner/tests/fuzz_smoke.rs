@@ -6,11 +6,7 @@
 
 use eddy_planner::Eddy;
 
-const SETUP: &str = "
-CREATE STREAM s (id INT KEY, name STRING, v DOUBLE, tags ARRAY<STRING>, m MAP<STRING, INT>, st STRUCT<a INT, b STRING>) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=2);
-CREATE TABLE t (id INT PRIMARY KEY, label STRING) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON', PARTITIONS=2);
-CREATE TABLE agg AS SELECT id, COUNT(*) AS n FROM s GROUP BY id;
-";
+include!("fuzz/harness.rs");
 
 const SEEDS: &[&str] = &[
     "SELECT id, name, v * 2 AS w FROM s WHERE v > 1.5 AND name LIKE 'a%' EMIT CHANGES;",
@@ -93,19 +89,6 @@ fn mutated_statements_never_panic_the_planner() {
         assert!(r.is_ok(), "seed {seed}, input {n}: planning panicked on {text:?}");
     }
     eddy.shutdown().unwrap();
-}
-
-/// Parses `text` and plans each statement with `EXPLAIN`, as the `sql` fuzz target does.
-fn plan_all(eddy: &Eddy, text: &str) {
-    let mut session = eddy.session();
-    if let Ok(statements) = session.parse(text) {
-        for st in statements {
-            let upper = st.text.trim_start().to_uppercase();
-            if upper.starts_with("SELECT") || upper.starts_with("CREATE") || upper.starts_with("INSERT INTO") {
-                let _ = session.execute_all(&format!("EXPLAIN {}", st.text));
-            }
-        }
-    }
 }
 
 /// Inputs the `cargo fuzz` targets found that crashed or hung, each of which must now return.
