@@ -59,34 +59,27 @@ pub fn recognize(text: &str) -> Option<Compat> {
     })
 }
 
+/// PostgreSQL settings `SHOW` answers: the names it accepts (lower case), the column it names,
+/// and the value.
+const SETTINGS: &[(&[&str], &str, &str)] = &[
+    (&["transaction isolation level", "transaction_isolation"], "transaction_isolation", "read committed"),
+    (&["default_transaction_isolation"], "default_transaction_isolation", "read committed"),
+    (&["server_version"], "server_version", "14.0"),
+    (&["server_encoding"], "server_encoding", "UTF8"),
+    (&["client_encoding"], "client_encoding", "UTF8"),
+    (&["standard_conforming_strings"], "standard_conforming_strings", "on"),
+    (&["integer_datetimes"], "integer_datetimes", "on"),
+    (&["datestyle"], "DateStyle", "ISO, MDY"),
+    (&["timezone"], "TimeZone", "UTC"),
+    (&["search_path"], "search_path", "public"),
+    (&["max_identifier_length"], "max_identifier_length", "63"),
+];
+
 /// `SHOW name` of a PostgreSQL setting.
 fn show(name: &str) -> Option<Compat> {
     let name = name.to_ascii_lowercase();
-    let value = match name.as_str() {
-        "transaction isolation level" | "transaction_isolation" | "default_transaction_isolation" => "read committed",
-        "server_version" => return Some(Compat::Value("server_version", "14.0".into())),
-        "server_encoding" | "client_encoding" => "UTF8",
-        "standard_conforming_strings" | "integer_datetimes" => "on",
-        "datestyle" => "ISO, MDY",
-        "timezone" => "UTC",
-        "search_path" => "public",
-        "max_identifier_length" => "63",
-        _ => return None,
-    };
-    let column = match name.as_str() {
-        "transaction isolation level" => "transaction_isolation",
-        "transaction_isolation" => "transaction_isolation",
-        "default_transaction_isolation" => "default_transaction_isolation",
-        "server_encoding" => "server_encoding",
-        "client_encoding" => "client_encoding",
-        "standard_conforming_strings" => "standard_conforming_strings",
-        "integer_datetimes" => "integer_datetimes",
-        "datestyle" => "DateStyle",
-        "timezone" => "TimeZone",
-        "search_path" => "search_path",
-        _ => "max_identifier_length",
-    };
-    Some(Compat::Value(column, value.into()))
+    let (_, column, value) = SETTINGS.iter().find(|(names, _, _)| names.contains(&name.as_str()))?;
+    Some(Compat::Value(column, value.to_string()))
 }
 
 /// A probe without FROM: `SELECT 1`, `SELECT version()`, ... (`rest` is what follows SELECT,
