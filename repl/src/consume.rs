@@ -2,16 +2,15 @@
 //! `{"topic","partition","offset","timestamp","key","value"}`. The key is printed as a string
 //! (printable UTF-8) or base64; the value as JSON when it is JSON, else as a string.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use planner::session::render::{base64, json_string};
 
 /// Runs `eddy consume`; returns the exit status.
-pub fn run(data_dir: &Path, topic: &str, from_beginning: bool, limit: Option<u64>, timeout: Option<f64>) -> Result<i32> {
-    let eddy = crate::open(data_dir)?;
-    let log = eddy.engine().log().clone();
+pub fn run(place: &crate::place::Place, topic: &str, from_beginning: bool, limit: Option<u64>, timeout: Option<f64>) -> Result<i32> {
+    let handle = place.log()?;
+    let log = handle.log().clone();
     let info = log.describe_topic(topic).map_err(|e| anyhow::anyhow!(engine::error_chain(&e))).context("cannot consume")?;
     let mut pos: Vec<i64> = info.partitions.iter().map(|p| if from_beginning { p.start_offset } else { p.end_offset }).collect();
     let mut printed = 0u64;
@@ -63,6 +62,6 @@ pub fn run(data_dir: &Path, topic: &str, from_beginning: bool, limit: Option<u64
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    eddy.shutdown().map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
+    handle.close()?;
     Ok(0)
 }

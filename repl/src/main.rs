@@ -15,6 +15,7 @@ mod backend;
 mod client;
 mod consume;
 mod nexmark;
+mod place;
 mod print;
 mod produce;
 mod repl;
@@ -56,6 +57,17 @@ struct Cli {
     /// Run the statements on a server (`eddy server`), e.g. http://127.0.0.1:8088.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
+    /// Run over Apache Kafka at these bootstrap servers instead of the embedded log.
+    #[arg(long, env = "EDDY_KAFKA", global = true, value_name = "HOST:PORT[,HOST:PORT]")]
+    kafka: Option<String>,
+    /// Over Kafka: the service id. Instances with the same id share one catalog (the topic
+    /// `_eddy-<ID>-commands`) and the work of its persistent queries.
+    #[arg(long, env = "EDDY_SERVICE_ID", global = true, value_name = "ID")]
+    service_id: Option<String>,
+    /// Over Kafka: this instance's name in its service (static group membership, and the
+    /// directory of its local state); default: the host name.
+    #[arg(long, env = "EDDY_INSTANCE_ID", global = true, value_name = "NAME")]
+    instance_id: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -141,23 +153,31 @@ fn main() {
 
 fn run() -> Result<i32> {
     let cli = Cli::parse();
+    let place = place::Place {
+        data_dir: cli.data_dir.clone(),
+        kafka: cli.kafka.clone().map(|bootstrap| place::KafkaPlace {
+            bootstrap,
+            service_id: cli.service_id.clone(),
+            instance_id: cli.instance_id.clone(),
+        }),
+    };
     match cli.command {
         Some(Cmd::Test { files, complete }) => {
             let (_, failed) = sql_tests::run_files(&files, complete);
             return Ok(if failed > 0 { 1 } else { 0 });
         }
         Some(Cmd::Produce { topic, partitions, key, timestamp }) => {
-            return produce::run(&cli.data_dir, &topic, partitions, key.as_deref(), timestamp.as_deref());
+            return produce::run(&place, &topic, partitions, key.as_deref(), timestamp.as_deref());
         }
         Some(Cmd::Consume { topic, from_beginning, limit, timeout }) => {
-            return consume::run(&cli.data_dir, &topic, from_beginning, limit, timeout);
+            return consume::run(&place, &topic, from_beginning, limit, timeout);
         }
         Some(Cmd::Nexmark { events, rate, seed, partitions }) => {
-            return nexmark::run(&cli.data_dir, events, rate, seed, partitions);
+            return nexmark::run(&place, events, rate, seed, partitions);
         }
         Some(Cmd::Server { http, pg, credentials }) => {
             let on = |a: String| (a != "off").then_some(a);
-            let opts = server::ServerOptions { data_dir: cli.data_dir.clone(), http: on(http), pg: on(pg), credentials };
+            let opts = server::ServerOptions { place: place.clone(), http: on(http), pg: on(pg), credentials };
             server::run(&opts).map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
             return Ok(0);
         }
@@ -182,11 +202,11 @@ fn run() -> Result<i32> {
             None => repl::run(&mut remote, &place, &cli.data_dir, mode),
         };
     }
-    let eddy = open(&cli.data_dir)?;
+    let eddy = place.open()?;
     let mut embedded = backend::Embedded::new(&eddy)?;
     let code = match script {
         Some(sql) => script::run(&mut embedded, &sql, mode),
-        None => repl::run(&mut embedded, &format!("data directory {}", cli.data_dir.display()), &cli.data_dir, mode),
+        None => repl::run(&mut embedded, &place.describe(), &cli.data_dir, mode),
     };
     eddy.shutdown().context("shutdown failed")?;
     code

@@ -1,16 +1,15 @@
 //! `eddy nexmark`: generates Nexmark events (persons, auctions, bids; see `engine::nexmark`) into
 //! the topics `person`, `auction` and `bid` of the data directory, as JSON.
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
 use engine::nexmark::{load_topics, GeneratorConfig};
 
 /// Runs `eddy nexmark`; returns the exit status.
-pub fn run(data_dir: &Path, events: u64, rate: u64, seed: u64, partitions: u32) -> Result<i32> {
-    let eddy = crate::open(data_dir)?;
-    let log = eddy.engine().log().clone();
+pub fn run(place: &crate::place::Place, events: u64, rate: u64, seed: u64, partitions: u32) -> Result<i32> {
+    let handle = place.log()?;
+    let log = handle.log().clone();
     let config = GeneratorConfig { seed, rate, ..Default::default() };
     let t0 = Instant::now();
     let counts = load_topics(&log, config, events, partitions, |_, _| Ok(()))
@@ -24,6 +23,6 @@ pub fn run(data_dir: &Path, events: u64, rate: u64, seed: u64, partitions: u32) 
         counts.bytes as f64 / 1e6,
         t0.elapsed().as_secs_f64()
     );
-    eddy.shutdown()?;
+    handle.close()?;
     Ok(0)
 }

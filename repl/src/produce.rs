@@ -6,7 +6,6 @@
 //! timestamp is the field's integer value (ms), else the current time.
 
 use std::io::BufRead;
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use storage::{partition_for_key, RecordIn, TopicConfig};
@@ -14,10 +13,9 @@ use storage::{partition_for_key, RecordIn, TopicConfig};
 const CHUNK: usize = 1000;
 
 /// Runs `eddy produce`; returns the exit status.
-pub fn run(data_dir: &Path, topic: &str, partitions: u32, key: Option<&str>, ts: Option<&str>) -> Result<i32> {
-    let eddy = crate::open(data_dir)?;
-    let engine = eddy.engine().clone();
-    let log = engine.log().clone();
+pub fn run(place: &crate::place::Place, topic: &str, partitions: u32, key: Option<&str>, ts: Option<&str>) -> Result<i32> {
+    let handle = place.log()?;
+    let log = handle.log().clone();
     let n = match log.describe_topic(topic) {
         Ok(info) => info.config.partitions,
         Err(_) => {
@@ -45,7 +43,7 @@ pub fn run(data_dir: &Path, topic: &str, partitions: u32, key: Option<&str>, ts:
         }
         for (p, recs) in by_partition.iter().enumerate() {
             if !recs.is_empty() {
-                engine.append(topic, p as u32, recs).map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
+                handle.append(topic, p as u32, recs)?;
             }
         }
         pending.clear();
@@ -60,7 +58,8 @@ pub fn run(data_dir: &Path, topic: &str, partitions: u32, key: Option<&str>, ts:
             Ok(v) => v,
             Err(e) => {
                 flush(&mut pending)?;
-                eddy.shutdown().ok();
+                drop(flush);
+                handle.close().ok();
                 bail!("line {} is not valid JSON ({e}); {total} records were appended before it", i + 1);
             }
         };
@@ -77,7 +76,8 @@ pub fn run(data_dir: &Path, topic: &str, partitions: u32, key: Option<&str>, ts:
                 Some(t) => t,
                 None => {
                     flush(&mut pending)?;
-                    eddy.shutdown().ok();
+                    drop(flush);
+                handle.close().ok();
                     bail!("line {}: field \"{f}\" is missing or not an integer timestamp; {total} records were appended before it", i + 1);
                 }
             },
@@ -91,6 +91,7 @@ pub fn run(data_dir: &Path, topic: &str, partitions: u32, key: Option<&str>, ts:
     }
     flush(&mut pending)?;
     eprintln!("{total} records appended to {topic}");
-    eddy.shutdown().map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
+    drop(flush);
+    handle.close()?;
     Ok(0)
 }

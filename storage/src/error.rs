@@ -128,6 +128,19 @@ pub enum StorageError {
         #[source]
         source: rocksdb::Error,
     },
+    /// The log backend (Kafka) failed; the source says how.
+    #[error("the topic log backend failed")]
+    Backend {
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The log backend cannot do this (Kafka cannot cut a partition's tail).
+    #[error("the topic log backend cannot {operation}")]
+    Unsupported {
+        /// What was asked.
+        operation: String,
+    },
 }
 
 /// Result with [`StorageError`] as the default error.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::record_batch::RecordBatch;
 use parking_lot::{Mutex, RwLock};
 use storage::{
-    FileLog, FsyncPolicy, Header, KvStore, LogOptions, Offset, RecordIn, RecoveryReport, RocksStore, StateBatch,
+    FileLog, FsyncPolicy, KvStore, LogOptions, Offset, RecordIn, RecoveryReport, RocksStore, StateBatch,
     StateOptions, TopicConfig, TopicLog,
 };
 use tokio::sync::mpsc;
@@ -25,12 +25,14 @@ use super::query::{QueryInfo, QueryShared, QueryState, RunningQuery, TaskHandle}
 use super::pausing_log::PausingLog;
 use super::signal::Signal;
 use super::source::SourceReader;
+use super::commit::{ProcessingGuarantee, TaskCommitter, TaskCommitters};
 use super::task::Task;
-use crate::error::{error_chain, EngineError, Result};
+use super::task_thread::TaskThread;
+use crate::error::{EngineError, Result};
 use crate::operator::{Operator, TaskInfo};
 use crate::ops::{AggregateOp, CollectOp, FilterOp, ForeignKeyJoinOp, MaterializeOp, ProjectOp, SinkOp, StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};
 use crate::spec::JoinKindSpec;
-use crate::processing_log::{ProcessingError, PROCESSING_LOG_TOPIC};
+use crate::processing_log::PROCESSING_LOG_TOPIC;
 use crate::spec::{OpSpec, QuerySpec};
 use crate::types::Epoch;
 
@@ -70,6 +72,9 @@ pub struct StartOptions {
     pub offset_reset: OffsetReset,
     /// For push queries: where `Collect` nodes send their batches.
     pub collect: Option<mpsc::Sender<RecordBatch>>,
+    /// What a persistent query asks of its commits (`processing.guarantee`); only a backend
+    /// with per-task commits (Kafka) tells them apart.
+    pub guarantee: ProcessingGuarantee,
 }
 
 type Subscribers = RwLock<HashMap<(String, u32), Vec<Weak<Signal>>>>;
@@ -98,6 +103,10 @@ pub struct Engine {
     truncated: Vec<(String, u32, Offset, Offset)>,
     /// Partitions whose files the log repaired on open (torn tails cut, indexes rebuilt).
     repairs: Vec<RecoveryReport>,
+    /// Per-task commits of a log that cannot be cut back (Kafka); `None` on the embedded log.
+    committers: Option<Arc<dyn TaskCommitters>>,
+    /// The guarantee each running persistent query got.
+    guarantees: Mutex<HashMap<String, ProcessingGuarantee>>,
 }
 
 impl Engine {
@@ -107,12 +116,23 @@ impl Engine {
         let log = FileLog::open(&dir.join("topics"), LogOptions { fsync, ..LogOptions::default() })?;
         let repairs: Vec<RecoveryReport> = log.recovery_report().iter().filter(|r| !r.is_clean()).cloned().collect();
         let state = Arc::new(RocksStore::open(&dir.join("state"), StateOptions::default())?);
-        Self::build(Arc::new(log), state, config, repairs)
+        Self::build(Arc::new(log), state, config, repairs, None)
     }
 
     /// An engine over a given log and state store (tests use in-memory stores).
     pub fn with_parts(log: Arc<dyn TopicLog>, state: Arc<dyn KvStore>, config: EngineConfig) -> Result<Arc<Engine>> {
-        Self::build(log, state, config, Vec::new())
+        Self::build(log, state, config, Vec::new(), None)
+    }
+
+    /// An engine over a log that cannot be cut back (Kafka), whose persistent tasks commit their
+    /// epochs through `committers` (see [`super::commit`]); `state` is this instance's local state.
+    pub fn with_committers(
+        log: Arc<dyn TopicLog>,
+        state: Arc<dyn KvStore>,
+        config: EngineConfig,
+        committers: Arc<dyn TaskCommitters>,
+    ) -> Result<Arc<Engine>> {
+        Self::build(log, state, config, Vec::new(), Some(committers))
     }
 
     fn build(
@@ -120,11 +140,16 @@ impl Engine {
         state: Arc<dyn KvStore>,
         config: EngineConfig,
         repairs: Vec<RecoveryReport>,
+        committers: Option<Arc<dyn TaskCommitters>>,
     ) -> Result<Arc<Engine>> {
-        // Recovery: cut sink output written after the last checkpoint.
+        // Recovery: cut sink output written after the last checkpoint. A log that cannot be cut
+        // (Kafka) gets exactly-once from transactions instead, and records no sink positions.
         let mut truncated = Vec::new();
-        let positions: Vec<(Vec<u8>, Vec<u8>)> =
-            state.scan(SINK_PREFIX, &prefix_end(SINK_PREFIX))?.collect::<storage::Result<_>>()?;
+        let positions: Vec<(Vec<u8>, Vec<u8>)> = if log.can_truncate() {
+            state.scan(SINK_PREFIX, &prefix_end(SINK_PREFIX))?.collect::<storage::Result<_>>()?
+        } else {
+            Vec::new()
+        };
         for (k, v) in positions {
             let (Some((topic, p)), Some(pos)) = (keys::parse_sink_key(&k), decode_i64(&v)) else { continue };
             let Ok(info) = log.describe_topic(&topic) else { continue };
@@ -167,6 +192,8 @@ impl Engine {
             interval_ms: AtomicU64::new(interval_ms),
             truncated,
             repairs,
+            committers,
+            guarantees: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
@@ -317,10 +344,20 @@ impl Engine {
             }
         }
         let dead_letters: Arc<HashMap<String, String>> = Arc::new(dead_letters.into_iter().collect());
-        let tasks = self.build_tasks(&spec, &opts, &shared, &out_log)?;
+        let committers = match (&self.committers, opts.persistent) {
+            (Some(c), true) => {
+                let guarantee = c.resolve(opts.guarantee)?;
+                let partitions = self.subtopology_partitions(&spec)?;
+                c.prepare(&spec, &partitions, guarantee)?;
+                self.guarantees.lock().insert(spec.id.clone(), guarantee);
+                Some((c.clone(), guarantee))
+            }
+            _ => None,
+        };
+        let tasks = self.build_tasks(&spec, &opts, &shared, &out_log, committers.as_ref())?;
         let query = Arc::new(RunningQuery { spec: spec.clone(), shared: shared.clone(), tasks: Mutex::new(Vec::new()) });
         let mut handles = Vec::new();
-        for task in tasks {
+        for (task, committer) in tasks {
             let signal = Arc::new(Signal::default());
             {
                 let mut subs = self.subscribers.write();
@@ -339,6 +376,8 @@ impl Engine {
                 draining: self.draining.clone(),
                 dead_letters: dead_letters.clone(),
                 late_topic: late_topic.clone(),
+                committer,
+                state: self.state.clone(),
             };
             let name = format!("eddy-{}-{}-{}", spec.id, task.info.subtopology, task.info.partition);
             let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
@@ -358,13 +397,31 @@ impl Engine {
         Ok(())
     }
 
+    /// The number of tasks of each sub-topology: the partition count of its sources.
+    fn subtopology_partitions(&self, spec: &QuerySpec) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        for dag in &spec.subtopologies {
+            let mut n = None;
+            for node in &dag.nodes {
+                if let OpSpec::Source(s) = &node.op {
+                    n = Some(self.log.describe_topic(&s.topic)?.config.partitions);
+                    break;
+                }
+            }
+            out.push(n.unwrap_or(1));
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::type_complexity)]
     fn build_tasks(
         &self,
         spec: &QuerySpec,
         opts: &StartOptions,
         shared: &Arc<QueryShared>,
         out_log: &Arc<dyn TopicLog>,
-    ) -> Result<Vec<Task>> {
+        committers: Option<&(Arc<dyn TaskCommitters>, ProcessingGuarantee)>,
+    ) -> Result<Vec<(Task, Option<Box<dyn TaskCommitter>>)>> {
         let mut tasks = Vec::new();
         for (sub, dag) in spec.subtopologies.iter().enumerate() {
             let mut counts = Vec::new();
@@ -381,6 +438,16 @@ impl Engine {
             let inputs: Vec<Vec<usize>> = dag.nodes.iter().map(|n| n.inputs.iter().map(|i| i.0 as usize).collect()).collect();
             for p in 0..partitions {
                 let info = TaskInfo { query_id: spec.id.clone(), subtopology: sub, partition: p, persistent: opts.persistent };
+                // Per-task commits: the local state catches up with the committed epochs before
+                // the start offsets are read from it, and the task's outputs go into its epochs.
+                let mut committer = match committers {
+                    Some((c, guarantee)) => Some(c.task(&info, *guarantee)?),
+                    None => None,
+                };
+                if let Some(c) = committer.as_mut() {
+                    c.restore(self.state.as_ref())?;
+                }
+                let task_out: Arc<dyn TopicLog> = committer.as_ref().map_or_else(|| out_log.clone(), |c| c.output());
                 let mut ops: Vec<Option<Box<dyn Operator>>> = Vec::new();
                 let mut sources = Vec::new();
                 for (i, n) in dag.nodes.iter().enumerate() {
@@ -393,7 +460,7 @@ impl Engine {
                         OpSpec::Filter(f) => Some(Box::new(FilterOp::new(f.clone()))),
                         OpSpec::Project(pr) => Some(Box::new(ProjectOp::new(pr.clone(), n.schema.clone()))),
                         OpSpec::Sink(s) => {
-                            Some(Box::new(SinkOp::new(s.clone(), out_log.clone(), shared.records_out.clone())?))
+                            Some(Box::new(SinkOp::new(s.clone(), task_out.clone(), shared.records_out.clone())?))
                         }
                         OpSpec::Aggregate(a) => {
                             let input = &dag.nodes[n.inputs[0].0 as usize].schema;
@@ -419,7 +486,10 @@ impl Engine {
                     };
                     ops.push(op);
                 }
-                tasks.push(Task::new(info, ops, &inputs, sources, self.log.clone(), self.state.clone(), self.config.max_batch_bytes));
+                tasks.push((
+                    Task::new(info, ops, &inputs, sources, self.log.clone(), self.state.clone(), self.config.max_batch_bytes),
+                    committer,
+                ));
             }
         }
         Ok(tasks)
@@ -467,8 +537,18 @@ impl Engine {
                 }
             }
             self.state.commit(&b, true)?;
+            if let (Some(c), true) = (&self.committers, q.shared.persistent) {
+                c.forget(id);
+            }
         }
+        self.guarantees.lock().remove(id);
         Ok(())
+    }
+
+    /// The guarantee a running persistent query got (`None` on the embedded log, whose
+    /// checkpoints are always exactly-once, and for unknown queries).
+    pub fn processing_guarantee(&self, id: &str) -> Option<ProcessingGuarantee> {
+        self.guarantees.lock().get(id).copied()
     }
 
     /// Stops a query without waiting for its threads (they finish their batch and exit).
@@ -505,7 +585,9 @@ impl Engine {
 
     /// Runs a checkpoint now and returns its epoch.
     pub fn checkpoint(&self) -> Result<Epoch> {
-        let sinks: Vec<String> = {
+        let sinks: Vec<String> = if !self.log.can_truncate() {
+            Vec::new()
+        } else {
             let qs = self.queries.lock();
             let mut v: Vec<String> = qs.values().filter(|q| q.shared.persistent).flat_map(|q| q.spec.output_topics()).collect();
             v.sort();
@@ -601,144 +683,6 @@ impl Engine {
         }
         self.log.sync()?;
         r.map(|_| ())
-    }
-}
-
-/// Everything a task thread needs besides its task.
-struct TaskThread {
-    shared: Arc<QueryShared>,
-    checkpoint_soon: Arc<AtomicBool>,
-    ckpt: Arc<Checkpointer>,
-    signal: Arc<Signal>,
-    log: Arc<dyn TopicLog>,
-    dirty: Arc<AtomicBool>,
-    draining: Arc<AtomicBool>,
-    /// Source topic -> its dead-letter topic.
-    dead_letters: Arc<HashMap<String, String>>,
-    late_topic: Option<String>,
-}
-
-impl TaskThread {
-    /// Runs the task; a panic (a bug) fails the query instead of leaving the checkpointer
-    /// waiting for a task that will never report.
-    fn run_guarded(self, task: Task, done_epoch: u64) {
-        let shared = self.shared.clone();
-        let ckpt = self.ckpt.clone();
-        let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
-        let persistent = shared.persistent;
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || self.run(task, done_epoch)));
-        if let Err(p) = r {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            shared.fail(format!("internal error in task {}/{}: {msg}", key.1, key.2));
-            if persistent {
-                ckpt.deregister(&key);
-            }
-        }
-    }
-
-    fn run(self, mut task: Task, mut done_epoch: u64) {
-        let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
-        let persistent = self.shared.persistent;
-        if let Err(e) = task.open() {
-            self.shared.fail(error_chain(&e));
-            if persistent {
-                self.ckpt.deregister(&key);
-            }
-            return;
-        }
-        loop {
-            if task.wants_checkpoint {
-                task.wants_checkpoint = false;
-                self.checkpoint_soon.store(true, Ordering::Relaxed);
-            }
-            if self.shared.stop.load(Ordering::Relaxed) || self.shared.closed.load(Ordering::Relaxed) {
-                break;
-            }
-            if persistent {
-                let req = self.ckpt.requested();
-                if req > done_epoch {
-                    let mut batch = StateBatch::default();
-                    if let Err(e) = task.barrier(Epoch(req), &mut batch) {
-                        self.shared.fail(error_chain(&e));
-                        break;
-                    }
-                    if let Err(e) = self.flush_errors(&mut task) {
-                        self.shared.fail(error_chain(&e));
-                        break;
-                    }
-                    self.ckpt.report(key.clone(), batch);
-                    self.ckpt.wait_finished(req, &self.shared.stop);
-                    done_epoch = req;
-                    if self.draining.load(Ordering::Acquire) {
-                        break;
-                    }
-                    continue;
-                }
-            }
-            match task.step() {
-                Ok(true) => {
-                    self.dirty.store(true, Ordering::Relaxed);
-                    if let Err(e) = self.flush_errors(&mut task) {
-                        self.shared.fail(error_chain(&e));
-                        break;
-                    }
-                }
-                Ok(false) => {
-                    if let Err(e) = self.flush_errors(&mut task) {
-                        self.shared.fail(error_chain(&e));
-                        break;
-                    }
-                    self.signal.wait(Duration::from_millis(200));
-                }
-                Err(e) => {
-                    self.shared.fail(error_chain(&e));
-                    break;
-                }
-            }
-        }
-        if persistent {
-            self.ckpt.deregister(&key);
-        }
-    }
-
-    /// Appends the task's processing-log entries to the processing-log topic, and the records
-    /// they carry to the dead-letter and late-data topics. Those topics are outputs of the query
-    /// like its sinks (a checkpoint records their ends and recovery cuts them back), so a failed
-    /// write there fails the query as a failed sink write does.
-    fn flush_errors(&self, task: &mut Task) -> Result<()> {
-        if task.errors.is_empty() {
-            return Ok(());
-        }
-        let mut errors: Vec<ProcessingError> = std::mem::take(&mut task.errors);
-        for e in errors.iter_mut() {
-            e.query_id = self.shared.id.clone();
-            let Some(rec) = e.record.take() else { continue };
-            let target = match e.kind {
-                crate::processing_log::ErrorKind::LateRecord => self.late_topic.as_ref(),
-                _ => e.topic.as_ref().and_then(|t| self.dead_letters.get(t)),
-            };
-            let Some(target) = target else { continue };
-            let partitions = self.log.describe_topic(target)?.config.partitions;
-            let p = e.partition.unwrap_or(task.info.partition) % partitions.max(1);
-            let headers = e.headers(&rec.headers);
-            let r = RecordIn { timestamp: rec.timestamp, key: rec.key.as_deref(), value: rec.value.as_deref(), headers: &headers };
-            self.log.append(target, p, &[r])?;
-        }
-        self.shared.errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
-        let late = errors.iter().filter(|e| e.kind == crate::processing_log::ErrorKind::LateRecord).count();
-        self.shared.late.fetch_add(late as u64, Ordering::Relaxed);
-        let values: Vec<Vec<u8>> = errors.iter().map(|e| serde_json::to_vec(e).unwrap_or_default()).collect();
-        let now = chrono::Utc::now().timestamp_millis();
-        let headers: [Header; 0] = [];
-        let records: Vec<RecordIn<'_>> =
-            values.iter().map(|v| RecordIn { timestamp: now, key: None, value: Some(v), headers: &headers }).collect();
-        // The processing log is best effort: failing to write it must not stop the query.
-        let _ = self.log.append(PROCESSING_LOG_TOPIC, 0, &records);
-        Ok(())
     }
 }
 

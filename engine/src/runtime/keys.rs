@@ -5,6 +5,7 @@
 //! c/sink/<topic>\0<partition u32 BE>        -> i64 BE: end offset of a sink partition at that checkpoint
 //! q/<query id>\0o<sub u32 BE><source u32 BE><partition u32 BE> -> i64 BE: next offset to read
 //! q/<query id>\0s<table u32 BE><key...>     -> operator state (see each operator)
+//! q/<query id>\0t<what><sub u32 BE><partition u32 BE> -> a per-task committer's bookkeeping
 //! ```
 
 /// Key of the last committed epoch.
@@ -56,6 +57,17 @@ pub fn offset_key(query_id: &str, sub: usize, source: usize, partition: u32) -> 
     k.push(b'o');
     k.extend_from_slice(&(sub as u32).to_be_bytes());
     k.extend_from_slice(&(source as u32).to_be_bytes());
+    k.extend_from_slice(&partition.to_be_bytes());
+    k
+}
+
+/// Key of a task's own bookkeeping under its query: `q/<query id>\0t<what><sub u32 BE><partition u32 BE>`
+/// (`what`: `b'c'` the next changelog offset of a per-task committer, `b'e'` its last epoch).
+pub fn task_meta_key(query_id: &str, sub: usize, partition: u32, what: u8) -> Vec<u8> {
+    let mut k = query_prefix(query_id);
+    k.push(b't');
+    k.push(what);
+    k.extend_from_slice(&(sub as u32).to_be_bytes());
     k.extend_from_slice(&partition.to_be_bytes());
     k
 }

@@ -1,6 +1,7 @@
 //! The runtime: tasks on threads, the checkpoint coordinator, and the [`Engine`] that owns them.
 
 mod checkpoint;
+pub mod commit;
 mod engine;
 mod pausing_log;
 pub mod keys;
@@ -8,7 +9,9 @@ mod query;
 mod signal;
 mod source;
 mod task;
+mod task_thread;
 
+pub use commit::{CommitError, ProcessingGuarantee, RestoreReport, TaskCommitter, TaskCommitters};
 pub use engine::{Engine, EngineConfig, OffsetReset, StartOptions};
 pub use query::{QueryInfo, QueryState};
 pub use source::headers_type;

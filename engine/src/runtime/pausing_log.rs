@@ -86,4 +86,10 @@ impl TopicLog for PausingLog {
     fn add_listener(&self, listener: AppendListener) {
         self.inner.add_listener(listener)
     }
+    fn notifies_appends(&self) -> bool {
+        self.inner.notifies_appends()
+    }
+    fn can_truncate(&self) -> bool {
+        self.inner.can_truncate()
+    }
 }

@@ -201,8 +201,9 @@ impl Task {
         Ok(true)
     }
 
-    /// Flushes every operator for `epoch` and adds the next source offsets to `batch`.
-    pub fn barrier(&mut self, epoch: Epoch, batch: &mut StateBatch) -> Result<()> {
+    /// Flushes every operator for `epoch` and adds the next source offsets to `batch`; returns
+    /// them too, as (topic, partition, next offset) per source.
+    pub fn barrier(&mut self, epoch: Epoch, batch: &mut StateBatch) -> Result<Vec<(String, u32, storage::Offset)>> {
         for i in 0..self.ops.len() {
             let mut out = Vec::new();
             if let Some(op) = self.ops[i].as_mut() {
@@ -222,13 +223,15 @@ impl Task {
                 self.route(i, out)?;
             }
         }
+        let mut inputs = Vec::with_capacity(self.sources.len());
         for (ix, s) in self.sources.iter().enumerate() {
             let key = offset_key(&self.info.query_id, self.info.subtopology, ix, s.partition());
             // Rows read but not yet processed are read again after a restart.
             let next = if self.pending[ix].is_some() { self.resume[ix] } else { s.next_offset };
             batch.put(&key, &next.to_be_bytes());
+            inputs.push((s.topic().to_string(), s.partition(), next));
         }
-        Ok(())
+        Ok(inputs)
     }
 
     /// Delivers messages emitted by node `from` to its downstream nodes, breadth first.

@@ -351,6 +351,16 @@ impl Session {
         Ok(info.partitions[0].end_offset)
     }
 
+    /// The `processing.guarantee` a persistent query started now asks for (ksqlDB's property, with
+    /// or without its `ksql.streams.` prefix).
+    pub(crate) fn guarantee(&self) -> engine::runtime::ProcessingGuarantee {
+        self.props
+            .get("processing.guarantee")
+            .or_else(|| self.props.get("ksql.streams.processing.guarantee"))
+            .and_then(|v| engine::runtime::ProcessingGuarantee::parse(v))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn offset_reset(&self) -> engine::OffsetReset {
         match self.props.get(OFFSET_RESET).map(|s| s.to_lowercase()) {
             Some(s) if s == "earliest" => engine::OffsetReset::Earliest,

@@ -236,7 +236,7 @@ impl Session {
             Statement::CreateSource(c) => {
                 let def = catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "table", name: c.name.clone() })?;
                 let spec = self.source_table_query(&def, &q.id)?;
-                let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None };
+                let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None, guarantee: self.guarantee() };
                 return Ok(self.eddy.inner.engine.start_query(spec, opts)?);
             }
             Statement::CreateAsSelect(c) => {
@@ -292,7 +292,7 @@ impl Session {
         };
         if !self.replaying {
             let spec = self.source_table_query(def, &id)?;
-            let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None };
+            let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None, guarantee: self.guarantee() };
             self.eddy.inner.engine.start_query(spec, opts)?;
         }
         self.eddy.inner.catalog.write().queries.insert(id, q);
@@ -307,7 +307,7 @@ impl Session {
     }
 
     fn start(&self, spec: QuerySpec) -> Result<()> {
-        let opts = StartOptions { persistent: true, offset_reset: self.offset_reset(), collect: None };
+        let opts = StartOptions { persistent: true, offset_reset: self.offset_reset(), collect: None, guarantee: self.guarantee() };
         Ok(self.eddy.inner.engine.start_query(spec, opts)?)
     }
 
@@ -346,7 +346,7 @@ impl Session {
         let (tx, rx) = mpsc::channel(16);
         let reset = if push { self.offset_reset() } else { OffsetReset::Earliest };
         let engine = inner.engine.clone();
-        engine.start_query(spec, StartOptions { persistent: false, offset_reset: reset, collect: Some(tx) })?;
+        engine.start_query(spec, StartOptions { persistent: false, offset_reset: reset, collect: Some(tx), guarantee: Default::default() })?;
         let stop_engine = engine.clone();
         let stop_id = id.clone();
         let stop_log = engine.log().clone();

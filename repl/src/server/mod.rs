@@ -36,8 +36,8 @@ use metrics::Stats;
 /// What `eddy server` was asked to do.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// The data directory.
-    pub data_dir: PathBuf,
+    /// Where to run: the data directory, or over Kafka.
+    pub place: crate::place::Place,
     /// HTTP listen address; `None` disables the HTTP API.
     pub http: Option<String>,
     /// PostgreSQL listen address; `None` disables it.
@@ -66,9 +66,7 @@ pub fn run(opts: &ServerOptions) -> Result<(), ServerError> {
     for a in http_addr.iter().chain(pg_addr.iter()) {
         auth::require_auth_off_loopback(*a, creds.as_ref())?;
     }
-    let eddy = planner::Eddy::open(&opts.data_dir, engine::EngineConfig::default()).map_err(|e| {
-        ServerError::Unavailable(format!("cannot open data directory {}: {}", opts.data_dir.display(), engine::error_chain(&e)))
-    })?;
+    let eddy = opts.place.open().map_err(|e| ServerError::Unavailable(format!("{e:#}")))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("eddy-server")

@@ -153,6 +153,17 @@ pub trait TopicLog: TopicAdmin {
     fn sync(&self) -> Result<()>;
     /// Registers a listener called after every append.
     fn add_listener(&self, listener: AppendListener);
+    /// True when every append to every topic calls the listeners (the embedded log). False for
+    /// a log that others write to as well (Kafka): readers must poll instead of waiting for a
+    /// listener. Default: true.
+    fn notifies_appends(&self) -> bool {
+        true
+    }
+    /// True when [`TopicLog::truncate`] works, so that recovery can cut output written after the
+    /// last checkpoint (the embedded log). Default: true.
+    fn can_truncate(&self) -> bool {
+        true
+    }
 }
 
 /// Records read from one partition. Owns the bytes; hands out [`RecordRef`]s.

@@ -1,0 +1,422 @@
+//! Per-task commits over Kafka ([`KafkaCommitters`]): each checkpoint epoch of a task is one
+//! Kafka transaction (the Kafka Streams / Samza model).
+//!
+//! A task `(query, sub-topology s, partition p)` has:
+//! - a transactional producer, `transactional.id = _eddy-<service>-query_<ID>-<s>_<p>`, the same
+//!   on every instance, so that the instance taking the task over fences the one before;
+//! - partition p of the compacted changelog topic `_eddy-<service>-query_<ID>-<s>-changelog`, which
+//!   holds the task's state as records (key: the state key, value: the state value, null for a
+//!   deletion), its next input offsets and its epoch number among them.
+//!
+//! An epoch, from the barrier on:
+//! 1. the epoch's state batch becomes changelog records (a range deletion becomes one tombstone
+//!    per key the task holds in the range) and goes into the open transaction, after the task's
+//!    own output records (sinks, repartition, dead-letter and late-data topics);
+//! 2. the next input offsets go to the transaction (`send_offsets_to_transaction`, group
+//!    `_eddy-<service>-query_<ID>`), then the transaction commits;
+//! 3. only then is the same batch written to the local RocksDB, with the changelog position, so
+//!    local state is never ahead of Kafka; the next transaction opens.
+//!
+//! On start (`restore`): `init_transactions` fences earlier owners of the transactional id and
+//! aborts their open transaction; then the changelog is replayed into the local state from the
+//! local position (or from the start on a new machine) to its end. Crashing between the commit
+//! and the local write leaves the local state one epoch behind, and the replay makes it up.
+//!
+//! Under `at_least_once` the epochs are the same without transactions: outputs are flushed,
+//! then the changelog records are written, then the local state; a crash may repeat the outputs
+//! of the last epoch.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::operator::TaskInfo;
+use engine::runtime::keys::{decode_i64, task_meta_key};
+use engine::runtime::{CommitError, ProcessingGuarantee, RestoreReport, TaskCommitter, TaskCommitters};
+use engine::spec::QuerySpec;
+use engine::types::Epoch;
+use engine::EngineError;
+use parking_lot::Mutex;
+use storage::{BatchOp, KvStore, Offset, RecordIn, StateBatch, TopicLog};
+
+use crate::client::{Cluster, GroupMeta, Producer, ProducerOptions, Tp};
+use crate::error::KafkaError;
+use crate::log::KafkaLog;
+use crate::txn_log::{epoch_headers, TxnLog, ATTEMPT_HEADER, EPOCH_HEADER};
+
+/// How long transaction calls wait for the brokers.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The broker aborts a transaction left open this long (an instance that stopped mid-epoch).
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Changelog records applied per local write while restoring.
+const RESTORE_CHUNK: usize = 10_000;
+/// A restore that makes no progress this long fails.
+const RESTORE_STALL: Duration = Duration::from_secs(60);
+
+fn backend(e: KafkaError) -> EngineError {
+    EngineError::Storage(e.into())
+}
+
+/// The committers of one service's persistent tasks.
+pub struct KafkaCommitters {
+    log: Arc<KafkaLog>,
+    /// Whether the brokers accept transactions (asked once).
+    transactions: Mutex<Option<bool>>,
+    instance: String,
+}
+
+impl KafkaCommitters {
+    /// Committers writing through `log`'s cluster; `instance` names this instance in probes.
+    pub fn new(log: Arc<KafkaLog>, instance: &str) -> Self {
+        KafkaCommitters { log, transactions: Mutex::new(None), instance: instance.into() }
+    }
+
+    fn cluster(&self) -> &Arc<dyn Cluster> {
+        self.log.cluster()
+    }
+
+    /// The changelog topic of a query's sub-topology.
+    pub fn changelog_topic(&self, query_id: &str, sub: usize) -> String {
+        format!("{}query_{query_id}-{sub}-changelog", self.log.names().prefix())
+    }
+
+    /// The transactional id of a task.
+    pub fn transactional_id(&self, info: &TaskInfo) -> String {
+        format!("{}query_{}-{}_{}", self.log.names().prefix(), info.query_id, info.subtopology, info.partition)
+    }
+
+    /// The consumer group of a query.
+    pub fn group_id(&self, query_id: &str) -> String {
+        format!("{}query_{query_id}", self.log.names().prefix())
+    }
+
+    /// True when the brokers accept transactions; asked once with a throwaway transactional id.
+    fn transactions_supported(&self) -> Result<bool, EngineError> {
+        let mut g = self.transactions.lock();
+        if let Some(b) = *g {
+            return Ok(b);
+        }
+        let id = format!("{}probe-{}", self.log.names().prefix(), self.instance);
+        let p = self
+            .cluster()
+            .producer(&ProducerOptions { transactional_id: Some(id), transaction_timeout: Some(TRANSACTION_TIMEOUT) })
+            .map_err(backend)?;
+        let ok = match p.init_transactions(TXN_TIMEOUT) {
+            Ok(()) => true,
+            Err(KafkaError::TransactionsUnsupported { .. }) => false,
+            Err(e) => return Err(backend(e)),
+        };
+        *g = Some(ok);
+        Ok(ok)
+    }
+}
+
+impl TaskCommitters for KafkaCommitters {
+    fn prepare(&self, spec: &QuerySpec, partitions: &[u32], _guarantee: ProcessingGuarantee) -> engine::Result<()> {
+        for (sub, &n) in partitions.iter().enumerate() {
+            let topic = self.changelog_topic(&spec.id, sub);
+            match self.cluster().topic(&topic) {
+                Ok(meta) if meta.partitions != n => {
+                    return Err(EngineError::PartitionMismatch {
+                        topics: format!("changelog \"{topic}\" ({}) and the inputs of query {} ({n})", meta.partitions, spec.id),
+                    })
+                }
+                Ok(_) => {}
+                Err(KafkaError::UnknownTopic(_)) => {
+                    let mut config = std::collections::BTreeMap::new();
+                    config.insert("cleanup.policy".to_string(), "compact".to_string());
+                    config.insert("retention.ms".to_string(), "-1".to_string());
+                    match self.cluster().create_topic(&topic, n, &config) {
+                        Ok(()) | Err(KafkaError::TopicExists(_)) => {}
+                        Err(e) => return Err(backend(e)),
+                    }
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn task(&self, info: &TaskInfo, guarantee: ProcessingGuarantee) -> engine::Result<Box<dyn TaskCommitter>> {
+        let exactly_once = guarantee == ProcessingGuarantee::ExactlyOnce;
+        let producer = self
+            .cluster()
+            .producer(&ProducerOptions {
+                transactional_id: exactly_once.then(|| self.transactional_id(info)),
+                transaction_timeout: Some(TRANSACTION_TIMEOUT),
+            })
+            .map_err(backend)?;
+        let group = if exactly_once { Some(self.cluster().group_meta(&self.group_id(&info.query_id)).map_err(backend)?) } else { None };
+        let epoch = Arc::new(AtomicU64::new(0));
+        // A new incarnation's attempts are greater than every earlier one's.
+        let attempt = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        let task = format!("{}/{}/{}", info.query_id, info.subtopology, info.partition);
+        let output = Arc::new(TxnLog::new(self.log.clone(), producer.clone(), task.clone(), attempt, epoch.clone()));
+        Ok(Box::new(KafkaTaskCommitter {
+            info: info.clone(),
+            task,
+            cluster: self.cluster().clone(),
+            producer,
+            group,
+            changelog: Tp::new(self.changelog_topic(&info.query_id, info.subtopology), info.partition),
+            output,
+            epoch,
+            attempt,
+            in_txn: false,
+        }))
+    }
+
+    fn forget(&self, query_id: &str) {
+        let prefix = format!("{}query_{query_id}-", self.log.names().prefix());
+        if let Ok(topics) = self.cluster().list_topics() {
+            for t in topics.into_iter().filter(|t| t.name.starts_with(&prefix) && t.name.ends_with("-changelog")) {
+                let _ = self.cluster().delete_topic(&t.name);
+            }
+        }
+    }
+
+    fn resolve(&self, asked: ProcessingGuarantee) -> engine::Result<ProcessingGuarantee> {
+        match asked {
+            ProcessingGuarantee::AtLeastOnce => Ok(ProcessingGuarantee::AtLeastOnce),
+            ProcessingGuarantee::ExactlyOnce => {
+                if self.transactions_supported()? {
+                    Ok(ProcessingGuarantee::ExactlyOnce)
+                } else {
+                    Err(backend(KafkaError::TransactionsUnsupported {
+                        bootstrap: self.cluster().bootstrap().into(),
+                        message: "processing.guarantee 'exactly_once' needs transactions".into(),
+                    }))
+                }
+            }
+            ProcessingGuarantee::Default => Ok(if self.transactions_supported()? {
+                ProcessingGuarantee::ExactlyOnce
+            } else {
+                ProcessingGuarantee::AtLeastOnce
+            }),
+        }
+    }
+}
+
+/// One task's epochs over Kafka.
+struct KafkaTaskCommitter {
+    info: TaskInfo,
+    task: String,
+    cluster: Arc<dyn Cluster>,
+    producer: Arc<dyn Producer>,
+    /// `Some` under exactly-once.
+    group: Option<GroupMeta>,
+    changelog: Tp,
+    output: Arc<TxnLog>,
+    /// The epoch being written (the last committed one + 1).
+    epoch: Arc<AtomicU64>,
+    attempt: u64,
+    in_txn: bool,
+}
+
+impl KafkaTaskCommitter {
+    fn key(&self, what: u8) -> Vec<u8> {
+        task_meta_key(&self.info.query_id, self.info.subtopology, self.info.partition, what)
+    }
+
+    fn exactly_once(&self) -> bool {
+        self.group.is_some()
+    }
+
+    fn class(&self, e: KafkaError) -> CommitError {
+        match e {
+            KafkaError::Fenced { .. } => CommitError::Fenced { task: self.task.clone() },
+            e => CommitError::Abortable { task: self.task.clone(), source: Box::new(e) },
+        }
+    }
+
+    fn begin(&mut self) -> Result<(), KafkaError> {
+        if self.exactly_once() && !self.in_txn {
+            self.producer.begin_transaction()?;
+            self.in_txn = true;
+        }
+        Ok(())
+    }
+
+    /// The epoch's changelog records: puts and deletes as they are, a range deletion as one
+    /// tombstone per key in the range that the local state or this batch holds.
+    fn changelog_records(batch: &StateBatch, state: &dyn KvStore) -> engine::Result<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+        let mut out = Vec::with_capacity(batch.len());
+        let mut put_here: BTreeSet<Vec<u8>> = BTreeSet::new();
+        for op in batch.iter() {
+            match op {
+                BatchOp::Put(k, v) => {
+                    put_here.insert(k.to_vec());
+                    out.push((k.to_vec(), Some(v.to_vec())));
+                }
+                BatchOp::Delete(k) => {
+                    put_here.remove(k);
+                    out.push((k.to_vec(), None));
+                }
+                BatchOp::DeleteRange(from, to) => {
+                    let mut keys: BTreeSet<Vec<u8>> = BTreeSet::new();
+                    for kv in state.scan(from, to)? {
+                        keys.insert(kv?.0);
+                    }
+                    let here: Vec<Vec<u8>> = put_here.range(from.to_vec()..to.to_vec()).cloned().collect();
+                    for k in here {
+                        put_here.remove(&k);
+                        keys.insert(k);
+                    }
+                    out.extend(keys.into_iter().map(|k| (k, None)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn restore_inner(&mut self, state: &dyn KvStore) -> Result<RestoreReport, EngineError> {
+        let t0 = Instant::now();
+        if self.exactly_once() {
+            // Fence the previous owner and abort its open transaction before reading what it
+            // committed.
+            self.producer.init_transactions(TXN_TIMEOUT).map_err(backend)?;
+        }
+        let pos_key = self.key(b'c');
+        let epoch_key = self.key(b'e');
+        let local = state.get(&pos_key)?.and_then(|v| decode_i64(&v));
+        let (low, end) = self.cluster.watermarks(&self.changelog).map_err(backend)?;
+        let from = local.unwrap_or(low).max(low);
+        let mut records = 0u64;
+        let mut position = from;
+        if from < end {
+            let mut reader = self.cluster.reader().map_err(backend)?;
+            reader.assign(&[(self.changelog.clone(), from)]).map_err(backend)?;
+            // Records of one (epoch, attempt) at a time: a later attempt of the same epoch
+            // replaces an earlier one (which a broker that shows aborted records shows too).
+            let mut current: Option<(u64, u64)> = None;
+            let mut pending = StateBatch::default();
+            let mut last_progress = Instant::now();
+            while position < end {
+                let got = reader.poll(Duration::from_millis(200), RESTORE_CHUNK).map_err(backend)?;
+                if got.is_empty() {
+                    if let Some(p) = reader.position(&self.changelog).map_err(backend)? {
+                        if p > position {
+                            position = p;
+                            last_progress = Instant::now();
+                        }
+                    }
+                    if last_progress.elapsed() > RESTORE_STALL {
+                        return Err(EngineError::Timeout {
+                            what: format!("restoring task {} from changelog {}", self.task, self.changelog),
+                            ms: RESTORE_STALL.as_millis() as u64,
+                        });
+                    }
+                    continue;
+                }
+                last_progress = Instant::now();
+                for f in got {
+                    position = position.max(f.offset + 1);
+                    let Some(k) = f.key else { continue };
+                    let header = |name: &str| {
+                        f.headers.iter().find(|h| h.key == name).and_then(|h| h.value.as_deref()).and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+                    };
+                    let tag = header(EPOCH_HEADER).zip(header(ATTEMPT_HEADER));
+                    if let (Some((e, a)), Some((ce, ca))) = (tag, current) {
+                        if e == ce && a > ca {
+                            pending.clear();
+                        } else if e != ce || a != ca {
+                            records += pending.len() as u64;
+                            state.commit(&pending, false)?;
+                            pending.clear();
+                        }
+                    }
+                    if tag.is_some() {
+                        current = tag;
+                    }
+                    match f.value {
+                        Some(v) => pending.put(&k, &v),
+                        None => pending.delete(&k),
+                    }
+                }
+                if pending.len() >= RESTORE_CHUNK && current.is_none() {
+                    records += pending.len() as u64;
+                    state.commit(&pending, false)?;
+                    pending.clear();
+                }
+            }
+            records += pending.len() as u64;
+            pending.put(&pos_key, &position.to_be_bytes());
+            state.commit(&pending, true)?;
+        }
+        let committed = state.get(&epoch_key)?.and_then(|v| decode_i64(&v)).unwrap_or(0) as u64;
+        self.epoch.store(committed + 1, Ordering::Relaxed);
+        self.begin().map_err(backend)?;
+        Ok(RestoreReport { records, millis: t0.elapsed().as_millis() as u64 })
+    }
+
+    fn commit_inner(&mut self, batch: &StateBatch, inputs: &[(String, u32, Offset)], state: &dyn KvStore) -> Result<(), CommitError> {
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        let epoch_key = self.key(b'e');
+        let mut records = Self::changelog_records(batch, state)?;
+        records.push((epoch_key.clone(), Some((epoch as i64).to_be_bytes().to_vec())));
+        let headers = epoch_headers(&self.task, epoch, self.attempt);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let ins: Vec<RecordIn<'_>> =
+            records.iter().map(|(k, v)| RecordIn { timestamp: now, key: Some(k), value: v.as_deref(), headers: &headers }).collect();
+        if !self.exactly_once() {
+            // At-least-once: the outputs first, then the state that says they were written.
+            self.producer.flush(TXN_TIMEOUT).map_err(|e| self.class(e))?;
+        }
+        let first = self.producer.send_and_wait(&self.changelog.topic, self.changelog.partition, &ins).map_err(|e| self.class(e))?;
+        let position = first + ins.len() as Offset;
+        if let Some(group) = &self.group {
+            let mut offsets: Vec<(Tp, Offset)> = Vec::new();
+            for (topic, p, o) in inputs {
+                let tp = Tp::new(self.output.physical(topic), *p);
+                match offsets.iter_mut().find(|(t, _)| *t == tp) {
+                    Some((_, prev)) => *prev = (*prev).min(*o),
+                    None => offsets.push((tp, *o)),
+                }
+            }
+            if !offsets.is_empty() {
+                self.producer.send_offsets_to_transaction(&offsets, group, TXN_TIMEOUT).map_err(|e| self.class(e))?;
+            }
+            let mut tries = 0;
+            loop {
+                match self.producer.commit_transaction(TXN_TIMEOUT) {
+                    Ok(()) => break,
+                    Err(e) if e.is_retriable() && tries < 3 => tries += 1,
+                    Err(e) => return Err(self.class(e)),
+                }
+            }
+            self.in_txn = false;
+        }
+        // Kafka has the epoch: now the local state, never ahead of it.
+        let mut local = batch.clone();
+        local.put(&epoch_key, &(epoch as i64).to_be_bytes());
+        local.put(&self.key(b'c'), &position.to_be_bytes());
+        state.commit(&local, false).map_err(|e| CommitError::Other(e.into()))?;
+        self.epoch.store(epoch + 1, Ordering::Relaxed);
+        self.begin().map_err(|e| self.class(e))?;
+        Ok(())
+    }
+}
+
+impl TaskCommitter for KafkaTaskCommitter {
+    fn output(&self) -> Arc<dyn TopicLog> {
+        self.output.clone()
+    }
+
+    fn restore(&mut self, state: &dyn KvStore) -> engine::Result<RestoreReport> {
+        self.restore_inner(state)
+    }
+
+    fn commit(&mut self, _epoch: Epoch, batch: &StateBatch, inputs: &[(String, u32, Offset)], state: &dyn KvStore) -> Result<(), CommitError> {
+        self.commit_inner(batch, inputs, state)
+    }
+
+    fn abort(&mut self) {
+        if self.in_txn {
+            // Best effort: a transaction left open is aborted by the broker's timeout or by the
+            // next owner's init_transactions.
+            let _ = self.producer.abort_transaction(TXN_TIMEOUT);
+            self.in_txn = false;
+        }
+    }
+}
