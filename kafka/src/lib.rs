@@ -14,6 +14,7 @@
 pub mod client;
 pub mod commit;
 pub mod error;
+pub mod fake;
 pub mod log;
 pub mod rd;
 pub mod txn_log;
