@@ -336,7 +336,35 @@ fn a_fault_at_every_step_loses_nothing_and_repeats_nothing() {
     }
     assert_eq!(runs, recorded.len() * Fault::ALL.len());
     eprintln!("{} calls x {} faults: {runs} runs exactly once", recorded.len(), Fault::ALL.len());
-    let _ = visible_after_error;
+    // TaskCommitter::commit: "After an error nothing of the epoch is visible."
+    assert!(visible_after_error.is_empty(), "commits that failed although their epoch is visible:\n{}", visible_after_error.join("\n"));
+}
+
+#[test]
+fn a_commit_succeeds_when_only_opening_the_next_transaction_fails() {
+    for fault in [Fault::Unreachable, Fault::Fenced] {
+        let fake = cluster();
+        let state = Arc::new(MemStore::new());
+        let host = fake.host("a");
+        let mut w = Worker::start(&host, state.clone()).unwrap();
+        let (batch, next) = w.process().unwrap();
+        // begin_transaction #1 opened the first epoch at the restore; #2 follows the commit.
+        fake.inject(Injection::new(Op::BeginTransaction, fault).scope(TID));
+        w.commit(&batch, next).unwrap_or_else(|e| panic!("{fault:?}: the epoch committed, yet {e:?}"));
+        assert_eq!(contents(&state), model(PER_EPOCH as i64));
+        // The next epoch fails instead, and nothing of it becomes visible.
+        let _failed = match w.process() {
+            Err(e) => e,
+            Ok((batch, next)) => w.commit(&batch, next).unwrap_err(),
+        };
+        w.committer.abort();
+        assert_eq!(outputs(&fake), (0..PER_EPOCH as i64).collect::<Vec<_>>(), "{fault:?}");
+        drop(w);
+        let mut w = Worker::start(&host, state.clone()).unwrap();
+        check_start(&fake, &w, "after the failed begin");
+        w.run().unwrap();
+        check_end(&fake, &state, &format!("{fault:?} at the next begin"));
+    }
 }
 
 #[test]
