@@ -107,6 +107,8 @@ pub struct Engine {
     committers: Option<Arc<dyn TaskCommitters>>,
     /// The guarantee each running persistent query got.
     guarantees: Mutex<HashMap<String, ProcessingGuarantee>>,
+    /// Ids of the queries paused by the user (`PAUSE`); a query in the set starts paused.
+    user_paused: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -194,6 +196,7 @@ impl Engine {
             repairs,
             committers,
             guarantees: Mutex::new(HashMap::new()),
+            user_paused: Mutex::new(Default::default()),
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
@@ -324,6 +327,7 @@ impl Engine {
             errors: AtomicU64::new(0),
             late: AtomicU64::new(0),
             paused: Mutex::new(None),
+            user_paused: AtomicBool::new(self.user_paused.lock().contains(&spec.id)),
         });
         // Persistent queries pause on a full disk; push queries fail (their client sees why).
         let out_log: Arc<dyn TopicLog> = if opts.persistent {
@@ -564,6 +568,27 @@ impl Engine {
         self.queries.lock().values().map(|q| q.info()).collect()
     }
 
+    /// Pauses (`true`) or resumes a query (`PAUSE`/`RESUME`). A paused query reads no input
+    /// and emits nothing, but keeps its state and position and takes part in checkpoints, so it
+    /// continues exactly where it stopped. The setting also holds for the query when it is
+    /// started later (after a restart).
+    pub fn set_query_paused(&self, id: &str, paused: bool) {
+        {
+            let mut set = self.user_paused.lock();
+            if paused {
+                set.insert(id.to_string());
+            } else {
+                set.remove(id);
+            }
+        }
+        if let Some(q) = self.queries.lock().get(id) {
+            q.shared.user_paused.store(paused, Ordering::Relaxed);
+            for t in q.tasks.lock().iter() {
+                t.signal.notify();
+            }
+        }
+    }
+
     /// Status and counters of one query.
     pub fn query(&self, id: &str) -> Option<QueryInfo> {
         self.queries.lock().get(id).map(|q| q.info())
@@ -650,7 +675,8 @@ impl Engine {
                 let mut k = 0;
                 let mut done = true;
                 for (q, p) in &progress {
-                    let stopped = q.stop.load(Ordering::Relaxed);
+                    // A paused query will not catch up: nothing waits for it.
+                    let stopped = q.stop.load(Ordering::Relaxed) || q.user_paused.load(Ordering::Relaxed);
                     for pos in &p.positions {
                         if !stopped && pos.load(Ordering::Acquire) < targets[k] {
                             done = false;

@@ -44,6 +44,8 @@ pub struct QueryInfo {
     pub tasks: usize,
     /// Set while the query waits for disk space: why (it resumes by itself).
     pub paused: Option<String>,
+    /// Paused by the user (`PAUSE`): it reads nothing until resumed, and keeps its state.
+    pub user_paused: bool,
 }
 
 pub(crate) struct TaskHandle {
@@ -65,6 +67,8 @@ pub(crate) struct QueryShared {
     pub late: AtomicU64,
     /// Why the query waits (a full disk), while it does.
     pub paused: Mutex<Option<String>>,
+    /// Paused by the user: tasks take part in checkpoints but read no input.
+    pub user_paused: AtomicBool,
 }
 
 impl QueryShared {
@@ -102,6 +106,7 @@ impl RunningQuery {
             late_records: self.shared.late.load(Ordering::Relaxed),
             tasks: tasks.len(),
             paused: self.shared.paused.lock().clone(),
+            user_paused: self.shared.user_paused.load(Ordering::Relaxed),
         }
     }
 

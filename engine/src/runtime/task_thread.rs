@@ -121,6 +121,10 @@ impl TaskThread {
                     continue;
                 }
             }
+            if self.shared.user_paused.load(Ordering::Relaxed) {
+                self.signal.wait(Duration::from_millis(200));
+                continue;
+            }
             match task.step() {
                 Ok(true) => {
                     self.dirty.store(true, Ordering::Relaxed);

@@ -1,14 +1,18 @@
 //! The API every client uses (REPL, CLI, servers, test runners): [`Eddy`] owns the engine and
 //! the catalog of one data directory; a [`Session`] runs statements with its own properties.
 
+mod admin;
 mod ddl;
 mod insert;
 pub mod output;
+mod pause;
+mod print;
 pub mod props;
 mod pull;
 mod pull_check;
 pub mod render;
 mod queries;
+pub mod settings;
 mod show;
 
 use std::collections::BTreeMap;
@@ -27,7 +31,7 @@ use crate::ast::Statement;
 use crate::binder::functions::FunctionRegistry;
 use crate::catalog::{Catalog, Command, COMMAND_TOPIC};
 use crate::error::{PlanError, Result};
-use crate::parser::{parse, ParsedStatement};
+use crate::parser::{parse, parse_script, ParsedStatement, Variables, SUBSTITUTION_ENABLE};
 
 /// The stream over the processing log.
 pub const PROCESSING_LOG_STREAM: &str = "EDDY_PROCESSING_LOG";
@@ -36,6 +40,9 @@ pub const PROCESSING_LOG_STREAM: &str = "EDDY_PROCESSING_LOG";
 pub const OFFSET_RESET: &str = "auto.offset.reset";
 /// Session property: how long pull queries wait for persistent queries to catch up (ms).
 pub const PULL_TIMEOUT: &str = "eddy.pull.timeout.ms";
+/// Schema metadata key marking the rows of a `PRINT` (its value is the topic): clients print
+/// them as ksqlDB's `rowtime: ..., key: ..., value: ...` lines.
+pub const PRINT_METADATA: &str = "eddy.print.topic";
 /// Engine-wide property: time between periodic checkpoints (ms); `SET` changes it for every query.
 pub const CHECKPOINT_INTERVAL: &str = "checkpoint.interval.ms";
 
@@ -105,7 +112,7 @@ impl Eddy {
 
     /// A new session with default properties.
     pub fn session(&self) -> Session {
-        Session { eddy: self.clone(), props: BTreeMap::new(), replaying: false, vars: BTreeMap::new() }
+        Session { eddy: self.clone(), props: BTreeMap::new(), replaying: false, vars: Variables::default() }
     }
 
     /// Final checkpoint and stop of every query; they resume at the next [`Eddy::open`].
@@ -165,7 +172,7 @@ impl Eddy {
             offset = batch.next_offset;
         }
         for c in commands {
-            let mut s = Session { eddy: self.clone(), props: c.props.clone(), replaying: true, vars: BTreeMap::new() };
+            let mut s = Session { eddy: self.clone(), props: c.props.clone(), replaying: true, vars: Variables::default() };
             let stmts = parse(&c.sql)?;
             for st in stmts {
                 s.replay_statement(&st, c.query_id.as_deref())?;
@@ -174,7 +181,7 @@ impl Eddy {
         // Start every persistent query still defined.
         let queries: Vec<_> = self.inner.catalog.read().queries.values().cloned().collect();
         for q in queries {
-            let s = Session { eddy: self.clone(), props: q.props.clone(), replaying: true, vars: BTreeMap::new() };
+            let s = Session { eddy: self.clone(), props: q.props.clone(), replaying: true, vars: Variables::default() };
             s.start_persistent(&q)?;
         }
         Ok(())
@@ -222,7 +229,7 @@ pub struct Session {
     pub(crate) eddy: Eddy,
     pub(crate) props: BTreeMap<String, String>,
     pub(crate) replaying: bool,
-    pub(crate) vars: BTreeMap<String, String>,
+    pub(crate) vars: Variables,
 }
 
 impl Session {
@@ -241,9 +248,20 @@ impl Session {
         self.props.insert(name.to_string(), value.to_string());
     }
 
-    /// Parses `sql` into statements.
+    /// The session's variables (DEFINE).
+    pub fn variables(&self) -> &Variables {
+        &self.vars
+    }
+
+    /// True unless `ksql.variable.substitution.enable` is set to false.
+    pub fn substitution_enabled(&self) -> bool {
+        self.flag(SUBSTITUTION_ENABLE, true)
+    }
+
+    /// Parses `sql` into statements, substituting the session's variables (`${name}`) as the
+    /// statements will see them when run in order ([`parse_script`]).
     pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>> {
-        parse(sql)
+        parse_script(sql, &self.vars, self.substitution_enabled())
     }
 
     /// Parses and runs every statement of `sql`, stopping at the first error; returns the
@@ -272,29 +290,8 @@ impl Session {
             Statement::DescribeAll { what, extended } => self.describe_all(*what, *extended),
             Statement::DescribeFunction(name) => self.describe_function(name),
             Statement::Print { topic, from_beginning, limit, interval } => self.print(topic, *from_beginning, *limit, *interval),
-            Statement::Set { name, value } => {
-                if name == OFFSET_RESET && !matches!(value.to_lowercase().as_str(), "earliest" | "latest") {
-                    return Err(PlanError::Invalid(format!(
-                        "invalid value '{value}' for property '{OFFSET_RESET}': expected 'earliest' or 'latest'"
-                    )));
-                }
-                if name == CHECKPOINT_INTERVAL {
-                    let ms = value.trim().parse::<u64>().ok().filter(|ms| *ms > 0).ok_or_else(|| {
-                        PlanError::Invalid(format!(
-                            "invalid value '{value}' for property '{CHECKPOINT_INTERVAL}': expected a positive number of milliseconds"
-                        ))
-                    })?;
-                    self.eddy.engine().set_checkpoint_interval(Duration::from_millis(ms));
-                }
-                self.props.insert(name.clone(), value.clone());
-                Ok(Output::Message(format!("Successfully changed local property '{name}' to '{value}'.")))
-            }
-            Statement::Unset(name) => {
-                if self.props.remove(name).is_none() {
-                    return Err(PlanError::Invalid(format!("property '{name}' is not set")));
-                }
-                Ok(Output::Message(format!("Successfully unset local property '{name}'.")))
-            }
+            Statement::Set { name, value } => self.set(name, value),
+            Statement::Unset(name) => self.unset(name),
             Statement::Explain(inner) => self.explain(inner),
             Statement::ExplainQuery(id) => self.explain_query(id),
             Statement::Terminate(id) => self.terminate(id.as_deref(), &st.text),
@@ -302,14 +299,15 @@ impl Session {
                 self.create_type(name, data_type, *if_not_exists, &st.text)
             }
             Statement::DropType { name, if_exists } => self.drop_type(name, *if_exists, &st.text),
-            Statement::Define { name, value } => {
-                self.vars.insert(name.clone(), value.clone());
-                Ok(Output::Message(String::new()))
-            }
-            Statement::Undefine(name) => {
-                self.vars.remove(name);
-                Ok(Output::Message(String::new()))
-            }
+            Statement::Define { name, value } => Ok(self.define(name, value)),
+            Statement::Undefine(name) => Ok(self.undefine(name)),
+            Statement::Pause(id) => self.pause(id.as_deref(), &st.text, true),
+            Statement::Resume(id) => self.pause(id.as_deref(), &st.text, false),
+            Statement::AssertTopic { topic, exists, props, timeout } => self.assert_topic(topic, *exists, props, *timeout),
+            Statement::AssertSchema { .. } => self.assert_schema(),
+            Statement::RunScript(_) => Err(PlanError::Unsupported {
+                feature: "RUN SCRIPT outside the eddy CLI (the CLI reads the file and runs its statements)".into(),
+            }),
         }
     }
 
@@ -327,6 +325,8 @@ impl Session {
                 self.create_type(name, data_type, *if_not_exists, &st.text).map(|_| ())
             }
             Statement::DropType { name, if_exists } => self.drop_type(name, *if_exists, &st.text).map(|_| ()),
+            Statement::Pause(id) => self.pause(id.as_deref(), &st.text, true).map(|_| ()),
+            Statement::Resume(id) => self.pause(id.as_deref(), &st.text, false).map(|_| ()),
             _ => Ok(()),
         }
     }
@@ -354,11 +354,7 @@ impl Session {
     /// The `processing.guarantee` a persistent query started now asks for (ksqlDB's property, with
     /// or without its `ksql.streams.` prefix).
     pub(crate) fn guarantee(&self) -> engine::runtime::ProcessingGuarantee {
-        self.props
-            .get("processing.guarantee")
-            .or_else(|| self.props.get("ksql.streams.processing.guarantee"))
-            .and_then(|v| engine::runtime::ProcessingGuarantee::parse(v))
-            .unwrap_or_default()
+        self.props.get("processing.guarantee").and_then(|v| engine::runtime::ProcessingGuarantee::parse(v)).unwrap_or_default()
     }
 
     pub(crate) fn offset_reset(&self) -> engine::OffsetReset {
