@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka::{Cluster, KafkaLog, ProducerOptions, RdCluster, Tp};
-use storage::{partition_for_key, Header, RecordIn, TopicConfig, TopicLog};
+use eddy_kafka::{Cluster, KafkaLog, ProducerOptions, RdCluster, Tp};
+use storage::{partition_for_key, Header, RecordIn, TopicAdmin, TopicConfig, TopicLog};
 use support::{broker, unique, Kind};
 
 fn cluster(addr: &str) -> Arc<dyn Cluster> {

@@ -49,9 +49,13 @@ pub struct QueryInfo {
 }
 
 pub(crate) struct TaskHandle {
+    /// (sub-topology, partition).
+    pub key: (usize, u32),
     pub thread: Option<JoinHandle<()>>,
     pub signal: Arc<Signal>,
     pub progress: Arc<TaskProgress>,
+    /// Stops this task alone (its partitions moved to another instance).
+    pub stop: Arc<AtomicBool>,
 }
 
 /// Shared between the engine and a query's task threads.
@@ -89,6 +93,10 @@ pub(crate) struct RunningQuery {
     pub spec: QuerySpec,
     pub shared: Arc<QueryShared>,
     pub tasks: Mutex<Vec<TaskHandle>>,
+    /// What builds its tasks.
+    pub start: super::start::QueryStart,
+    /// The thread of its group membership, when instances share its partitions.
+    pub member: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl RunningQuery {
@@ -110,9 +118,12 @@ impl RunningQuery {
         }
     }
 
-    /// Stops the task threads and waits for them.
+    /// Stops the task threads (and the membership) and waits for them.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(m) = self.member.lock().take() {
+            let _ = m.join();
+        }
         let mut tasks = self.tasks.lock();
         for t in tasks.iter() {
             t.signal.notify();

@@ -40,6 +40,8 @@ pub(crate) struct TaskThread {
     pub committer: Option<Box<dyn TaskCommitter>>,
     /// The state store (per-task commits write it after their transaction).
     pub state: Arc<dyn KvStore>,
+    /// Stops this task alone, without a checkpoint (its partitions moved to another instance).
+    pub task_stop: Arc<AtomicBool>,
 }
 
 impl TaskThread {
@@ -79,7 +81,7 @@ impl TaskThread {
                 task.wants_checkpoint = false;
                 self.checkpoint_soon.store(true, Ordering::Relaxed);
             }
-            if self.shared.stop.load(Ordering::Relaxed) || self.shared.closed.load(Ordering::Relaxed) {
+            if self.shared.stop.load(Ordering::Relaxed) || self.shared.closed.load(Ordering::Relaxed) || self.task_stop.load(Ordering::Relaxed) {
                 break;
             }
             if persistent {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod ddl;
+mod follow;
 mod insert;
 pub mod output;
 mod pause;
@@ -54,6 +55,11 @@ pub(crate) struct Inner {
     /// Serialises statements that change the catalog.
     pub ddl: Mutex<()>,
     pub transient_ids: AtomicU64,
+    /// Offsets in the command topic of the statements this instance ran (the follower skips
+    /// them).
+    pub own_commands: Mutex<std::collections::BTreeSet<i64>>,
+    /// The offset in the command topic up to which this instance has applied commands.
+    pub commands_applied: std::sync::atomic::AtomicI64,
 }
 
 /// An open Eddy instance: engine, catalog, functions.
@@ -93,10 +99,13 @@ impl Eddy {
                 functions: FunctionRegistry::new(),
                 ddl: Mutex::new(()),
                 transient_ids: AtomicU64::new(0),
+                own_commands: Mutex::new(Default::default()),
+                commands_applied: std::sync::atomic::AtomicI64::new(0),
             }),
         };
         eddy.register_processing_log();
         eddy.replay()?;
+        eddy.follow_commands();
         Ok(eddy)
     }
 
@@ -157,10 +166,14 @@ impl Eddy {
         let log = self.inner.engine.log().clone();
         let mut offset = 0;
         let mut commands = Vec::new();
-        loop {
+        // Read up to the end offset, not to the first empty read: a log that is polled (Kafka)
+        // may answer empty before its first fetch arrives.
+        let end = log.describe_topic(COMMAND_TOPIC)?.partitions[0].end_offset;
+        while offset < end {
             let batch = log.read(COMMAND_TOPIC, 0, offset, 1 << 20)?;
             if batch.is_empty() {
-                break;
+                offset = offset.max(batch.next_offset);
+                continue;
             }
             for r in batch.iter() {
                 if let Some(v) = r.value {
@@ -171,6 +184,7 @@ impl Eddy {
             }
             offset = batch.next_offset;
         }
+        self.inner.commands_applied.store(offset, std::sync::atomic::Ordering::Release);
         for c in commands {
             let mut s = Session { eddy: self.clone(), props: c.props.clone(), replaying: true, vars: Variables::default() };
             let stmts = parse(&c.sql)?;
@@ -340,8 +354,11 @@ impl Session {
         let v = serde_json::to_vec(&c).expect("commands serialise");
         let now = chrono::Utc::now().timestamp_millis();
         let r = [RecordIn { timestamp: now, key: None, value: Some(&v), headers: &[] }];
-        self.eddy.inner.engine.log().append(COMMAND_TOPIC, 0, &r)?;
+        let offset = self.eddy.inner.engine.log().append(COMMAND_TOPIC, 0, &r)?;
         self.eddy.inner.engine.log().sync()?;
+        if !self.eddy.inner.engine.log().notifies_appends() {
+            self.eddy.inner.own_commands.lock().insert(offset);
+        }
         Ok(())
     }
 
