@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub checkpoint_interval: Duration,
     /// Upper bound on the bytes of records a source reads into one batch.
     pub max_batch_bytes: usize,
+    /// This instance's name among the instances that share the work (Kafka); `None` alone.
+    pub instance_id: Option<String>,
     /// fsync every append to the log before it returns (user appends and query output alike).
     /// Either way, a checkpoint fsyncs the log and then commits the state store with a synced
     /// write, so that after a power loss the last checkpoint refers only to durable records.
@@ -46,7 +48,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { checkpoint_interval: Duration::from_secs(1), max_batch_bytes: 1 << 20, fsync: false }
+        EngineConfig { checkpoint_interval: Duration::from_secs(1), max_batch_bytes: 1 << 20, fsync: false, instance_id: None }
     }
 }
 
@@ -202,6 +204,11 @@ impl Engine {
             .spawn(move || periodic_checkpoints(weak))
             .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "checkpoint thread".into(), source: e }))?;
         Ok(engine)
+    }
+
+    /// This instance's name among those that share the work (Kafka); `None` alone.
+    pub fn instance_id(&self) -> Option<&str> {
+        self.config.instance_id.as_deref()
     }
 
     /// True once `shutdown` began.

@@ -14,5 +14,5 @@ mod task_thread;
 
 pub use commit::{CommitError, Ownership, ProcessingGuarantee, QueryMembership, RestoreReport, TaskCommitter, TaskCommitters};
 pub use engine::{Engine, EngineConfig, OffsetReset, StartOptions};
-pub use query::{QueryInfo, QueryState};
+pub use query::{QueryInfo, QueryState, TaskStatus};
 pub use source::headers_type;

@@ -44,8 +44,22 @@ pub struct QueryInfo {
     pub tasks: usize,
     /// Set while the query waits for disk space: why (it resumes by itself).
     pub paused: Option<String>,
+    /// The tasks this instance runs: (sub-topology, partition, per input: topic, partition and
+    /// next offset to process).
+    pub task_status: Vec<TaskStatus>,
     /// Paused by the user (`PAUSE`): it reads nothing until resumed, and keeps its state.
     pub user_paused: bool,
+}
+
+/// One task of a query as `SHOW QUERIES EXTENDED` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskStatus {
+    /// Sub-topology.
+    pub subtopology: usize,
+    /// Partition.
+    pub partition: u32,
+    /// Per input partition: (topic, partition, next offset to process).
+    pub inputs: Vec<(String, u32, i64)>,
 }
 
 pub(crate) struct TaskHandle {
@@ -56,6 +70,8 @@ pub(crate) struct TaskHandle {
     pub progress: Arc<TaskProgress>,
     /// Stops this task alone (its partitions moved to another instance).
     pub stop: Arc<AtomicBool>,
+    /// Why it ended by itself, when it did.
+    pub exit: Arc<Mutex<Option<super::task_thread::TaskExit>>>,
 }
 
 /// Shared between the engine and a query's task threads.
@@ -114,6 +130,20 @@ impl RunningQuery {
             late_records: self.shared.late.load(Ordering::Relaxed),
             tasks: tasks.len(),
             paused: self.shared.paused.lock().clone(),
+            task_status: tasks
+                .iter()
+                .map(|t| TaskStatus {
+                    subtopology: t.key.0,
+                    partition: t.key.1,
+                    inputs: t
+                        .progress
+                        .inputs
+                        .iter()
+                        .zip(&t.progress.positions)
+                        .map(|((topic, p), pos)| (topic.clone(), *p, pos.load(Ordering::Acquire)))
+                        .collect(),
+                })
+                .collect(),
             user_paused: self.shared.user_paused.load(Ordering::Relaxed),
         }
     }

@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use storage::{Offset, TopicLog};
@@ -24,7 +24,7 @@ use super::query::{QueryShared, RunningQuery, TaskHandle};
 use super::signal::Signal;
 use super::source::SourceReader;
 use super::task::Task;
-use super::task_thread::TaskThread;
+use super::task_thread::{TaskExit, TaskThread};
 use crate::error::{error_chain, EngineError, Result};
 use crate::operator::{Operator, TaskInfo};
 use crate::ops::{
@@ -167,6 +167,7 @@ impl Engine {
         }
         let progress = task.progress.clone();
         let stop = Arc::new(AtomicBool::new(false));
+        let exit = Arc::new(parking_lot::Mutex::new(None));
         let ctx = TaskThread {
             shared: st.shared.clone(),
             checkpoint_soon: self.checkpoint_soon.clone(),
@@ -180,6 +181,7 @@ impl Engine {
             committer,
             state: self.state.clone(),
             task_stop: stop.clone(),
+            exit: exit.clone(),
         };
         let name = format!("eddy-{}-{}-{}", st.spec.id, sub, p);
         let key: TaskKey = (st.spec.id.clone(), sub, p);
@@ -189,8 +191,28 @@ impl Engine {
             .name(name)
             .spawn(move || ctx.run_guarded(task, done))
             .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "task thread".into(), source: e }))?;
-        query.tasks.lock().push(TaskHandle { key: (sub, p), thread: Some(thread), signal, progress, stop });
+        query.tasks.lock().push(TaskHandle { key: (sub, p), thread: Some(thread), signal, progress, stop, exit });
         Ok(())
+    }
+
+    /// The tasks of `query` that ended by themselves, with why; they are taken out of the query.
+    fn ended_tasks(&self, query: &RunningQuery) -> Vec<((usize, u32), Option<TaskExit>)> {
+        let mut out = Vec::new();
+        let mut tasks = query.tasks.lock();
+        let mut i = 0;
+        while i < tasks.len() {
+            if tasks[i].thread.as_ref().is_some_and(|t| t.is_finished()) {
+                let mut h = tasks.remove(i);
+                if let Some(t) = h.thread.take() {
+                    let _ = t.join();
+                }
+                let why = h.exit.lock().take();
+                out.push((h.key, why));
+            } else {
+                i += 1;
+            }
+        }
+        out
     }
 
     /// Stops task (`sub`, `p`) of `query` without a checkpoint and waits for its thread; what it
@@ -213,12 +235,23 @@ impl Engine {
 
 /// How long the member thread waits in one poll of the group.
 const MEMBER_POLL: Duration = Duration::from_millis(100);
+/// A task that fails this many times in a row without committing fails its query.
+const MAX_RESTARTS: u32 = 20;
+/// The longest wait before a failed task starts again.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs a query's group membership on this instance: starts the tasks whose input partitions
-/// are all assigned here and stops those losing one, until the query stops.
+/// are all assigned here, stops those losing one, and starts again (after a growing pause) the
+/// tasks that ended because the backend failed, until the query stops. A task that was fenced
+/// waits until its partitions are assigned here again.
 pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, mut membership: Box<dyn QueryMembership>) {
     let mut owned: BTreeSet<(String, u32)> = BTreeSet::new();
     let mut running: BTreeSet<(usize, u32)> = BTreeSet::new();
+    // Tasks not to start before their partitions are assigned again.
+    let mut fenced: BTreeSet<(usize, u32)> = BTreeSet::new();
+    // Tasks to start again, with their failures in a row and when.
+    let mut retry: HashMap<(usize, u32), (u32, Instant)> = HashMap::new();
+    let mut group_down = false;
     loop {
         let (Some(engine), Some(q)) = (engine.upgrade(), query.upgrade()) else { break };
         if q.start.shared.stop.load(Ordering::Relaxed) {
@@ -231,11 +264,16 @@ pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, mut me
                 // rebalance elsewhere fences them if they lose their partitions), and the member
                 // tries again.
                 q.start.shared.set_paused(Some(format!("waiting for the consumer group: {}", error_chain(&e))));
+                group_down = true;
                 drop((engine, q));
                 std::thread::sleep(Duration::from_millis(500));
                 continue;
             }
         };
+        if group_down {
+            group_down = false;
+            q.start.shared.set_paused(None);
+        }
         for change in changes {
             match change {
                 Ownership::Revoked(tps) => {
@@ -252,22 +290,57 @@ pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, mut me
                         owned.remove(&tp);
                     }
                 }
-                Ownership::Assigned(tps) => owned.extend(tps),
+                Ownership::Assigned(tps) => {
+                    fenced.retain(|(s, p)| !q.start.layout[*s].0.iter().any(|t| tps.contains(&(t.clone(), *p))));
+                    owned.extend(tps);
+                }
             }
         }
-        q.start.shared.set_paused(None);
+        for (key, why) in engine.ended_tasks(&q) {
+            running.remove(&key);
+            match why {
+                Some(TaskExit::Fenced) => {
+                    fenced.insert(key);
+                }
+                Some(TaskExit::Restart { reason, committed }) => {
+                    let n = if committed { 1 } else { retry.get(&key).map_or(1, |r| r.0 + 1) };
+                    if n > MAX_RESTARTS {
+                        q.start.shared.fail(format!("task {}/{} failed {n} times in a row: {reason}", key.0, key.1));
+                        break;
+                    }
+                    q.start.shared.set_paused(Some(format!("task {}/{} starts again: {reason}", key.0, key.1)));
+                    let wait = (Duration::from_millis(100) * 2u32.pow(n.min(6))).min(MAX_BACKOFF);
+                    retry.insert(key, (n, Instant::now() + wait));
+                }
+                // Stopped with its query.
+                None => {}
+            }
+        }
+        if matches!(*q.start.shared.state.lock(), super::query::QueryState::Error(_)) {
+            break;
+        }
         for (s, p) in q.start.all_tasks() {
-            if running.contains(&(s, p)) {
+            let key = (s, p);
+            if running.contains(&key) || fenced.contains(&key) || retry.get(&key).is_some_and(|r| Instant::now() < r.1) {
                 continue;
             }
             if q.start.layout[s].0.iter().all(|t| owned.contains(&(t.clone(), p))) {
                 match engine.spawn_task(&q, s, p) {
                     Ok(()) => {
-                        running.insert((s, p));
+                        running.insert(key);
+                        if retry.remove(&key).is_some() && retry.is_empty() {
+                            q.start.shared.set_paused(None);
+                        }
                     }
                     Err(e) => {
-                        q.start.shared.fail(format!("cannot start task {s}/{p}: {}", error_chain(&e)));
-                        break;
+                        let n = retry.get(&key).map_or(1, |r| r.0 + 1);
+                        if n > MAX_RESTARTS {
+                            q.start.shared.fail(format!("cannot start task {s}/{p}: {}", error_chain(&e)));
+                            break;
+                        }
+                        q.start.shared.set_paused(Some(format!("task {s}/{p} cannot start yet: {}", error_chain(&e))));
+                        let wait = (Duration::from_millis(100) * 2u32.pow(n.min(6))).min(MAX_BACKOFF);
+                        retry.insert(key, (n, Instant::now() + wait));
                     }
                 }
             }

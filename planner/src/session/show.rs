@@ -81,16 +81,24 @@ impl Session {
                         QueryState::Error(e) => format!("ERROR: {e}"),
                     };
                     let kind = if info.persistent { "PERSISTENT" } else { "PUSH" };
-                    rows.push(vec![
+                    let mut row = vec![
                         info.id.clone(),
                         kind.to_string(),
                         status,
                         def.map(|d| d.sink.clone()).unwrap_or_default(),
                         def.map(|d| d.sink_topic.clone()).unwrap_or_default(),
                         def.map(|d| d.sql.clone()).unwrap_or_default(),
-                    ]);
+                    ];
+                    if extended {
+                        row.push(task_summary(&inner.engine, &info));
+                    }
+                    rows.push(row);
                 }
-                string_rows(&["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"], rows)
+                let mut header = vec!["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"];
+                if extended {
+                    header.push("Tasks");
+                }
+                string_rows(&header, rows)
             }
             ShowWhat::Properties => {
                 let mut rows = vec![vec![
@@ -142,6 +150,9 @@ impl Session {
                 info.push(("Records in topic".into(), records.to_string()));
             }
             for q in readers.iter().chain(writers.iter()) {
+                if let Some(g) = inner.engine.processing_guarantee(q) {
+                    info.push((format!("Query {q} processing guarantee"), guarantee_name(g).into()));
+                }
                 if let Some(qi) = inner.engine.query(q) {
                     info.push((format!("Query {q}"), format!(
                         "records in: {}, records out: {}, errors: {}, late records dropped: {}, state: {:?}",
@@ -273,3 +284,36 @@ fn describe_fields(def: &SourceDef) -> Vec<Vec<String>> {
     rows
 }
 
+
+/// ksqlDB's name of a processing guarantee.
+fn guarantee_name(g: engine::runtime::ProcessingGuarantee) -> &'static str {
+    match g {
+        engine::runtime::ProcessingGuarantee::AtLeastOnce => "at_least_once",
+        _ => "exactly_once_v2",
+    }
+}
+
+/// The tasks a query runs on this instance, with their lag behind each input partition, for
+/// `SHOW QUERIES EXTENDED`: `instance i1: 0/1 (clicks/1 lag 0), ...`.
+fn task_summary(engine: &engine::Engine, info: &engine::QueryInfo) -> String {
+    let mut parts = Vec::new();
+    for t in &info.task_status {
+        let lags: Vec<String> = t
+            .inputs
+            .iter()
+            .map(|(topic, p, pos)| {
+                let end = engine.log().describe_topic(topic).ok().and_then(|d| d.partitions.get(*p as usize).map(|x| x.end_offset));
+                match end {
+                    Some(end) => format!("{topic}/{p} lag {}", (end - pos).max(0)),
+                    None => format!("{topic}/{p}"),
+                }
+            })
+            .collect();
+        parts.push(format!("{}/{} ({})", t.subtopology, t.partition, lags.join(", ")));
+    }
+    let guarantee = engine.processing_guarantee(&info.id).map(|g| format!("; {}", guarantee_name(g))).unwrap_or_default();
+    match engine.instance_id() {
+        Some(i) => format!("instance {i}: {}{guarantee}", if parts.is_empty() { "none".into() } else { parts.join(", ") }),
+        None => format!("{}{guarantee}", parts.join(", ")),
+    }
+}
