@@ -33,14 +33,14 @@ use std::time::{Duration, Instant};
 
 use engine::operator::TaskInfo;
 use engine::runtime::keys::{decode_i64, task_meta_key};
-use engine::runtime::{CommitError, ProcessingGuarantee, RestoreReport, TaskCommitter, TaskCommitters};
+use engine::runtime::{CommitError, Ownership, ProcessingGuarantee, QueryMembership, RestoreReport, TaskCommitter, TaskCommitters};
 use engine::spec::QuerySpec;
 use engine::types::Epoch;
 use engine::EngineError;
 use parking_lot::Mutex;
 use storage::{BatchOp, KvStore, Offset, RecordIn, StateBatch, TopicLog};
 
-use crate::client::{Cluster, GroupMeta, Producer, ProducerOptions, Tp};
+use crate::client::{Cluster, GroupConsumer, GroupEvent, GroupMeta, GroupOptions, Producer, ProducerOptions, Tp};
 use crate::error::KafkaError;
 use crate::log::KafkaLog;
 use crate::txn_log::{epoch_headers, TxnLog, ATTEMPT_HEADER, EPOCH_HEADER};
@@ -64,12 +64,25 @@ pub struct KafkaCommitters {
     /// Whether the brokers accept transactions (asked once).
     transactions: Mutex<Option<bool>>,
     instance: String,
+    /// The consumer groups' session timeout: an instance that stops answering loses its tasks
+    /// after this long.
+    session_timeout: Duration,
 }
 
+/// Default session timeout of the query groups.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl KafkaCommitters {
-    /// Committers writing through `log`'s cluster; `instance` names this instance in probes.
+    /// Committers writing through `log`'s cluster; `instance` is this instance's name (its
+    /// static group membership).
     pub fn new(log: Arc<KafkaLog>, instance: &str) -> Self {
-        KafkaCommitters { log, transactions: Mutex::new(None), instance: instance.into() }
+        KafkaCommitters { log, transactions: Mutex::new(None), instance: instance.into(), session_timeout: DEFAULT_SESSION_TIMEOUT }
+    }
+
+    /// The same with another group session timeout.
+    pub fn with_session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
     }
 
     fn cluster(&self) -> &Arc<dyn Cluster> {
@@ -175,6 +188,20 @@ impl TaskCommitters for KafkaCommitters {
                 let _ = self.cluster().delete_topic(&t.name);
             }
         }
+    }
+
+    fn join(&self, spec: &QuerySpec, source_topics: &[String]) -> engine::Result<Option<Box<dyn QueryMembership>>> {
+        let topics: Vec<String> = source_topics.iter().map(|t| self.log.names().physical(t).into_owned()).collect();
+        let consumer = self
+            .cluster()
+            .group_consumer(&GroupOptions {
+                group_id: self.group_id(&spec.id),
+                instance_id: Some(self.instance.clone()),
+                topics,
+                session_timeout: self.session_timeout,
+            })
+            .map_err(backend)?;
+        Ok(Some(Box::new(KafkaMembership { consumer, log: self.log.clone() })))
     }
 
     fn resolve(&self, asked: ProcessingGuarantee) -> engine::Result<ProcessingGuarantee> {
@@ -429,5 +456,37 @@ impl TaskCommitter for KafkaTaskCommitter {
             let _ = self.producer.abort_transaction(TXN_TIMEOUT);
             self.in_txn = false;
         }
+    }
+}
+
+/// A query's consumer group membership on this instance. The group only assigns partitions: the
+/// tasks read their partitions with readers of their own, so assigned partitions are paused in
+/// the group consumer at once.
+struct KafkaMembership {
+    consumer: Box<dyn GroupConsumer>,
+    log: Arc<KafkaLog>,
+}
+
+impl QueryMembership for KafkaMembership {
+    fn poll(&mut self, timeout: Duration) -> engine::Result<Vec<Ownership>> {
+        let polled = self.consumer.poll(timeout, 1).map_err(backend)?;
+        let mut out = Vec::new();
+        for e in polled.events {
+            let (tps, assigned) = match e {
+                GroupEvent::Assigned(tps) => (tps, true),
+                GroupEvent::Revoked(tps) => (tps, false),
+            };
+            if assigned && !tps.is_empty() {
+                self.consumer.pause(&tps).map_err(backend)?;
+            }
+            let logical: Vec<(String, u32)> =
+                tps.iter().filter_map(|tp| Some((self.log.names().logical(&tp.topic)?, tp.partition))).collect();
+            out.push(if assigned { Ownership::Assigned(logical) } else { Ownership::Revoked(logical) });
+        }
+        Ok(out)
+    }
+
+    fn leave(&mut self) {
+        self.consumer.close();
     }
 }

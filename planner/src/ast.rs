@@ -282,6 +282,8 @@ pub enum ShowWhat {
     Functions,
     /// Custom types.
     Types,
+    /// Session variables (DEFINE).
+    Variables,
 }
 
 /// A parsed statement.
@@ -389,4 +391,32 @@ pub enum Statement {
     },
     /// UNDEFINE name.
     Undefine(String),
+    /// PAUSE id | ALL: stop processing, keeping state and position.
+    Pause(Option<String>),
+    /// RESUME id | ALL: continue a paused query where it stopped.
+    Resume(Option<String>),
+    /// `ASSERT [NOT EXISTS] TOPIC name [WITH (...)] [TIMEOUT n unit]`.
+    AssertTopic {
+        /// The topic, as written.
+        topic: String,
+        /// False for `NOT EXISTS`.
+        exists: bool,
+        /// Properties to check (PARTITIONS, REPLICAS).
+        props: Props,
+        /// How long to wait for the assertion to hold.
+        timeout: Option<Duration>,
+    },
+    /// `ASSERT [NOT EXISTS] SCHEMA [SUBJECT name] [ID n] [TIMEOUT n unit]`.
+    AssertSchema {
+        /// The subject.
+        subject: Option<String>,
+        /// The schema id.
+        id: Option<i64>,
+        /// False for `NOT EXISTS`.
+        exists: bool,
+        /// How long to wait for the assertion to hold.
+        timeout: Option<Duration>,
+    },
+    /// `RUN SCRIPT 'path'`: the statements of a file (run by the CLI).
+    RunScript(String),
 }

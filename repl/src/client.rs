@@ -2,7 +2,8 @@
 //!
 //! Statements are split locally (as the embedded REPL does) and sent one at a time: queries to
 //! `/query-stream`, everything else to `/ksql`. Like ksqlDB's CLI, the client keeps the session's
-//! properties (SET) and variables (DEFINE) and sends them with every request. Values come back as
+//! properties (SET), sent with every request, and variables (DEFINE), substituted here before a
+//! statement is sent. Values come back as
 //! the JSON the server rendered them to and are printed without re-parsing, so the output is the
 //! same as embedded. Ctrl-C during a push query closes its connection, which ends it on the server.
 
@@ -24,7 +25,7 @@ pub struct Remote {
     agent: ureq::Agent,
     auth: Option<String>,
     props: BTreeMap<String, String>,
-    vars: BTreeMap<String, String>,
+    vars: planner::parser::Variables,
     rt: tokio::runtime::Runtime,
 }
 
@@ -106,7 +107,7 @@ impl Remote {
             .timeout_connect(Some(Duration::from_secs(10)))
             .build();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        let remote = Remote { base: format!("http://{host}"), agent: config.into(), auth, props: BTreeMap::new(), vars: BTreeMap::new(), rt };
+        let remote = Remote { base: format!("http://{host}"), agent: config.into(), auth, props: BTreeMap::new(), vars: Default::default(), rt };
         let mut req = remote.agent.get(format!("{}/info", remote.base));
         if let Some(a) = &remote.auth {
             req = req.header("authorization", a);
@@ -125,7 +126,8 @@ impl Remote {
     }
 
     fn post(&self, path: &str, sql: &str) -> Result<ureq::http::Response<ureq::Body>, String> {
-        let body = serde_json::json!({ "ksql": sql, "streamsProperties": self.props, "sessionVariables": self.vars });
+        // Variables were substituted already (`Backend::parse`): none are sent.
+        let body = serde_json::json!({ "ksql": sql, "streamsProperties": self.props });
         let mut req = self.agent.post(format!("{}{path}", self.base)).header("content-type", "application/json");
         if let Some(a) = &self.auth {
             req = req.header("authorization", a);
@@ -161,11 +163,9 @@ impl Remote {
             Statement::Unset(name) => {
                 self.props.remove(name);
             }
-            Statement::Define { name, value } => {
-                self.vars.insert(name.clone(), value.clone());
-            }
+            Statement::Define { name, value } => self.vars.define(name, value),
             Statement::Undefine(name) => {
-                self.vars.remove(name);
+                self.vars.undefine(name);
             }
             _ => {}
         }
@@ -207,6 +207,8 @@ impl Remote {
                 }
             }
         });
+        // A query without EMIT CHANGES (a pull query, or a scan of a stream) is a finite result.
+        let finite = matches!(&st.statement, Statement::Query(q) if q.emit.is_none());
         self.rt.block_on(async {
             let mut header: Option<Header> = None;
             let mut pull_rows = Vec::new();
@@ -222,12 +224,15 @@ impl Remote {
                                 }
                                 match &header {
                                     None => {
-                                        let h: Header = serde_json::from_str(line).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+                                        let mut h: Header = serde_json::from_str(line).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+                                        if finite {
+                                            h.kind = "pull".into();
+                                        }
                                         if h.kind != "pull" {
                                             if interactive {
                                                 println!("Press Ctrl-C to stop.");
                                             }
-                                            printer.stream_start_names(h.names.clone());
+                                            printer.stream_start_names(h.names.clone(), matches!(st.statement, Statement::Print { .. }));
                                         }
                                         header = Some(h);
                                     }
@@ -252,7 +257,7 @@ impl Remote {
                     },
                     _ = tokio::signal::ctrl_c() => {
                         if header.as_ref().is_some_and(|h| h.kind != "pull") {
-                            printer.stream_end(true);
+                            printer.stream_end(true, false);
                         }
                         return Ok(Ran::Interrupted);
                     }
@@ -260,7 +265,14 @@ impl Remote {
             }
             match header {
                 Some(h) if h.kind == "pull" => printer.print_rows(&h.names, &pull_rows),
-                Some(_) => printer.stream_end(false),
+                Some(_) => {
+                    let limit = match &st.statement {
+                        Statement::Query(q) => q.limit,
+                        Statement::Print { limit, .. } => *limit,
+                        _ => None,
+                    };
+                    printer.stream_end(false, limit.is_some_and(|l| printer.streamed_rows() >= l));
+                }
                 None => return Err("the server ended the query without a header".into()),
             }
             Ok(Ran::Done)
@@ -270,11 +282,42 @@ impl Remote {
 
 impl Backend for Remote {
     fn run(&mut self, st: &ParsedStatement, printer: &mut Printer, interactive: bool) -> Result<Ran, String> {
+        if matches!(st.statement, Statement::Show { what: planner::ast::ShowWhat::Variables, .. }) {
+            // Variables live in this client (they are substituted before statements are sent).
+            let names = vec!["Variable Name".to_string(), "Value".to_string()];
+            let rows: Vec<PrintRow> = self
+                .vars
+                .iter()
+                .map(|(n, v)| PrintRow {
+                    text: vec![Some(n.to_string()), Some(v.to_string())],
+                    json: vec![serde_json::Value::from(n).to_string(), serde_json::Value::from(v).to_string()],
+                })
+                .collect();
+            printer.print_rows(&names, &rows);
+            return Ok(Ran::Done);
+        }
         if matches!(st.statement, Statement::Query(_) | Statement::Print { .. }) {
             self.query(st, printer, interactive)
         } else {
             self.statement(st, printer).map(|()| Ran::Done)
         }
+    }
+
+    fn parse(&mut self, sql: &str) -> Result<Vec<ParsedStatement>, String> {
+        let enabled = !self.props.get(planner::parser::SUBSTITUTION_ENABLE).is_some_and(|v| v.eq_ignore_ascii_case("false"));
+        planner::parser::parse_script(sql, &self.vars, enabled).map_err(|e| engine::error_chain(&e))
+    }
+
+    fn define(&mut self, name: &str, value: &str) -> Result<(), String> {
+        if !planner::parser::vars::is_variable_name(name) {
+            return Err(format!("invalid variable name \"{name}\""));
+        }
+        self.vars.define(name, value);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("the server at {}", self.base)
     }
 
     fn names(&mut self) -> Vec<String> {

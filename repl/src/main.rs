@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! eddy [--data-dir D]                       REPL on a terminal; SQL from stdin otherwise
-//! eddy -f FILE | -e 'SQL' [--output table|json|csv]
+//! eddy -f FILE | -e 'SQL' [--output table|json|csv] [--define NAME=VALUE]...
 //! eddy produce TOPIC [--partitions N] [--key FIELD] [--timestamp FIELD]  < lines.json
 //! eddy consume TOPIC [--from-beginning] [--limit N] [--timeout SECS]
 //! eddy test FILE.slt...
@@ -68,6 +68,9 @@ struct Cli {
     /// directory of its local state); default: the host name.
     #[arg(long, env = "EDDY_INSTANCE_ID", global = true, value_name = "NAME")]
     instance_id: Option<String>,
+    /// Define a variable for the session, as `DEFINE name = 'value'` does (repeatable).
+    #[arg(long = "define", value_name = "NAME=VALUE")]
+    define: Vec<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -194,22 +197,42 @@ fn run() -> Result<i32> {
         }
         _ => None,
     };
+    let defines: Vec<(String, String)> = cli
+        .define
+        .iter()
+        .map(|d| match d.split_once('=') {
+            Some((n, v)) => Ok((n.trim().to_string(), v.to_string())),
+            None => Err(anyhow::anyhow!("--define {d}: expected NAME=VALUE")),
+        })
+        .collect::<Result<_>>()?;
     if let Some(url) = &cli.server {
-        let mut remote = client::Remote::connect(url).map_err(anyhow::Error::msg)?;
+        let remote = client::Remote::connect(url).map_err(anyhow::Error::msg)?;
         let place = format!("server {}", remote.url());
+        let mut backend: Box<dyn backend::Backend> = Box::new(remote);
+        define_all(backend.as_mut(), &defines)?;
         return match script {
-            Some(sql) => script::run(&mut remote, &sql, mode),
-            None => repl::run(&mut remote, &place, &cli.data_dir, mode),
+            Some(sql) => script::run(backend.as_mut(), &sql, mode),
+            None => repl::run(&mut backend, &place, &cli.data_dir, mode),
         };
     }
     let eddy = place.open()?;
-    let mut embedded = backend::Embedded::new(&eddy)?;
+    let mut backend: Box<dyn backend::Backend> = Box::new(backend::Embedded::new(&eddy, place.describe())?);
+    define_all(backend.as_mut(), &defines)?;
     let code = match script {
-        Some(sql) => script::run(&mut embedded, &sql, mode),
-        None => repl::run(&mut embedded, &place.describe(), &cli.data_dir, mode),
+        Some(sql) => script::run(backend.as_mut(), &sql, mode),
+        None => repl::run(&mut backend, &place.describe(), &cli.data_dir, mode),
     };
+    drop(backend);
     eddy.shutdown().context("shutdown failed")?;
     code
+}
+
+/// The variables of `--define` options.
+fn define_all(backend: &mut dyn backend::Backend, defines: &[(String, String)]) -> Result<()> {
+    for (n, v) in defines {
+        backend.define(n, v).map_err(|e| anyhow::anyhow!("--define {n}={v}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Opens the data directory.

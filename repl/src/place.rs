@@ -103,8 +103,13 @@ impl Place {
         let state = storage::RocksStore::open(&dir.join("state"), storage::StateOptions::default())
             .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))
             .with_context(|| format!("cannot open the local state of instance \"{instance}\" in {}", dir.display()))?;
-        let committers = Arc::new(kafka::KafkaCommitters::new(log.clone(), &instance));
-        let engine = engine::Engine::with_committers(log, Arc::new(state), engine::EngineConfig::default(), committers)
+        let mut committers = kafka::KafkaCommitters::new(log.clone(), &instance);
+        // Tests shorten the group session timeout so that a killed instance's tasks move sooner.
+        if let Some(ms) = std::env::var("EDDY_KAFKA_SESSION_TIMEOUT_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+            committers = committers.with_session_timeout(std::time::Duration::from_millis(ms));
+        }
+        let config = engine::EngineConfig { instance_id: Some(instance.clone()), ..Default::default() };
+        let engine = engine::Engine::with_committers(log, Arc::new(state), config, Arc::new(committers))
             .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
         planner::Eddy::with_engine(engine)
             .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))

@@ -1,6 +1,8 @@
 //! The interactive REPL: multi-line statements ending with `;`, history, completion of keywords
 //! and of stream, table and topic names, aligned tables, push-query rows printed as they arrive;
-//! Ctrl-C cancels a running push query and returns to the prompt.
+//! Ctrl-C cancels a running push query and returns to the prompt. ksqlDB's CLI commands work
+//! without a `;`: `help`, `exit`, `history`, `output [TABULAR|JSON|CSV]`, `version`,
+//! `server [URL]`, `spool FILE|OFF`, `clear`.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -40,7 +42,17 @@ Statements end with ';' and may span lines. Examples:
   SET 'auto.offset.reset' = 'earliest';
   SELECT * FROM s EMIT CHANGES LIMIT 1;
   SHOW STREAMS; SHOW QUERIES; DESCRIBE s; PRINT 's' FROM BEGINNING LIMIT 1;
-Ctrl-C cancels a running query; 'exit' or Ctrl-D leaves.";
+  DEFINE name = 'value';  then ${name} in later statements;  RUN SCRIPT 'file.sql';
+Commands (no ';' needed):
+  help                     this text
+  history                  the statements entered so far
+  output [TABULAR|JSON|CSV] show or change how results are printed
+  server [http://HOST:PORT] show where statements run, or run them on that server
+  spool FILE | spool OFF   copy statements and output to FILE, or stop
+  version                  Eddy's version
+  clear                    clear the screen
+  exit                     leave (also Ctrl-D)
+Ctrl-C cancels a running query.";
 
 struct EddyHelper {
     /// Stream, table and topic names, refreshed after each input.
@@ -95,14 +107,87 @@ impl Validator for EddyHelper {
 
 impl Helper for EddyHelper {}
 
+/// The CLI commands (no `;` needed): the first word of the input.
+const COMMANDS: &[&str] = &["exit", "quit", "help", "history", "output", "version", "server", "spool", "clear", "\\q", "\\h"];
+
 fn is_command(s: &str) -> bool {
     let s = s.trim_end_matches(';').trim().to_lowercase();
-    matches!(s.as_str(), "exit" | "quit" | "help" | "\\q" | "\\h")
+    let first = s.split_whitespace().next().unwrap_or("");
+    COMMANDS.contains(&first) && !(first == "output" && s.contains(' ') && !matches!(s.split_whitespace().nth(1), Some("tabular" | "table" | "json" | "csv")))
+}
+
+/// What a CLI command asks the loop to do.
+enum After {
+    Continue,
+    Exit,
+}
+
+/// Runs one CLI command.
+fn command(input: &str, backend: &mut Box<dyn Backend>, printer: &mut Printer, history: &[String]) -> After {
+    let input = input.trim().trim_end_matches(';').trim();
+    let mut words = input.split_whitespace();
+    let first = words.next().unwrap_or("").to_lowercase();
+    let rest: Vec<&str> = words.collect();
+    match first.as_str() {
+        "help" | "\\h" => println!("{HELP}"),
+        "exit" | "quit" | "\\q" => return After::Exit,
+        "history" => {
+            for (i, h) in history.iter().enumerate() {
+                println!("{:>4}  {h}", i + 1);
+            }
+        }
+        "version" => println!("Version: {}", env!("CARGO_PKG_VERSION")),
+        "clear" => print!("\x1b[2J\x1b[H"),
+        "output" => match rest.first().map(|w| w.to_lowercase()) {
+            None => println!("Output format: {}", mode_name(printer.mode())),
+            Some(w) => {
+                let mode = match w.as_str() {
+                    "tabular" | "table" => OutputMode::Table,
+                    "json" => OutputMode::Json,
+                    "csv" => OutputMode::Csv,
+                    _ => unreachable!("is_command checked the format"),
+                };
+                printer.set_mode(mode);
+                println!("Output format set to {}", mode_name(mode));
+            }
+        },
+        "server" => match rest.first() {
+            None => println!("Statements run on {}.", backend.describe()),
+            Some(url) => match crate::client::Remote::connect(url) {
+                Ok(remote) => {
+                    *backend = Box::new(remote);
+                    println!("Statements now run on {}.", backend.describe());
+                }
+                Err(e) => eprintln!("Error: {e}"),
+            },
+        },
+        "spool" => match rest.first() {
+            None => eprintln!("Error: spool needs a file name or OFF"),
+            Some(w) if w.eq_ignore_ascii_case("off") => match printer.spool_off() {
+                Some(p) => println!("Spool to {p} stopped."),
+                None => eprintln!("Error: no spool is active"),
+            },
+            Some(path) => match printer.spool_to(path) {
+                Ok(()) => println!("Session will be spooled to {path}"),
+                Err(e) => eprintln!("Error: cannot spool to \"{path}\": {e}"),
+            },
+        },
+        _ => unreachable!("is_command checked the command"),
+    }
+    After::Continue
+}
+
+fn mode_name(m: OutputMode) -> &'static str {
+    match m {
+        OutputMode::Table => "TABULAR",
+        OutputMode::Json => "JSON",
+        OutputMode::Csv => "CSV",
+    }
 }
 
 /// Runs the REPL on `backend` until exit; returns the exit status. `place` names what it runs
 /// on (the data directory or the server) for the banner; the history lives in `$HOME` or there.
-pub fn run(backend: &mut dyn Backend, place: &str, history_dir: &Path, mode: OutputMode) -> Result<i32> {
+pub fn run(backend: &mut Box<dyn Backend>, place: &str, history_dir: &Path, mode: OutputMode) -> Result<i32> {
     let names = Arc::new(Mutex::new(backend.names()));
     let mut editor: Editor<EddyHelper, rustyline::history::DefaultHistory> = Editor::new()?;
     editor.set_helper(Some(EddyHelper { names: names.clone() }));
@@ -110,7 +195,7 @@ pub fn run(backend: &mut dyn Backend, place: &str, history_dir: &Path, mode: Out
         .map(|h| Path::new(&h).join(".eddy_history"))
         .unwrap_or_else(|| history_dir.join(".eddy_history"));
     let _ = editor.load_history(&history);
-    println!("Eddy {} — {place}. Type 'help' for examples, 'exit' to leave.", env!("CARGO_PKG_VERSION"));
+    println!("Eddy {} — {place}. Type 'help' for examples and commands, 'exit' to leave.", env!("CARGO_PKG_VERSION"));
     let mut printer = Printer::new(mode);
     loop {
         let line = match editor.readline("eddy> ") {
@@ -124,25 +209,17 @@ pub fn run(backend: &mut dyn Backend, place: &str, history_dir: &Path, mode: Out
             continue;
         }
         let _ = editor.add_history_entry(input);
+        printer.spool_statement(input);
         if is_command(input) {
-            match input.trim_end_matches(';').trim().to_lowercase().as_str() {
-                "help" | "\\h" => println!("{HELP}"),
-                _ => break,
+            let past: Vec<String> = editor.history().iter().map(|h| h.to_string()).collect();
+            match command(input, backend, &mut printer, &past) {
+                After::Continue => continue,
+                After::Exit => break,
             }
-            continue;
         }
-        let statements = match planner::parser::parse(input) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("Error: {}", engine::error_chain(&e));
-                continue;
-            }
-        };
-        for st in statements {
-            if let Err(e) = backend.run(&st, &mut printer, true) {
-                eprintln!("Error: {e}");
-                break;
-            }
+        match crate::script::run_statements(backend.as_mut(), input, &mut printer, true, 0) {
+            Ok(()) | Err(crate::script::Stop::Interrupted) => {}
+            Err(crate::script::Stop::Failed(m)) => eprintln!("{m}"),
         }
         *names.lock() = backend.names();
     }

@@ -20,6 +20,7 @@
 //! so pull queries and `Engine::checkpoint` mean the same as on the embedded log.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use storage::{KvStore, Offset, StateBatch, TopicLog};
 
@@ -102,6 +103,24 @@ pub trait TaskCommitter: Send {
     fn abort(&mut self);
 }
 
+/// A change of which input partitions of a query this instance owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// These (topic, partition)s are now this instance's.
+    Assigned(Vec<(String, u32)>),
+    /// These are not any more: the tasks reading them must stop without committing.
+    Revoked(Vec<(String, u32)>),
+}
+
+/// This instance's place in the group of instances that share a query's tasks (a Kafka consumer
+/// group): which input partitions are its own.
+pub trait QueryMembership: Send {
+    /// Serves the group protocol for up to `timeout` and returns the ownership changes, in order.
+    fn poll(&mut self, timeout: Duration) -> Result<Vec<Ownership>>;
+    /// Leaves the group.
+    fn leave(&mut self);
+}
+
 /// Makes the committers of a backend with per-task commits.
 pub trait TaskCommitters: Send + Sync {
     /// Gets a persistent query's backend resources ready (changelog topics) before its tasks
@@ -117,4 +136,8 @@ pub trait TaskCommitters: Send + Sync {
     /// The guarantee a query gets when it asks for `asked` (`Default` resolved), or an error when
     /// the backend cannot give it.
     fn resolve(&self, asked: ProcessingGuarantee) -> Result<ProcessingGuarantee>;
+
+    /// Joins the group of instances that share a persistent query's tasks, reading these source
+    /// topics; `None`: this instance runs every task of the query.
+    fn join(&self, spec: &QuerySpec, source_topics: &[String]) -> Result<Option<Box<dyn QueryMembership>>>;
 }

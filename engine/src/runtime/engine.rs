@@ -19,21 +19,16 @@ use storage::{
 };
 use tokio::sync::mpsc;
 
-use super::checkpoint::{Checkpointer, TaskKey};
-use super::keys::{self, decode_i64, offset_key, prefix_end, query_prefix, sink_key, EPOCH_KEY, SINK_PREFIX};
-use super::query::{QueryInfo, QueryShared, QueryState, RunningQuery, TaskHandle};
+use super::checkpoint::Checkpointer;
+use super::commit::{ProcessingGuarantee, TaskCommitters};
+use super::keys::{self, decode_i64, prefix_end, query_prefix, sink_key, EPOCH_KEY, SINK_PREFIX};
 use super::pausing_log::PausingLog;
+use super::query::{QueryInfo, QueryShared, QueryState, RunningQuery};
 use super::signal::Signal;
-use super::source::SourceReader;
-use super::commit::{ProcessingGuarantee, TaskCommitter, TaskCommitters};
-use super::task::Task;
-use super::task_thread::TaskThread;
+use super::start::{run_member, QueryStart};
 use crate::error::{EngineError, Result};
-use crate::operator::{Operator, TaskInfo};
-use crate::ops::{AggregateOp, CollectOp, FilterOp, ForeignKeyJoinOp, MaterializeOp, ProjectOp, SinkOp, StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};
-use crate::spec::JoinKindSpec;
 use crate::processing_log::PROCESSING_LOG_TOPIC;
-use crate::spec::{OpSpec, QuerySpec};
+use crate::spec::QuerySpec;
 use crate::types::Epoch;
 
 /// Engine settings.
@@ -43,6 +38,8 @@ pub struct EngineConfig {
     pub checkpoint_interval: Duration,
     /// Upper bound on the bytes of records a source reads into one batch.
     pub max_batch_bytes: usize,
+    /// This instance's name among the instances that share the work (Kafka); `None` alone.
+    pub instance_id: Option<String>,
     /// fsync every append to the log before it returns (user appends and query output alike).
     /// Either way, a checkpoint fsyncs the log and then commits the state store with a synced
     /// write, so that after a power loss the last checkpoint refers only to durable records.
@@ -51,7 +48,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { checkpoint_interval: Duration::from_secs(1), max_batch_bytes: 1 << 20, fsync: false }
+        EngineConfig { checkpoint_interval: Duration::from_secs(1), max_batch_bytes: 1 << 20, fsync: false, instance_id: None }
     }
 }
 
@@ -81,22 +78,22 @@ type Subscribers = RwLock<HashMap<(String, u32), Vec<Weak<Signal>>>>;
 
 /// The runtime of one data directory.
 pub struct Engine {
-    log: Arc<dyn TopicLog>,
-    state: Arc<dyn KvStore>,
-    config: EngineConfig,
+    pub(super) log: Arc<dyn TopicLog>,
+    pub(super) state: Arc<dyn KvStore>,
+    pub(super) config: EngineConfig,
     queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
-    subscribers: Arc<Subscribers>,
-    ckpt: Arc<Checkpointer>,
-    dirty: Arc<AtomicBool>,
+    pub(super) subscribers: Arc<Subscribers>,
+    pub(super) ckpt: Arc<Checkpointer>,
+    pub(super) dirty: Arc<AtomicBool>,
     /// What [`Engine::processed`] was when the last committed checkpoint started: records
     /// counted before it are in that checkpoint.
     committed_processed: Arc<AtomicU64>,
-    checkpoint_soon: Arc<AtomicBool>,
+    pub(super) checkpoint_soon: Arc<AtomicBool>,
     closing: Arc<AtomicBool>,
     /// Set by `shutdown`: persistent tasks exit right after their next checkpoint, so that
     /// nothing is written after the final one (output written after it would be cut and
     /// replayed on the next open).
-    draining: Arc<AtomicBool>,
+    pub(super) draining: Arc<AtomicBool>,
     last_periodic: Mutex<Instant>,
     /// Time between periodic checkpoints in ms (`SET 'checkpoint.interval.ms'` changes it).
     interval_ms: AtomicU64,
@@ -107,6 +104,10 @@ pub struct Engine {
     committers: Option<Arc<dyn TaskCommitters>>,
     /// The guarantee each running persistent query got.
     guarantees: Mutex<HashMap<String, ProcessingGuarantee>>,
+    /// Ids of the queries paused by the user (`PAUSE`); a query in the set starts paused.
+    user_paused: Mutex<std::collections::HashSet<String>>,
+    /// This engine, for the threads that start tasks later (group membership).
+    me: Weak<Engine>,
 }
 
 impl Engine {
@@ -176,7 +177,8 @@ impl Engine {
             }
         }));
         let interval_ms = config.checkpoint_interval.as_millis().max(1) as u64;
-        let engine = Arc::new(Engine {
+        let engine = Arc::new_cyclic(|me| Engine {
+            me: me.clone(),
             log,
             state,
             config,
@@ -194,6 +196,7 @@ impl Engine {
             repairs,
             committers,
             guarantees: Mutex::new(HashMap::new()),
+            user_paused: Mutex::new(Default::default()),
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
@@ -201,6 +204,16 @@ impl Engine {
             .spawn(move || periodic_checkpoints(weak))
             .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "checkpoint thread".into(), source: e }))?;
         Ok(engine)
+    }
+
+    /// This instance's name among those that share the work (Kafka); `None` alone.
+    pub fn instance_id(&self) -> Option<&str> {
+        self.config.instance_id.as_deref()
+    }
+
+    /// True once `shutdown` began.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
     }
 
     /// The topic log.
@@ -324,6 +337,7 @@ impl Engine {
             errors: AtomicU64::new(0),
             late: AtomicU64::new(0),
             paused: Mutex::new(None),
+            user_paused: AtomicBool::new(self.user_paused.lock().contains(&spec.id)),
         });
         // Persistent queries pause on a full disk; push queries fail (their client sees why).
         let out_log: Arc<dyn TopicLog> = if opts.persistent {
@@ -344,171 +358,69 @@ impl Engine {
             }
         }
         let dead_letters: Arc<HashMap<String, String>> = Arc::new(dead_letters.into_iter().collect());
+        let layout = self.layout(&spec)?;
         let committers = match (&self.committers, opts.persistent) {
             (Some(c), true) => {
                 let guarantee = c.resolve(opts.guarantee)?;
-                let partitions = self.subtopology_partitions(&spec)?;
+                let partitions: Vec<u32> = layout.iter().map(|l| l.1).collect();
                 c.prepare(&spec, &partitions, guarantee)?;
                 self.guarantees.lock().insert(spec.id.clone(), guarantee);
                 Some((c.clone(), guarantee))
             }
             _ => None,
         };
-        let tasks = self.build_tasks(&spec, &opts, &shared, &out_log, committers.as_ref())?;
-        let query = Arc::new(RunningQuery { spec: spec.clone(), shared: shared.clone(), tasks: Mutex::new(Vec::new()) });
-        let mut handles = Vec::new();
-        for (task, committer) in tasks {
-            let signal = Arc::new(Signal::default());
-            {
-                let mut subs = self.subscribers.write();
-                for input in task.progress.inputs.iter() {
-                    subs.entry(input.clone()).or_default().push(Arc::downgrade(&signal));
+        let membership = match &committers {
+            Some((c, _)) => {
+                let mut topics: Vec<String> = layout.iter().flat_map(|l| l.0.iter().cloned()).collect();
+                topics.sort();
+                topics.dedup();
+                c.join(&spec, &topics)?
+            }
+            None => None,
+        };
+        let start = QueryStart {
+            spec: spec.clone(),
+            persistent: opts.persistent,
+            offset_reset: opts.offset_reset,
+            collect: opts.collect,
+            shared: shared.clone(),
+            out_log,
+            dead_letters,
+            late_topic,
+            committers,
+            layout,
+        };
+        let query = Arc::new(RunningQuery {
+            spec: spec.clone(),
+            shared: shared.clone(),
+            tasks: Mutex::new(Vec::new()),
+            start,
+            member: Mutex::new(None),
+        });
+        match membership {
+            // Instances share the query: its tasks start as their partitions are assigned here.
+            Some(m) => {
+                let (engine, q) = (self.me.clone(), Arc::downgrade(&query));
+                let thread = std::thread::Builder::new()
+                    .name(format!("eddy-{}-member", spec.id))
+                    .spawn(move || run_member(engine, q, m))
+                    .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "member thread".into(), source: e }))?;
+                *query.member.lock() = Some(thread);
+            }
+            None => {
+                for (sub, p) in query.start.all_tasks() {
+                    if let Err(e) = self.spawn_task(&query, sub, p) {
+                        query.stop();
+                        return Err(e);
+                    }
                 }
             }
-            let progress = task.progress.clone();
-            let ctx = TaskThread {
-                shared: shared.clone(),
-                checkpoint_soon: self.checkpoint_soon.clone(),
-                ckpt: self.ckpt.clone(),
-                signal: signal.clone(),
-                log: out_log.clone(),
-                dirty: self.dirty.clone(),
-                draining: self.draining.clone(),
-                dead_letters: dead_letters.clone(),
-                late_topic: late_topic.clone(),
-                committer,
-                state: self.state.clone(),
-            };
-            let name = format!("eddy-{}-{}-{}", spec.id, task.info.subtopology, task.info.partition);
-            let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
-            // Register before the thread starts so that a checkpoint cannot miss the task.
-            let done = if opts.persistent { self.ckpt.register(key, signal.clone()) } else { 0 };
-            let thread = std::thread::Builder::new()
-                .name(name)
-                .spawn(move || ctx.run_guarded(task, done))
-                .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "task thread".into(), source: e }))?;
-            handles.push(TaskHandle { thread: Some(thread), signal, progress });
         }
-        *query.tasks.lock() = handles;
         self.queries.lock().insert(spec.id.clone(), query);
         if opts.persistent {
             self.checkpoint()?;
         }
         Ok(())
-    }
-
-    /// The number of tasks of each sub-topology: the partition count of its sources.
-    fn subtopology_partitions(&self, spec: &QuerySpec) -> Result<Vec<u32>> {
-        let mut out = Vec::new();
-        for dag in &spec.subtopologies {
-            let mut n = None;
-            for node in &dag.nodes {
-                if let OpSpec::Source(s) = &node.op {
-                    n = Some(self.log.describe_topic(&s.topic)?.config.partitions);
-                    break;
-                }
-            }
-            out.push(n.unwrap_or(1));
-        }
-        Ok(out)
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn build_tasks(
-        &self,
-        spec: &QuerySpec,
-        opts: &StartOptions,
-        shared: &Arc<QueryShared>,
-        out_log: &Arc<dyn TopicLog>,
-        committers: Option<&(Arc<dyn TaskCommitters>, ProcessingGuarantee)>,
-    ) -> Result<Vec<(Task, Option<Box<dyn TaskCommitter>>)>> {
-        let mut tasks = Vec::new();
-        for (sub, dag) in spec.subtopologies.iter().enumerate() {
-            let mut counts = Vec::new();
-            for n in &dag.nodes {
-                if let OpSpec::Source(s) = &n.op {
-                    counts.push((s.topic.clone(), self.log.describe_topic(&s.topic)?.config.partitions));
-                }
-            }
-            let partitions = counts.first().map(|c| c.1).unwrap_or(1);
-            if counts.iter().any(|c| c.1 != partitions) {
-                let topics: Vec<String> = counts.iter().map(|(t, n)| format!("\"{t}\" ({n})")).collect();
-                return Err(EngineError::PartitionMismatch { topics: topics.join(", ") });
-            }
-            let inputs: Vec<Vec<usize>> = dag.nodes.iter().map(|n| n.inputs.iter().map(|i| i.0 as usize).collect()).collect();
-            for p in 0..partitions {
-                let info = TaskInfo { query_id: spec.id.clone(), subtopology: sub, partition: p, persistent: opts.persistent };
-                // Per-task commits: the local state catches up with the committed epochs before
-                // the start offsets are read from it, and the task's outputs go into its epochs.
-                let mut committer = match committers {
-                    Some((c, guarantee)) => Some(c.task(&info, *guarantee)?),
-                    None => None,
-                };
-                if let Some(c) = committer.as_mut() {
-                    c.restore(self.state.as_ref())?;
-                }
-                let task_out: Arc<dyn TopicLog> = committer.as_ref().map_or_else(|| out_log.clone(), |c| c.output());
-                let mut ops: Vec<Option<Box<dyn Operator>>> = Vec::new();
-                let mut sources = Vec::new();
-                for (i, n) in dag.nodes.iter().enumerate() {
-                    let op: Option<Box<dyn Operator>> = match &n.op {
-                        OpSpec::Source(s) => {
-                            let start = self.start_offset(&spec.id, sub, sources.len(), &s.topic, p, opts)?;
-                            sources.push(SourceReader::new(i, s.clone(), n.schema.clone(), p, start)?);
-                            None
-                        }
-                        OpSpec::Filter(f) => Some(Box::new(FilterOp::new(f.clone()))),
-                        OpSpec::Project(pr) => Some(Box::new(ProjectOp::new(pr.clone(), n.schema.clone()))),
-                        OpSpec::Sink(s) => {
-                            Some(Box::new(SinkOp::new(s.clone(), task_out.clone(), shared.records_out.clone())?))
-                        }
-                        OpSpec::Aggregate(a) => {
-                            let input = &dag.nodes[n.inputs[0].0 as usize].schema;
-                            Some(Box::new(AggregateOp::new(a.clone(), input, n.schema.clone())?))
-                        }
-                        OpSpec::Materialize(m) => Some(Box::new(MaterializeOp::new(m.clone(), n.schema.clone())?)),
-                        OpSpec::Explode(e) => Some(Box::new(crate::ops::ExplodeOp::new(e.clone(), n.schema.clone()))),
-                        OpSpec::Join(j) => {
-                            let l = &dag.nodes[n.inputs[0].0 as usize].schema;
-                            let r = &dag.nodes[n.inputs[1].0 as usize].schema;
-                            let op: Box<dyn Operator> = match j.kind {
-                                JoinKindSpec::StreamTable => Box::new(StreamTableJoinOp::new(j.clone(), l, r, n.schema.clone())?),
-                                JoinKindSpec::StreamStream { .. } => Box::new(StreamStreamJoinOp::new(j.clone(), l, r, n.schema.clone())?),
-                                JoinKindSpec::TableTable => Box::new(TableTableJoinOp::new(j.clone(), l, r, n.schema.clone())?),
-                                JoinKindSpec::ForeignKey => Box::new(ForeignKeyJoinOp::new(j.clone(), l, r, n.schema.clone())?),
-                            };
-                            Some(op)
-                        }
-                        OpSpec::Collect => {
-                            let tx = opts.collect.clone().expect("a push query has a collect channel");
-                            Some(Box::new(CollectOp::new(tx, shared.closed.clone())))
-                        }
-                    };
-                    ops.push(op);
-                }
-                tasks.push((
-                    Task::new(info, ops, &inputs, sources, self.log.clone(), self.state.clone(), self.config.max_batch_bytes),
-                    committer,
-                ));
-            }
-        }
-        Ok(tasks)
-    }
-
-    fn start_offset(&self, query: &str, sub: usize, source: usize, topic: &str, p: u32, opts: &StartOptions) -> Result<Offset> {
-        if opts.persistent {
-            if let Some(v) = self.state.get(&offset_key(query, sub, source, p))? {
-                if let Some(o) = decode_i64(&v) {
-                    return Ok(o);
-                }
-            }
-        }
-        let info = self.log.describe_topic(topic)?;
-        let part = info.partitions[p as usize];
-        Ok(match opts.offset_reset {
-            OffsetReset::Earliest => part.start_offset,
-            OffsetReset::Latest => part.end_offset,
-        })
     }
 
     /// Stops a query; with `delete_state`, also forgets its offsets and operator state.
@@ -562,6 +474,27 @@ impl Engine {
     /// Status and counters of every query.
     pub fn queries(&self) -> Vec<QueryInfo> {
         self.queries.lock().values().map(|q| q.info()).collect()
+    }
+
+    /// Pauses (`true`) or resumes a query (`PAUSE`/`RESUME`). A paused query reads no input
+    /// and emits nothing, but keeps its state and position and takes part in checkpoints, so it
+    /// continues exactly where it stopped. The setting also holds for the query when it is
+    /// started later (after a restart).
+    pub fn set_query_paused(&self, id: &str, paused: bool) {
+        {
+            let mut set = self.user_paused.lock();
+            if paused {
+                set.insert(id.to_string());
+            } else {
+                set.remove(id);
+            }
+        }
+        if let Some(q) = self.queries.lock().get(id) {
+            q.shared.user_paused.store(paused, Ordering::Relaxed);
+            for t in q.tasks.lock().iter() {
+                t.signal.notify();
+            }
+        }
     }
 
     /// Status and counters of one query.
@@ -650,7 +583,8 @@ impl Engine {
                 let mut k = 0;
                 let mut done = true;
                 for (q, p) in &progress {
-                    let stopped = q.stop.load(Ordering::Relaxed);
+                    // A paused query will not catch up: nothing waits for it.
+                    let stopped = q.stop.load(Ordering::Relaxed) || q.user_paused.load(Ordering::Relaxed);
                     for pos in &p.positions {
                         if !stopped && pos.load(Ordering::Acquire) < targets[k] {
                             done = false;

@@ -8,10 +8,11 @@ pub mod keys;
 mod query;
 mod signal;
 mod source;
+mod start;
 mod task;
 mod task_thread;
 
-pub use commit::{CommitError, ProcessingGuarantee, RestoreReport, TaskCommitter, TaskCommitters};
+pub use commit::{CommitError, Ownership, ProcessingGuarantee, QueryMembership, RestoreReport, TaskCommitter, TaskCommitters};
 pub use engine::{Engine, EngineConfig, OffsetReset, StartOptions};
-pub use query::{QueryInfo, QueryState};
+pub use query::{QueryInfo, QueryState, TaskStatus};
 pub use source::headers_type;

@@ -44,12 +44,34 @@ pub struct QueryInfo {
     pub tasks: usize,
     /// Set while the query waits for disk space: why (it resumes by itself).
     pub paused: Option<String>,
+    /// The tasks this instance runs: (sub-topology, partition, per input: topic, partition and
+    /// next offset to process).
+    pub task_status: Vec<TaskStatus>,
+    /// Paused by the user (`PAUSE`): it reads nothing until resumed, and keeps its state.
+    pub user_paused: bool,
+}
+
+/// One task of a query as `SHOW QUERIES EXTENDED` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskStatus {
+    /// Sub-topology.
+    pub subtopology: usize,
+    /// Partition.
+    pub partition: u32,
+    /// Per input partition: (topic, partition, next offset to process).
+    pub inputs: Vec<(String, u32, i64)>,
 }
 
 pub(crate) struct TaskHandle {
+    /// (sub-topology, partition).
+    pub key: (usize, u32),
     pub thread: Option<JoinHandle<()>>,
     pub signal: Arc<Signal>,
     pub progress: Arc<TaskProgress>,
+    /// Stops this task alone (its partitions moved to another instance).
+    pub stop: Arc<AtomicBool>,
+    /// Why it ended by itself, when it did.
+    pub exit: Arc<Mutex<Option<super::task_thread::TaskExit>>>,
 }
 
 /// Shared between the engine and a query's task threads.
@@ -65,6 +87,8 @@ pub(crate) struct QueryShared {
     pub late: AtomicU64,
     /// Why the query waits (a full disk), while it does.
     pub paused: Mutex<Option<String>>,
+    /// Paused by the user: tasks take part in checkpoints but read no input.
+    pub user_paused: AtomicBool,
 }
 
 impl QueryShared {
@@ -85,6 +109,10 @@ pub(crate) struct RunningQuery {
     pub spec: QuerySpec,
     pub shared: Arc<QueryShared>,
     pub tasks: Mutex<Vec<TaskHandle>>,
+    /// What builds its tasks.
+    pub start: super::start::QueryStart,
+    /// The thread of its group membership, when instances share its partitions.
+    pub member: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl RunningQuery {
@@ -102,12 +130,30 @@ impl RunningQuery {
             late_records: self.shared.late.load(Ordering::Relaxed),
             tasks: tasks.len(),
             paused: self.shared.paused.lock().clone(),
+            task_status: tasks
+                .iter()
+                .map(|t| TaskStatus {
+                    subtopology: t.key.0,
+                    partition: t.key.1,
+                    inputs: t
+                        .progress
+                        .inputs
+                        .iter()
+                        .zip(&t.progress.positions)
+                        .map(|((topic, p), pos)| (topic.clone(), *p, pos.load(Ordering::Acquire)))
+                        .collect(),
+                })
+                .collect(),
+            user_paused: self.shared.user_paused.load(Ordering::Relaxed),
         }
     }
 
-    /// Stops the task threads and waits for them.
+    /// Stops the task threads (and the membership) and waits for them.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(m) = self.member.lock().take() {
+            let _ = m.join();
+        }
         let mut tasks = self.tasks.lock();
         for t in tasks.iter() {
             t.signal.notify();

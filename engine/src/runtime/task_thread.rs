@@ -40,6 +40,22 @@ pub(crate) struct TaskThread {
     pub committer: Option<Box<dyn TaskCommitter>>,
     /// The state store (per-task commits write it after their transaction).
     pub state: Arc<dyn KvStore>,
+    /// Stops this task alone, without a checkpoint (its partitions moved to another instance).
+    pub task_stop: Arc<AtomicBool>,
+    /// Why the task ended, for whoever restarts tasks (group membership).
+    pub exit: Arc<parking_lot::Mutex<Option<TaskExit>>>,
+}
+
+/// Why a task with a committer of its own ended by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TaskExit {
+    /// Another instance owns it now: start it again only when its partitions are assigned here
+    /// again.
+    Fenced,
+    /// Its epoch could not commit, or the backend failed (a broker away): nothing of the epoch
+    /// is visible, and the task can start over from its last commit. `committed`: it had
+    /// committed an epoch before.
+    Restart { reason: String, committed: bool },
 }
 
 impl TaskThread {
@@ -64,13 +80,27 @@ impl TaskThread {
         }
     }
 
+    /// A failure of the task: with a committer of its own (Kafka) the task ends and can start
+    /// over from its last commit; otherwise the query fails.
+    fn failed(&self, why: String, committed: bool) {
+        if self.committer.is_some() {
+            *self.exit.lock() = Some(TaskExit::Restart { reason: why, committed });
+        } else {
+            self.shared.fail(why);
+        }
+    }
+
     fn run(mut self, mut task: Task, mut done_epoch: u64) {
         let key: TaskKey = (task.info.query_id.clone(), task.info.subtopology, task.info.partition);
         let persistent = self.shared.persistent;
+        let mut committed = false;
         if let Err(e) = task.open() {
-            self.shared.fail(error_chain(&e));
+            self.failed(error_chain(&e), false);
             if persistent {
                 self.ckpt.deregister(&key);
+            }
+            if let Some(c) = self.committer.as_mut() {
+                c.abort();
             }
             return;
         }
@@ -79,7 +109,7 @@ impl TaskThread {
                 task.wants_checkpoint = false;
                 self.checkpoint_soon.store(true, Ordering::Relaxed);
             }
-            if self.shared.stop.load(Ordering::Relaxed) || self.shared.closed.load(Ordering::Relaxed) {
+            if self.shared.stop.load(Ordering::Relaxed) || self.shared.closed.load(Ordering::Relaxed) || self.task_stop.load(Ordering::Relaxed) {
                 break;
             }
             if persistent {
@@ -89,25 +119,27 @@ impl TaskThread {
                     let inputs = match task.barrier(Epoch(req), &mut batch) {
                         Ok(i) => i,
                         Err(e) => {
-                            self.shared.fail(error_chain(&e));
+                            self.failed(error_chain(&e), committed);
                             break;
                         }
                     };
                     if let Err(e) = self.flush_errors(&mut task) {
-                        self.shared.fail(error_chain(&e));
+                        self.failed(error_chain(&e), committed);
                         break;
                     }
                     if let Some(c) = self.committer.as_mut() {
                         // The task's own commit first; the coordinator then only paces epochs.
                         match c.commit(Epoch(req), &batch, &inputs, self.state.as_ref()) {
-                            Ok(()) => batch = StateBatch::default(),
-                            Err(e @ CommitError::Fenced { .. }) => {
-                                self.shared.fail(error_chain(&e));
+                            Ok(()) => {
+                                batch = StateBatch::default();
+                                committed = true;
+                            }
+                            Err(CommitError::Fenced { .. }) => {
+                                *self.exit.lock() = Some(TaskExit::Fenced);
                                 break;
                             }
                             Err(e) => {
-                                c.abort();
-                                self.shared.fail(error_chain(&e));
+                                self.failed(error_chain(&e), committed);
                                 break;
                             }
                         }
@@ -121,17 +153,21 @@ impl TaskThread {
                     continue;
                 }
             }
+            if self.shared.user_paused.load(Ordering::Relaxed) {
+                self.signal.wait(Duration::from_millis(200));
+                continue;
+            }
             match task.step() {
                 Ok(true) => {
                     self.dirty.store(true, Ordering::Relaxed);
                     if let Err(e) = self.flush_errors(&mut task) {
-                        self.shared.fail(error_chain(&e));
+                        self.failed(error_chain(&e), committed);
                         break;
                     }
                 }
                 Ok(false) => {
                     if let Err(e) = self.flush_errors(&mut task) {
-                        self.shared.fail(error_chain(&e));
+                        self.failed(error_chain(&e), committed);
                         break;
                     }
                     // A log that others append to (Kafka) is polled: its reads wait briefly.
@@ -140,7 +176,7 @@ impl TaskThread {
                     }
                 }
                 Err(e) => {
-                    self.shared.fail(error_chain(&e));
+                    self.failed(error_chain(&e), committed);
                     break;
                 }
             }

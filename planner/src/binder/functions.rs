@@ -208,7 +208,41 @@ fn cast(_b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
     let mut v = values("cast", args)?;
     let to = v.pop().expect("target").dt;
     let x = v.pop().expect("value");
+    if x.dt == DataType::Utf8 && matches!(to, DataType::Timestamp(_, _)) {
+        // ksqlDB reads timestamps from text with its partial parser ('2019-07-09T01:00').
+        let f = crate::functions::udf::udf("__string_to_timestamp", to.clone(), string_to_timestamp);
+        return Ok(Typed::new(super::call_udf(f, vec![x.expr]), to));
+    }
     Ok(Typed::new(Expr::Cast(Cast::new(Box::new(x.expr), to.clone())), to))
+}
+
+/// STRING to TIMESTAMP: `yyyy[-MM[-dd[THH[:mm[:ss[.SSS]]]]]]` with an optional zone; text that
+/// is no timestamp is an error naming it.
+fn string_to_timestamp(
+    args: &[datafusion::arrow::array::ArrayRef],
+    _rows: usize,
+) -> crate::functions::udf::DfResult<datafusion::arrow::array::ArrayRef> {
+    use datafusion::arrow::array::{Array, AsArray, TimestampMillisecondArray};
+    let s = args[0].as_string::<i32>();
+    let mut out = Vec::with_capacity(s.len());
+    for i in 0..s.len() {
+        if s.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        let text = s.value(i);
+        let parsed = super::literal::partial_timestamp(text)
+            .or_else(|| text.trim().split_once(' ').and_then(|(d, t)| super::literal::partial_timestamp(&format!("{d}T{t}"))));
+        match parsed {
+            Some(ms) => out.push(Some(ms)),
+            None => {
+                return Err(datafusion::error::DataFusionError::Execution(format!(
+                    "cannot parse '{text}' as a TIMESTAMP: expected yyyy-MM-ddTHH:mm:ss.SSS (later parts may be left out) with an optional zone"
+                )))
+            }
+        }
+    }
+    Ok(std::sync::Arc::new(TimestampMillisecondArray::from(out)))
 }
 
 fn concat(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {

@@ -1,15 +1,18 @@
 //! The statement parser: ksqlDB's statement grammar on top of sqlparser's tokenizer and
 //! expression parser (through [`KsqlDialect`]).
 
+mod admin;
 mod dialect;
 mod query;
 pub mod types;
+pub mod vars;
 
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
 pub use dialect::KsqlDialect;
 pub use types::{norm_ident, parse_duration, parse_type, parse_type_str};
+pub use vars::{substitute, Variables};
 
 use crate::ast::*;
 use crate::error::{PlanError, Result};
@@ -48,6 +51,40 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             other => other,
         })?;
         out.push(ParsedStatement { text, statement });
+    }
+    Ok(out)
+}
+
+/// The session property that turns variable substitution off (`'false'`).
+pub const SUBSTITUTION_ENABLE: &str = "ksql.variable.substitution.enable";
+
+/// Parses every statement in `sql` as a session with variables `vars` runs them: each
+/// statement's `${name}` references are substituted (unless `enabled` is false) with the
+/// variables as the statements before it leave them (`DEFINE`, `UNDEFINE`, and `SET` of
+/// [`SUBSTITUTION_ENABLE`] take effect for the statements after them). The statements' texts
+/// are the substituted ones.
+pub fn parse_script(sql: &str, vars: &Variables, enabled: bool) -> Result<Vec<ParsedStatement>> {
+    if !sql.contains("${") {
+        return parse(sql);
+    }
+    let mut vars = vars.clone();
+    let mut enabled = enabled;
+    let mut out = Vec::new();
+    for text in split_statements(sql)? {
+        let text = if enabled { substitute(&text, &vars)? } else { text };
+        for st in parse(&text)? {
+            match &st.statement {
+                Statement::Define { name, value } => vars.define(name, value),
+                Statement::Undefine(name) => {
+                    vars.undefine(name);
+                }
+                Statement::Set { name, value } if name.eq_ignore_ascii_case(SUBSTITUTION_ENABLE) => {
+                    enabled = !value.eq_ignore_ascii_case("false");
+                }
+                _ => {}
+            }
+            out.push(st);
+        }
     }
     Ok(out)
 }
@@ -173,7 +210,7 @@ impl<'a> P<'a> {
         }
     }
 
-    fn string(&mut self) -> Result<String> {
+    pub(crate) fn string(&mut self) -> Result<String> {
         let t = self.p.next_token();
         match t.token {
             Token::SingleQuotedString(s) => Ok(s),
@@ -185,6 +222,7 @@ impl<'a> P<'a> {
     }
 
     fn statement(&mut self) -> Result<Statement> {
+        self.refuse_unsupported()?;
         if self.eat_kw("CREATE") {
             return self.create();
         }
@@ -228,23 +266,31 @@ impl<'a> P<'a> {
             return Ok(Statement::Terminate(Some(self.raw_word()?)));
         }
         if self.eat_kw("DEFINE") {
-            let name = self.raw_word()?;
-            self.expect(Token::Eq)?;
-            return Ok(Statement::Define { name, value: self.string()? });
+            return self.define();
         }
         if self.eat_kw("UNDEFINE") {
-            return Ok(Statement::Undefine(self.raw_word()?));
+            return Ok(Statement::Undefine(self.variable_name()?));
         }
-        for unsupported in ["ALTER", "PAUSE", "RESUME", "RUN", "ASSERT"] {
-            if self.peek_kw(unsupported) {
-                return Err(PlanError::Unsupported { feature: format!("{unsupported} statement") });
-            }
+        if self.eat_kw("PAUSE") {
+            return Ok(Statement::Pause(self.query_id_or_all()?));
         }
-        Err(self.error("expected a statement (CREATE, SELECT, INSERT, DROP, SHOW, DESCRIBE, PRINT, SET, UNSET, EXPLAIN, TERMINATE)"))
+        if self.eat_kw("RESUME") {
+            return Ok(Statement::Resume(self.query_id_or_all()?));
+        }
+        if self.eat_kw("ASSERT") {
+            return self.assert();
+        }
+        if self.eat_kw("RUN") {
+            return self.run_script();
+        }
+        Err(self.error(
+            "expected a statement (CREATE, SELECT, INSERT, DROP, SHOW, DESCRIBE, PRINT, SET, UNSET, EXPLAIN, TERMINATE, \
+             PAUSE, RESUME, DEFINE, UNDEFINE, ASSERT, RUN SCRIPT)",
+        ))
     }
 
     /// A word as written, upper-cased unless quoted (query ids, variable names).
-    fn raw_word(&mut self) -> Result<String> {
+    pub(crate) fn raw_word(&mut self) -> Result<String> {
         let t = self.p.next_token();
         match t.token {
             Token::Word(w) => Ok(if w.quote_style.is_some() { w.value } else { w.value.to_uppercase() }),
@@ -444,8 +490,10 @@ impl<'a> P<'a> {
             ShowWhat::Functions
         } else if self.eat_kw("TYPES") {
             ShowWhat::Types
+        } else if self.eat_kw("VARIABLES") {
+            ShowWhat::Variables
         } else {
-            return Err(self.error("expected STREAMS, TABLES, TOPICS, QUERIES, PROPERTIES, FUNCTIONS or TYPES"));
+            return Err(self.error("expected STREAMS, TABLES, TOPICS, QUERIES, PROPERTIES, FUNCTIONS, TYPES or VARIABLES"));
         };
         let extended = self.eat_kw("EXTENDED");
         Ok(Statement::Show { what, extended })

@@ -1,103 +1,102 @@
-//! Planning SELECT statements into engine DAGs.
+//! Planning SELECT statements into engine DAGs, as one pipeline of stages:
+//!
+//! ```text
+//! FROM (source) -> JOIN (join) -> WHERE (filter) -> GROUP BY / WINDOW / HAVING (aggregate)
+//!   -> SELECT (projection, with the key: PARTITION BY, the source's key, the join key or the
+//!      GROUP BY expressions) -> the sink (added by the caller)
+//! ```
+//!
+//! Each stage is a module that reads the [`context::PlanContext`] and the
+//! [`context::Relation`] the previous stage left, and appends nodes to its pipeline. Stages do
+//! not call each other: this module runs them in order. Shared steps (binding a condition,
+//! building a projection node, repartitioning through an internal topic, ksqlDB's names) live
+//! in `context`, `repartition` and `names`, which call no stage. Adding a clause means adding a
+//! stage here.
 
 pub mod aggregate;
+pub mod context;
+pub mod filter;
 pub mod join;
-pub mod select;
+pub mod names;
+pub mod pipeline;
+pub mod projection;
+pub mod repartition;
 pub mod source;
 pub mod table_function;
 pub mod timestamp;
 
-use datafusion::arrow::datatypes::SchemaRef;
-use engine::spec::{DagSpec, NodeSpec, OpSpec, QuerySpec};
-use engine::types::OpId;
+use datafusion::sql::sqlparser::ast::SelectItem;
+use engine::spec::FilterMode;
 
-use crate::ast::SourceType;
-use crate::catalog::{Column, WindowType};
+pub use self::context::QueryKind;
+use self::context::{PlanContext, Relation};
+use self::join::JoinKeys;
+pub use self::pipeline::Pipeline;
+use crate::ast::{Query, SourceType};
+use crate::binder::functions::FunctionRegistry;
+use crate::catalog::Catalog;
+use crate::error::Result;
 
-/// A planned query up to (not including) its sink.
-pub struct Pipeline {
-    /// Finished sub-topologies (those ending in a repartition).
-    pub done: Vec<DagSpec>,
-    /// Nodes of the current sub-topology.
-    pub nodes: Vec<NodeSpec>,
-    /// The output columns, in batch order (key columns first, then value columns); with a
-    /// window, the batch has two more columns after them: window start and end.
-    pub columns: Vec<Column>,
-    /// Whether the result is a stream or a table.
-    pub output_type: SourceType,
-    /// Sources read, by name.
-    pub sources: Vec<String>,
-    /// Internal topics the query needs (name, partitions), created before it starts.
-    pub internal_topics: Vec<(String, u32)>,
-    /// Window of the result's key, if windowed.
-    pub window: Option<WindowType>,
+/// Plans `q` up to its sink: the caller finishes the pipeline with a sink or a collector.
+/// `sink_name` names the result of a persistent query in messages; `id` is the query's id.
+pub fn plan_query(
+    q: &Query,
+    kind: QueryKind,
+    sink_name: Option<&str>,
+    id: &str,
+    catalog: &Catalog,
+    functions: &FunctionRegistry,
+) -> Result<Pipeline> {
+    let cx = PlanContext::new(q, kind, sink_name, id, catalog, functions)?;
+    let rel = if aggregate::is_aggregation(q) {
+        plan_grouped(&cx)?
+    } else if !q.joins.is_empty() {
+        let (rel, keys) = plan_joined(&cx)?;
+        projection::joined::plan_projection(&cx, rel, &keys, &q.select, &q.partition_by)?
+    } else {
+        plan_single(&cx)?
+    };
+    Ok(rel.p)
 }
 
-impl Pipeline {
-    /// An empty pipeline.
-    pub fn new(output_type: SourceType, sources: Vec<String>) -> Self {
-        Pipeline {
-            done: Vec::new(),
-            nodes: Vec::new(),
-            columns: Vec::new(),
-            output_type,
-            sources,
-            internal_topics: Vec::new(),
-            window: None,
-        }
-    }
-
-    /// Appends a node fed by the last one.
-    pub fn push(&mut self, op: OpSpec, schema: SchemaRef) -> OpId {
-        let id = OpId(self.nodes.len() as u32);
-        let inputs = if self.nodes.is_empty() { vec![] } else { vec![OpId(id.0 - 1)] };
-        self.nodes.push(NodeSpec { id, inputs, op, schema });
-        id
-    }
-
-    /// The schema of the last node's output.
-    pub fn schema(&self) -> SchemaRef {
-        self.nodes.last().expect("a pipeline starts with a source").schema.clone()
-    }
-
-    /// Ends the current sub-topology with `sink` and starts the next one with `source`.
-    pub fn split(&mut self, sink: OpSpec, source: OpSpec, source_schema: SchemaRef) {
-        let schema = self.schema();
-        self.push(sink, schema);
-        self.done.push(DagSpec { nodes: std::mem::take(&mut self.nodes) });
-        self.push(source, source_schema);
-    }
-
-    /// Finishes with a last node (a sink or a collector).
-    pub fn finish(mut self, id: &str, last: OpSpec) -> QuerySpec {
-        let schema = self.schema();
-        self.push(last, schema);
-        let mut subtopologies = std::mem::take(&mut self.done);
-        subtopologies.push(DagSpec { nodes: self.nodes });
-        QuerySpec { id: id.to_string(), subtopologies }
-    }
+/// A query over one stream or table: source -> where -> projection.
+fn plan_single(cx: &PlanContext<'_>) -> Result<Relation> {
+    let mut rel = source::read(cx, true)?;
+    // A push query on a table judges deletes by the predicate too, so that rows it never
+    // showed do not come out as tombstones.
+    let mode = match (cx.from.source_type, cx.kind) {
+        (SourceType::Table, QueryKind::Persistent) => FilterMode::Table,
+        (SourceType::Table, QueryKind::Transient) => FilterMode::Changelog,
+        (SourceType::Stream, _) => FilterMode::Stream,
+    };
+    filter::plan_where(cx, &mut rel, mode)?;
+    projection::single::plan_projection(cx, rel)
 }
 
-/// ksqlDB's names for unaliased select expressions: `KSQL_COL_0`, `KSQL_COL_1`, ..., skipping
-/// numbers that a source column already uses.
-pub struct GeneratedNames {
-    next: usize,
-    taken: std::collections::HashSet<usize>,
+/// The sources and their joins, then WHERE over the joined rows.
+fn plan_joined(cx: &PlanContext<'_>) -> Result<(Relation, JoinKeys)> {
+    join::check(cx)?;
+    let (mut rel, keys) = join::plan_joins(cx)?;
+    let mode = if rel.p.output_type == SourceType::Table { FilterMode::Table } else { FilterMode::Stream };
+    filter::plan_where(cx, &mut rel, mode)?;
+    Ok((rel, keys))
 }
 
-impl GeneratedNames {
-    /// A generator avoiding the `KSQL_COL_n` names among `columns`.
-    pub fn new<'a>(columns: impl IntoIterator<Item = &'a str>) -> Self {
-        let taken = columns.into_iter().filter_map(|c| c.strip_prefix("KSQL_COL_")?.parse().ok()).collect();
-        GeneratedNames { next: 0, taken }
-    }
-
-    /// The next free name.
-    pub fn next_name(&mut self) -> String {
-        while self.taken.contains(&self.next) {
-            self.next += 1;
-        }
-        self.next += 1;
-        format!("KSQL_COL_{}", self.next - 1)
-    }
+/// An aggregation: (source | joins as `SELECT *`) -> where -> aggregate -> projection.
+fn plan_grouped(cx: &PlanContext<'_>) -> Result<Relation> {
+    let window = aggregate::check(cx)?;
+    let rel = if cx.query.joins.is_empty() {
+        let mut rel = source::read(cx, false)?;
+        aggregate::source_input(cx, &mut rel);
+        let mode = if cx.from.source_type == SourceType::Table { FilterMode::Changelog } else { FilterMode::Stream };
+        filter::plan_where(cx, &mut rel, mode)?;
+        rel
+    } else {
+        let (rel, keys) = plan_joined(cx)?;
+        let star = [SelectItem::Wildcard(Default::default())];
+        let rel = projection::joined::plan_projection(cx, rel, &keys, &star, &[])?;
+        aggregate::join_input(cx, rel)
+    };
+    let agg = aggregate::plan_aggregate(cx, rel, window)?;
+    projection::grouped::plan_projection(cx, agg)
 }

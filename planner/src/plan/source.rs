@@ -1,7 +1,5 @@
-//! Planning the read of a stream or table: the source node's columns (key, value, header and
+//! The FROM stage: reading a stream or table. The source node's columns (key, value, header and
 //! pseudo columns), its event-time expression, and the scope that expressions resolve against.
-
-use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use engine::batch::with_internal;
@@ -9,20 +7,27 @@ use engine::runtime::headers_type;
 use engine::spec::{SourceColumn, SourceKind, SourceSpec};
 use engine::types::TS_COLUMN;
 
+use super::context::{PlanContext, QueryKind, Relation};
+use super::names::{ROWOFFSET, ROWPARTITION, ROWTIME, WINDOW_COLUMNS};
+use super::pipeline::Pipeline;
 use crate::ast::{ColumnKind, SourceType};
 use crate::binder::functions::FunctionRegistry;
 use crate::binder::{Binder, Scope, ScopeColumn, Typed};
 use crate::catalog::{Catalog, SourceDef};
 use crate::error::{invalid, Result};
 
-/// Pseudo columns every source offers.
-pub const ROWTIME: &str = "ROWTIME";
-/// Partition of the record.
-pub const ROWPARTITION: &str = "ROWPARTITION";
-/// Offset of the record.
-pub const ROWOFFSET: &str = "ROWOFFSET";
-/// Names users may not give columns.
-pub const RESERVED: &[&str] = &[ROWTIME, ROWPARTITION, ROWOFFSET, "WINDOWSTART", "WINDOWEND"];
+/// Reads the FROM source: a pipeline of one source node (of the same kind as the source).
+/// With `headers`, a persistent query's records keep their headers for the sink.
+pub fn read(cx: &PlanContext<'_>, headers: bool) -> Result<Relation> {
+    let def = cx.from;
+    let mut src = plan_source(def, &cx.qualifier, cx.offsets, cx.catalog, cx.functions)?;
+    if headers && cx.kind == QueryKind::Persistent {
+        forward_headers(&mut src, def);
+    }
+    let mut p = Pipeline::new(def.source_type, vec![def.name.clone()]);
+    p.push(engine::spec::OpSpec::Source(src.spec), src.schema.clone());
+    Ok(Relation { p, scope: src.scope, schema: src.schema })
+}
 
 /// A planned source: its engine spec, its batch schema and the scope over it.
 pub struct PlannedSource {
@@ -83,16 +88,9 @@ pub fn plan_source(
             scope.columns.push(ScopeColumn { qualifier: Some(qualifier.to_string()), name: name.into(), field: name.into(), data_type: dt });
         }
     }
-    let user_schema = Schema::new(fields.clone());
     let timestamp = match &def.timestamp {
         None => None,
-        Some(ts) => {
-            let binder = Binder::new(&scope, &user_schema, &catalog.types, functions)?;
-            let col = scope.resolve(None, &ts.column)?;
-            let t = Typed::new(datafusion::logical_expr::col(datafusion::common::Column::new_unqualified(&col.field)), col.data_type.clone());
-            let t = event_time(t, &ts.column, ts.format.as_deref(), &binder, functions)?;
-            Some(binder.physical(&t)?)
-        }
+        Some(ts) => Some(timestamp_column(ts, &scope, &Schema::new(fields.clone()), catalog, functions)?),
     };
     scope.columns.push(ScopeColumn { qualifier: Some(qualifier.to_string()), name: ROWTIME.into(), field: TS_COLUMN.into(), data_type: DataType::Int64 });
     let schema = with_internal(fields);
@@ -117,6 +115,21 @@ pub fn plan_source(
         late_topic: def.late_topic.clone(),
     };
     Ok(PlannedSource { spec, schema, scope })
+}
+
+/// The event time of a source with `WITH (TIMESTAMP='col')`, over its user columns.
+fn timestamp_column(
+    ts: &crate::catalog::TimestampDef,
+    scope: &Scope,
+    user_schema: &Schema,
+    catalog: &Catalog,
+    functions: &FunctionRegistry,
+) -> Result<std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>> {
+    let binder = Binder::new(scope, user_schema, &catalog.types, functions)?;
+    let col = scope.resolve(None, &ts.column)?;
+    let t = Typed::new(datafusion::logical_expr::col(datafusion::common::Column::new_unqualified(&col.field)), col.data_type.clone());
+    let t = event_time(t, &ts.column, ts.format.as_deref(), &binder, functions)?;
+    binder.physical(&t)
 }
 
 /// Makes `src` carry its records' headers in the internal `_headers` column (before `_ts`),
@@ -155,23 +168,10 @@ pub fn event_time(t: Typed, column: &str, format: Option<&str>, binder: &Binder<
     })
 }
 
-/// Names of a windowed source's window columns.
-pub const WINDOW_COLUMNS: [&str; 2] = ["WINDOWSTART", "WINDOWEND"];
-
 fn push_window_columns(columns: &mut Vec<SourceColumn>, fields: &mut Vec<Field>, scope: &mut Scope, qualifier: &str) {
     for (name, sc) in [(WINDOW_COLUMNS[0], SourceColumn::WindowStart), (WINDOW_COLUMNS[1], SourceColumn::WindowEnd)] {
         columns.push(sc);
         fields.push(Field::new(name, DataType::Int64, true));
         scope.columns.push(ScopeColumn { qualifier: Some(qualifier.to_string()), name: name.into(), field: name.into(), data_type: DataType::Int64 });
     }
-}
-
-/// The schema of a batch holding `fields` plus the internal columns.
-pub fn batch_schema(fields: Vec<Field>) -> SchemaRef {
-    with_internal(fields)
-}
-
-/// A schema as an `Arc`.
-pub fn arc(s: Schema) -> SchemaRef {
-    Arc::new(s)
 }

@@ -17,8 +17,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use engine::spec::{ExplodeSpec, OpSpec, ProjectSpec, TableFunction, TableFunctionCall};
 
-use super::source::batch_schema;
-use super::Pipeline;
+use super::pipeline::batch_schema;
+use super::pipeline::Pipeline;
 use crate::binder::aggregate::norm_text;
 use crate::binder::{Binder, Scope, ScopeColumn, Typed};
 use crate::error::{invalid, Result};

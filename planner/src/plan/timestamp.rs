@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{col, lit, Expr};
 use engine::spec::{FilterMode, FilterSpec, OpSpec, ProjectSpec};
 
-use super::Pipeline;
+use super::pipeline::Pipeline;
 use crate::ast::SourceType;
 use crate::binder::functions::FunctionRegistry;
 use crate::binder::{Binder, Scope, ScopeColumn, Typed};

@@ -9,7 +9,7 @@ use super::{Output, Session};
 use crate::ast::{ColumnKind, CreateSource, SourceType};
 use crate::catalog::{Column, SourceDef, TimestampDef, WindowType};
 use crate::error::{invalid, PlanError, Result};
-use crate::plan::source::RESERVED;
+use crate::plan::names::RESERVED;
 use crate::types::{type_name, SqlType};
 
 /// The session property saying whether single value columns are wrapped by default.

@@ -14,7 +14,7 @@ use crate::ast::{ColumnKind, InsertValues};
 use crate::binder::coerce::can_widen;
 use crate::binder::{Binder, Scope};
 use crate::error::{invalid, PlanError, Result};
-use crate::plan::source::{ROWPARTITION, ROWTIME};
+use crate::plan::names::{ROWPARTITION, ROWTIME};
 use crate::types::type_name;
 
 impl Session {

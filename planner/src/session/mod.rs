@@ -1,14 +1,19 @@
 //! The API every client uses (REPL, CLI, servers, test runners): [`Eddy`] owns the engine and
 //! the catalog of one data directory; a [`Session`] runs statements with its own properties.
 
+mod admin;
 mod ddl;
+mod follow;
 mod insert;
 pub mod output;
+mod pause;
+mod print;
 pub mod props;
 mod pull;
 mod pull_check;
 pub mod render;
 mod queries;
+pub mod settings;
 mod show;
 
 use std::collections::BTreeMap;
@@ -27,7 +32,7 @@ use crate::ast::Statement;
 use crate::binder::functions::FunctionRegistry;
 use crate::catalog::{Catalog, Command, COMMAND_TOPIC};
 use crate::error::{PlanError, Result};
-use crate::parser::{parse, ParsedStatement};
+use crate::parser::{parse, parse_script, ParsedStatement, Variables, SUBSTITUTION_ENABLE};
 
 /// The stream over the processing log.
 pub const PROCESSING_LOG_STREAM: &str = "EDDY_PROCESSING_LOG";
@@ -36,6 +41,9 @@ pub const PROCESSING_LOG_STREAM: &str = "EDDY_PROCESSING_LOG";
 pub const OFFSET_RESET: &str = "auto.offset.reset";
 /// Session property: how long pull queries wait for persistent queries to catch up (ms).
 pub const PULL_TIMEOUT: &str = "eddy.pull.timeout.ms";
+/// Schema metadata key marking the rows of a `PRINT` (its value is the topic): clients print
+/// them as ksqlDB's `rowtime: ..., key: ..., value: ...` lines.
+pub const PRINT_METADATA: &str = "eddy.print.topic";
 /// Engine-wide property: time between periodic checkpoints (ms); `SET` changes it for every query.
 pub const CHECKPOINT_INTERVAL: &str = "checkpoint.interval.ms";
 
@@ -47,6 +55,11 @@ pub(crate) struct Inner {
     /// Serialises statements that change the catalog.
     pub ddl: Mutex<()>,
     pub transient_ids: AtomicU64,
+    /// Offsets in the command topic of the statements this instance ran (the follower skips
+    /// them).
+    pub own_commands: Mutex<std::collections::BTreeSet<i64>>,
+    /// The offset in the command topic up to which this instance has applied commands.
+    pub commands_applied: std::sync::atomic::AtomicI64,
 }
 
 /// An open Eddy instance: engine, catalog, functions.
@@ -86,10 +99,13 @@ impl Eddy {
                 functions: FunctionRegistry::new(),
                 ddl: Mutex::new(()),
                 transient_ids: AtomicU64::new(0),
+                own_commands: Mutex::new(Default::default()),
+                commands_applied: std::sync::atomic::AtomicI64::new(0),
             }),
         };
         eddy.register_processing_log();
         eddy.replay()?;
+        eddy.follow_commands();
         Ok(eddy)
     }
 
@@ -105,7 +121,7 @@ impl Eddy {
 
     /// A new session with default properties.
     pub fn session(&self) -> Session {
-        Session { eddy: self.clone(), props: BTreeMap::new(), replaying: false, vars: BTreeMap::new() }
+        Session { eddy: self.clone(), props: BTreeMap::new(), replaying: false, vars: Variables::default() }
     }
 
     /// Final checkpoint and stop of every query; they resume at the next [`Eddy::open`].
@@ -150,10 +166,14 @@ impl Eddy {
         let log = self.inner.engine.log().clone();
         let mut offset = 0;
         let mut commands = Vec::new();
-        loop {
+        // Read up to the end offset, not to the first empty read: a log that is polled (Kafka)
+        // may answer empty before its first fetch arrives.
+        let end = log.describe_topic(COMMAND_TOPIC)?.partitions[0].end_offset;
+        while offset < end {
             let batch = log.read(COMMAND_TOPIC, 0, offset, 1 << 20)?;
             if batch.is_empty() {
-                break;
+                offset = offset.max(batch.next_offset);
+                continue;
             }
             for r in batch.iter() {
                 if let Some(v) = r.value {
@@ -164,8 +184,9 @@ impl Eddy {
             }
             offset = batch.next_offset;
         }
+        self.inner.commands_applied.store(offset, std::sync::atomic::Ordering::Release);
         for c in commands {
-            let mut s = Session { eddy: self.clone(), props: c.props.clone(), replaying: true, vars: BTreeMap::new() };
+            let mut s = Session { eddy: self.clone(), props: c.props.clone(), replaying: true, vars: Variables::default() };
             let stmts = parse(&c.sql)?;
             for st in stmts {
                 s.replay_statement(&st, c.query_id.as_deref())?;
@@ -174,7 +195,7 @@ impl Eddy {
         // Start every persistent query still defined.
         let queries: Vec<_> = self.inner.catalog.read().queries.values().cloned().collect();
         for q in queries {
-            let s = Session { eddy: self.clone(), props: q.props.clone(), replaying: true, vars: BTreeMap::new() };
+            let s = Session { eddy: self.clone(), props: q.props.clone(), replaying: true, vars: Variables::default() };
             s.start_persistent(&q)?;
         }
         Ok(())
@@ -222,7 +243,7 @@ pub struct Session {
     pub(crate) eddy: Eddy,
     pub(crate) props: BTreeMap<String, String>,
     pub(crate) replaying: bool,
-    pub(crate) vars: BTreeMap<String, String>,
+    pub(crate) vars: Variables,
 }
 
 impl Session {
@@ -241,9 +262,20 @@ impl Session {
         self.props.insert(name.to_string(), value.to_string());
     }
 
-    /// Parses `sql` into statements.
+    /// The session's variables (DEFINE).
+    pub fn variables(&self) -> &Variables {
+        &self.vars
+    }
+
+    /// True unless `ksql.variable.substitution.enable` is set to false.
+    pub fn substitution_enabled(&self) -> bool {
+        self.flag(SUBSTITUTION_ENABLE, true)
+    }
+
+    /// Parses `sql` into statements, substituting the session's variables (`${name}`) as the
+    /// statements will see them when run in order ([`parse_script`]).
     pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>> {
-        parse(sql)
+        parse_script(sql, &self.vars, self.substitution_enabled())
     }
 
     /// Parses and runs every statement of `sql`, stopping at the first error; returns the
@@ -272,29 +304,8 @@ impl Session {
             Statement::DescribeAll { what, extended } => self.describe_all(*what, *extended),
             Statement::DescribeFunction(name) => self.describe_function(name),
             Statement::Print { topic, from_beginning, limit, interval } => self.print(topic, *from_beginning, *limit, *interval),
-            Statement::Set { name, value } => {
-                if name == OFFSET_RESET && !matches!(value.to_lowercase().as_str(), "earliest" | "latest") {
-                    return Err(PlanError::Invalid(format!(
-                        "invalid value '{value}' for property '{OFFSET_RESET}': expected 'earliest' or 'latest'"
-                    )));
-                }
-                if name == CHECKPOINT_INTERVAL {
-                    let ms = value.trim().parse::<u64>().ok().filter(|ms| *ms > 0).ok_or_else(|| {
-                        PlanError::Invalid(format!(
-                            "invalid value '{value}' for property '{CHECKPOINT_INTERVAL}': expected a positive number of milliseconds"
-                        ))
-                    })?;
-                    self.eddy.engine().set_checkpoint_interval(Duration::from_millis(ms));
-                }
-                self.props.insert(name.clone(), value.clone());
-                Ok(Output::Message(format!("Successfully changed local property '{name}' to '{value}'.")))
-            }
-            Statement::Unset(name) => {
-                if self.props.remove(name).is_none() {
-                    return Err(PlanError::Invalid(format!("property '{name}' is not set")));
-                }
-                Ok(Output::Message(format!("Successfully unset local property '{name}'.")))
-            }
+            Statement::Set { name, value } => self.set(name, value),
+            Statement::Unset(name) => self.unset(name),
             Statement::Explain(inner) => self.explain(inner),
             Statement::ExplainQuery(id) => self.explain_query(id),
             Statement::Terminate(id) => self.terminate(id.as_deref(), &st.text),
@@ -302,14 +313,15 @@ impl Session {
                 self.create_type(name, data_type, *if_not_exists, &st.text)
             }
             Statement::DropType { name, if_exists } => self.drop_type(name, *if_exists, &st.text),
-            Statement::Define { name, value } => {
-                self.vars.insert(name.clone(), value.clone());
-                Ok(Output::Message(String::new()))
-            }
-            Statement::Undefine(name) => {
-                self.vars.remove(name);
-                Ok(Output::Message(String::new()))
-            }
+            Statement::Define { name, value } => Ok(self.define(name, value)),
+            Statement::Undefine(name) => Ok(self.undefine(name)),
+            Statement::Pause(id) => self.pause(id.as_deref(), &st.text, true),
+            Statement::Resume(id) => self.pause(id.as_deref(), &st.text, false),
+            Statement::AssertTopic { topic, exists, props, timeout } => self.assert_topic(topic, *exists, props, *timeout),
+            Statement::AssertSchema { .. } => self.assert_schema(),
+            Statement::RunScript(_) => Err(PlanError::Unsupported {
+                feature: "RUN SCRIPT outside the eddy CLI (the CLI reads the file and runs its statements)".into(),
+            }),
         }
     }
 
@@ -327,6 +339,8 @@ impl Session {
                 self.create_type(name, data_type, *if_not_exists, &st.text).map(|_| ())
             }
             Statement::DropType { name, if_exists } => self.drop_type(name, *if_exists, &st.text).map(|_| ()),
+            Statement::Pause(id) => self.pause(id.as_deref(), &st.text, true).map(|_| ()),
+            Statement::Resume(id) => self.pause(id.as_deref(), &st.text, false).map(|_| ()),
             _ => Ok(()),
         }
     }
@@ -340,8 +354,11 @@ impl Session {
         let v = serde_json::to_vec(&c).expect("commands serialise");
         let now = chrono::Utc::now().timestamp_millis();
         let r = [RecordIn { timestamp: now, key: None, value: Some(&v), headers: &[] }];
-        self.eddy.inner.engine.log().append(COMMAND_TOPIC, 0, &r)?;
+        let offset = self.eddy.inner.engine.log().append(COMMAND_TOPIC, 0, &r)?;
         self.eddy.inner.engine.log().sync()?;
+        if !self.eddy.inner.engine.log().notifies_appends() {
+            self.eddy.inner.own_commands.lock().insert(offset);
+        }
         Ok(())
     }
 
@@ -354,11 +371,7 @@ impl Session {
     /// The `processing.guarantee` a persistent query started now asks for (ksqlDB's property, with
     /// or without its `ksql.streams.` prefix).
     pub(crate) fn guarantee(&self) -> engine::runtime::ProcessingGuarantee {
-        self.props
-            .get("processing.guarantee")
-            .or_else(|| self.props.get("ksql.streams.processing.guarantee"))
-            .and_then(|v| engine::runtime::ProcessingGuarantee::parse(v))
-            .unwrap_or_default()
+        self.props.get("processing.guarantee").and_then(|v| engine::runtime::ProcessingGuarantee::parse(v)).unwrap_or_default()
     }
 
     pub(crate) fn offset_reset(&self) -> engine::OffsetReset {

@@ -24,7 +24,7 @@ use crate::binder::{Binder, Scope, ScopeColumn, Typed};
 use crate::catalog::{SourceDef, WindowType};
 use crate::error::{invalid, PlanError, Result};
 use crate::parser::norm_ident;
-use crate::plan::source::{ROWTIME, WINDOW_COLUMNS};
+use crate::plan::names::{ROWTIME, WINDOW_COLUMNS};
 
 impl Session {
     pub(crate) fn pull(&mut self, q: &Query, def: &SourceDef) -> Result<Output> {
@@ -105,10 +105,8 @@ impl Session {
                 PlanError::Invalid(m) => invalid(format!("Error in WHERE expression: {m}\nStatement: ({})", crate::binder::aggregate::norm_text(w))),
                 other => other,
             })?;
-            if t.dt != DataType::Boolean && t.dt != DataType::Null {
-                return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
-            }
-            let pred = engine::expr::eval(&binder.physical(&crate::binder::predicate(t.cast_to(&DataType::Boolean)))?, &batch).map_err(PlanError::DataFusion)?;
+            let t = crate::plan::context::check_boolean("WHERE", w, t)?;
+            let pred = engine::expr::eval(&binder.physical(&crate::binder::predicate(t))?, &batch).map_err(PlanError::DataFusion)?;
             let pred = pred.as_any().downcast_ref::<BooleanArray>().cloned().unwrap_or_else(|| BooleanArray::from(vec![false; batch.num_rows()]));
             batch = filter_record_batch(&batch, &pred)?;
         }

@@ -13,7 +13,7 @@ use crate::binder::is_null_literal;
 use crate::catalog::SourceDef;
 use crate::error::{invalid, Result};
 use crate::parser::norm_ident;
-use crate::plan::source::{ROWOFFSET, ROWPARTITION, WINDOW_COLUMNS};
+use crate::plan::names::{ROWOFFSET, ROWPARTITION, WINDOW_COLUMNS};
 use crate::types::type_name;
 
 /// Session property: may pull queries scan a whole table (default true)?

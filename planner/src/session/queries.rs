@@ -21,7 +21,7 @@ use crate::ast::{ColumnKind, CreateAsSelect, Emit, Props, Query, SourceType, Sta
 use crate::catalog::{Catalog, Column, QueryDef, SourceDef, TimestampDef};
 use crate::error::{invalid, PlanError, Result};
 use crate::parser::parse;
-use crate::plan::select::{plan_select, QueryKind};
+use crate::plan::{plan_query, QueryKind};
 use crate::plan::Pipeline;
 
 impl Session {
@@ -73,7 +73,7 @@ impl Session {
     /// Plans a CREATE ... AS SELECT: the pipeline and the definition of the new source.
     fn plan_cas(&self, c: &CreateAsSelect, sql: &str, catalog: &Catalog, id: &str) -> Result<(Pipeline, SourceDef)> {
         let w = WithProps::parse(&c.props, CAS_PROPS)?;
-        let mut pipeline = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
+        let mut pipeline = plan_query(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
         check_result_type(c.source_type, pipeline.output_type)?;
         if c.query.limit.is_some() {
             return Err(invalid("LIMIT is not supported in persistent queries"));
@@ -190,7 +190,7 @@ impl Session {
         if sink.is_source {
             return Err(invalid(format!("Cannot insert into read-only stream: {target}")));
         }
-        let pipeline = plan_select(q, QueryKind::Persistent, Some(target), id, catalog, &self.eddy.inner.functions)?;
+        let pipeline = plan_query(q, QueryKind::Persistent, Some(target), id, catalog, &self.eddy.inner.functions)?;
         check_result_type(SourceType::Stream, pipeline.output_type)?;
         let want: Vec<(&str, &DataType, bool)> = sink.columns.iter().filter(|c| c.kind == ColumnKind::Key || c.kind == ColumnKind::Value).map(|c| (c.name.as_str(), &c.data_type, c.is_key())).collect();
         let got: Vec<(&str, &DataType, bool)> = pipeline.columns.iter().map(|c| (c.name.as_str(), &c.data_type, c.is_key())).collect();
@@ -270,7 +270,7 @@ impl Session {
         }
         p.push(
             OpSpec::Project(engine::spec::ProjectSpec { exprs, timestamp: None }),
-            crate::plan::source::batch_schema(fields),
+            crate::plan::pipeline::batch_schema(fields),
         );
         let mut sink = sink_spec(def);
         sink.append = false;
@@ -300,7 +300,7 @@ impl Session {
     }
 
     fn plan_cas_for_restart(&self, c: &CreateAsSelect, catalog: &Catalog, id: &str) -> Result<(Pipeline, ())> {
-        let mut p = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
+        let mut p = plan_query(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
         let w = WithProps::parse(&c.props, CAS_PROPS)?;
         sink_timestamp(&mut p, &w, catalog, &self.eddy.inner.functions)?;
         Ok((p, ()))
@@ -335,11 +335,11 @@ impl Session {
         }
         let n = inner.transient_ids.fetch_add(1, Ordering::Relaxed);
         let id = format!("transient_{}_{n}", q.from.name);
-        let pipeline = plan_select(q, QueryKind::Transient, None, &id, &catalog, &inner.functions)?;
+        let pipeline = plan_query(q, QueryKind::Transient, None, &id, &catalog, &inner.functions)?;
         ensure_internal_topics(self, &pipeline)?;
         let fields: Vec<Field> = pipeline.columns.iter().map(|c| Field::new(&c.name, c.data_type.clone(), true)).collect();
         let tombstones: Option<Vec<bool>> = (pipeline.output_type == SourceType::Table && push).then(|| {
-            pipeline.columns.iter().map(|c| c.is_key() || crate::plan::source::WINDOW_COLUMNS.contains(&c.name.as_str())).collect()
+            pipeline.columns.iter().map(|c| c.is_key() || crate::plan::names::WINDOW_COLUMNS.contains(&c.name.as_str())).collect()
         });
         let schema = Arc::new(Schema::new(fields));
         let spec = pipeline.finish(&id, OpSpec::Collect);
@@ -417,9 +417,9 @@ impl Session {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
         let spec = match st {
-            Statement::Query(q) => plan_select(q, QueryKind::Transient, None, id, &catalog, &inner.functions)?.finish(id, OpSpec::Collect),
+            Statement::Query(q) => plan_query(q, QueryKind::Transient, None, id, &catalog, &inner.functions)?.finish(id, OpSpec::Collect),
             Statement::CreateAsSelect(c) => {
-                let p = plan_select(&c.query, QueryKind::Persistent, Some(&c.name), id, &catalog, &inner.functions)?;
+                let p = plan_query(&c.query, QueryKind::Persistent, Some(&c.name), id, &catalog, &inner.functions)?;
                 let def = match catalog.sources.get(&c.name) {
                     Some(d) if d.written_by.as_deref() == Some(id) => d.clone(),
                     _ => self.plan_cas(c, "", &catalog, id)?.1,

@@ -11,7 +11,7 @@ use engine::QueryState;
 use tokio::sync::mpsc;
 
 use super::output::{PushQuery, RowSet};
-use super::{Output, Session, OFFSET_RESET};
+use super::{print, Output, Session, OFFSET_RESET};
 use crate::ast::{ColumnKind, ShowWhat, SourceType};
 use crate::catalog::{COMMAND_TOPIC, SourceDef};
 use crate::error::{PlanError, Result};
@@ -73,6 +73,7 @@ impl Session {
                 for info in inner.engine.queries() {
                     let def = catalog.queries.get(&info.id);
                     let status = match &info.state {
+                        QueryState::Running if info.user_paused => "PAUSED".to_string(),
                         QueryState::Running => match &info.paused {
                             Some(why) => format!("PAUSED: {why}"),
                             None => "RUNNING".to_string(),
@@ -80,16 +81,24 @@ impl Session {
                         QueryState::Error(e) => format!("ERROR: {e}"),
                     };
                     let kind = if info.persistent { "PERSISTENT" } else { "PUSH" };
-                    rows.push(vec![
+                    let mut row = vec![
                         info.id.clone(),
                         kind.to_string(),
                         status,
                         def.map(|d| d.sink.clone()).unwrap_or_default(),
                         def.map(|d| d.sink_topic.clone()).unwrap_or_default(),
                         def.map(|d| d.sql.clone()).unwrap_or_default(),
-                    ]);
+                    ];
+                    if extended {
+                        row.push(task_summary(&inner.engine, &info));
+                    }
+                    rows.push(row);
                 }
-                string_rows(&["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"], rows)
+                let mut header = vec!["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"];
+                if extended {
+                    header.push("Tasks");
+                }
+                string_rows(&header, rows)
             }
             ShowWhat::Properties => {
                 let mut rows = vec![vec![
@@ -108,6 +117,7 @@ impl Session {
                 let rows = inner.functions.names().into_iter().map(|n| vec![n, "SCALAR".to_string()]).collect();
                 string_rows(&["Function Name", "Type"], rows)
             }
+            ShowWhat::Variables => self.show_variables(),
             ShowWhat::Types => {
                 let rows = catalog.types.iter().map(|(n, t)| vec![n.clone(), t.to_string()]).collect();
                 string_rows(&["Type Name", "Schema"], rows)
@@ -140,6 +150,9 @@ impl Session {
                 info.push(("Records in topic".into(), records.to_string()));
             }
             for q in readers.iter().chain(writers.iter()) {
+                if let Some(g) = inner.engine.processing_guarantee(q) {
+                    info.push((format!("Query {q} processing guarantee"), guarantee_name(g).into()));
+                }
                 if let Some(qi) = inner.engine.query(q) {
                     info.push((format!("Query {q}"), format!(
                         "records in: {}, records out: {}, errors: {}, late records dropped: {}, state: {:?}",
@@ -184,14 +197,22 @@ impl Session {
             }
         }).map_err(|_| PlanError::UnknownObject { kind: "topic", name: topic.to_string() })?;
         let topic = info.name.clone();
+        // The formats of a stream or table over the topic, when there is one, say how to show
+        // keys and values; otherwise they are guessed from the bytes, as ksqlDB does.
+        let shape = self.eddy.inner.catalog.read().sources.values().find(|s| s.topic == topic).map(print::Shape::of);
         let mut positions: Vec<i64> = info.partitions.iter().map(|p| if from_beginning { p.start_offset } else { p.end_offset }).collect();
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("ROWTIME", DataType::Utf8, false),
-            Field::new("PARTITION", DataType::Int64, false),
-            Field::new("OFFSET", DataType::Int64, false),
-            Field::new("KEY", DataType::Utf8, true),
-            Field::new("VALUE", DataType::Utf8, true),
-        ]));
+        let mut meta = std::collections::HashMap::new();
+        meta.insert(super::PRINT_METADATA.to_string(), topic.clone());
+        let schema = Arc::new(Schema::new_with_metadata(
+            vec![
+                Field::new("ROWTIME", DataType::Utf8, false),
+                Field::new("PARTITION", DataType::Int64, false),
+                Field::new("OFFSET", DataType::Int64, false),
+                Field::new("KEY", DataType::Utf8, true),
+                Field::new("VALUE", DataType::Utf8, true),
+            ],
+            meta,
+        ));
         let (tx, rx) = mpsc::channel(16);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
@@ -212,9 +233,9 @@ impl Session {
                         if (seen - 1) % every != 0 {
                             continue;
                         }
-                        cols[0].push(Some(format_time(r.timestamp)));
-                        cols[1].push(r.key.map(show_bytes));
-                        cols[2].push(r.value.map(show_bytes));
+                        cols[0].push(Some(print::rowtime(r.timestamp)));
+                        cols[1].push(r.key.map(|k| print::key_text(k, shape.as_ref())));
+                        cols[2].push(r.value.map(|v| print::value_text(v, shape.as_ref())));
                         parts.push(p as i64);
                         offs.push(r.offset);
                     }
@@ -263,19 +284,36 @@ fn describe_fields(def: &SourceDef) -> Vec<Vec<String>> {
     rows
 }
 
-/// `2024-01-31 12:00:00.000` (UTC) for a timestamp in ms.
-pub(crate) fn format_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
-        .unwrap_or_else(|| ms.to_string())
+
+/// ksqlDB's name of a processing guarantee.
+fn guarantee_name(g: engine::runtime::ProcessingGuarantee) -> &'static str {
+    match g {
+        engine::runtime::ProcessingGuarantee::AtLeastOnce => "at_least_once",
+        _ => "exactly_once_v2",
+    }
 }
 
-fn show_bytes(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => s.to_string(),
-        _ => {
-            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!("0x{hex}")
-        }
+/// The tasks a query runs on this instance, with their lag behind each input partition, for
+/// `SHOW QUERIES EXTENDED`: `instance i1: 0/1 (clicks/1 lag 0), ...`.
+fn task_summary(engine: &engine::Engine, info: &engine::QueryInfo) -> String {
+    let mut parts = Vec::new();
+    for t in &info.task_status {
+        let lags: Vec<String> = t
+            .inputs
+            .iter()
+            .map(|(topic, p, pos)| {
+                let end = engine.log().describe_topic(topic).ok().and_then(|d| d.partitions.get(*p as usize).map(|x| x.end_offset));
+                match end {
+                    Some(end) => format!("{topic}/{p} lag {}", (end - pos).max(0)),
+                    None => format!("{topic}/{p}"),
+                }
+            })
+            .collect();
+        parts.push(format!("{}/{} ({})", t.subtopology, t.partition, lags.join(", ")));
+    }
+    let guarantee = engine.processing_guarantee(&info.id).map(|g| format!("; {}", guarantee_name(g))).unwrap_or_default();
+    match engine.instance_id() {
+        Some(i) => format!("instance {i}: {}{guarantee}", if parts.is_empty() { "none".into() } else { parts.join(", ") }),
+        None => format!("{}{guarantee}", parts.join(", ")),
     }
 }

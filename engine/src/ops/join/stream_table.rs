@@ -1,6 +1,7 @@
 //! `StreamTableJoinOp`: each stream row (input 0) looks up the table (input 1) as it is when the
 //! row arrives; table changes update the state and emit nothing. INNER drops unmatched stream
-//! rows, LEFT pads them with nulls.
+//! rows, LEFT pads them with nulls. Every output row has the stream row's event time (as Kafka
+//! Streams' KStream-KTable join), whatever the time of the table row it met.
 //!
 //! State: key = state prefix + the table's key row -> event time + the table row. Cached in
 //! memory (stream rows prefetch their keys per batch with one multi_get; table changes need no
@@ -94,7 +95,8 @@ impl Operator for StreamTableJoinOp {
                 self.table.get(&ks[i]).and_then(unstored)
             };
             match found {
-                Some((rt, r)) => out.push(Joined { left: Some(rows.row(i).as_ref().to_vec()), right: Some(r.to_vec()), ts: t.max(rt), op: RowOp::Insert }),
+                // Kafka Streams gives a stream-table join's output the stream record's time.
+                Some((_, r)) => out.push(Joined { left: Some(rows.row(i).as_ref().to_vec()), right: Some(r.to_vec()), ts: t, op: RowOp::Insert }),
                 None if self.spec.join_type == JoinType::Left => {
                     out.push(Joined { left: Some(rows.row(i).as_ref().to_vec()), right: None, ts: t, op: RowOp::Insert })
                 }
