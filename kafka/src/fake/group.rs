@@ -1,22 +1,5 @@
-//! [`FakeGroupConsumer`]: a member of a consumer group of the fake cluster, and
-//! [`FakeGroupMeta`], its identity for transactional offset commits.
-//!
-//! The member joins at its first poll. Each poll heartbeats and serves the eager protocol the
-//! group coordinator runs (see the coordinator's docs): when a rebalance is being prepared the
-//! member gives up all its partitions ([`GroupEvent::Revoked`]) and rejoins; when the new
-//! generation is there it gets its new partitions ([`GroupEvent::Assigned`], possibly empty). A
-//! poll that hands out events returns no records. A member that finds it was removed (its session
-//! timed out while its host was cut off, or it did not poll for `max.poll.interval.ms`) loses its
-//! partitions (`Revoked`) and joins again as a new member. A static member (`group.instance.id`)
-//! that rejoins while its old place is still there takes that place, with its partitions and
-//! generation, without a rebalance; the consumer whose place was taken fails from then on with
-//! FENCED_INSTANCE_ID.
-//!
-//! A newly assigned partition starts at the group's committed offset, or at the log start when
-//! none was committed (`auto.offset.reset=earliest`); while a transaction holding offsets for it
-//! is open (UNSTABLE_OFFSET_COMMIT) it is not fetched and its position is unknown. Closing (or
-//! dropping) a dynamic member leaves the group at once; a static member keeps its place until its
-//! session times out.
+//! [`FakeGroupConsumer`], a member of a consumer group of the fake cluster, and [`FakeGroupMeta`],
+//! its identity for transactional offset commits.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,7 +32,33 @@ pub struct FakeGroupMeta {
     pub instance_id: Option<String>,
 }
 
-/// A member of a consumer group of the fake cluster (see the module docs).
+/// A member of a consumer group of the fake cluster.
+///
+/// The member joins at its first poll. A rebalance follows Kafka's eager protocol: a join, a
+/// leave, a member removed (session timed out, `max.poll.interval.ms` passed, rebalance timeout)
+/// or a subscribed topic changing starts one. Every member then rejoins at its next poll, giving
+/// up all its partitions ([`GroupEvent::Revoked`], left out when it had none); when all have
+/// rejoined, the generation goes up by one and the `range` assignment is computed; each member
+/// gets its part at its next poll ([`GroupEvent::Assigned`], possibly empty). A poll that hands
+/// out events returns no records. Members that do not rejoin within the rebalance timeout
+/// (`max.poll.interval.ms`) are removed and the round completes without them.
+///
+/// Heartbeats: librdkafka heartbeats from a background thread, so a member whose process runs (its
+/// host is alive and connected) stays in the group however rarely it polls, up to
+/// `max.poll.interval.ms` ([`MAX_POLL_INTERVAL_MS`](super::MAX_POLL_INTERVAL_MS)); a member whose
+/// host was killed or disconnected stops heartbeating then and is removed once its session timeout
+/// has passed. A member that finds it was removed loses its partitions (`Revoked`) and joins again
+/// as a new member.
+///
+/// Static membership (`group.instance.id`): a member that comes back while its old place is still
+/// there takes that place, with its partitions and generation, without a rebalance; a consumer
+/// whose place was taken while it still ran fails from then on with FENCED_INSTANCE_ID. Closing
+/// (or dropping) a dynamic member leaves the group at once; a static member keeps its place until
+/// its session times out.
+///
+/// A newly assigned partition starts at the group's committed offset, or at the log start when
+/// none was committed (`auto.offset.reset=earliest`); while a transaction holding offsets for it
+/// is open (UNSTABLE_OFFSET_COMMIT) it is not fetched and its position is unknown.
 #[derive(Debug)]
 pub struct FakeGroupConsumer {
     broker: Arc<Broker>,
@@ -284,6 +293,8 @@ impl GroupConsumer for FakeGroupConsumer {
             if !out.records.is_empty() || moved || !broker.waits() || !broker.wait_change(&mut st, deadline) {
                 break;
             }
+            // A process killed or cut off while its poll waited does nothing more.
+            self.host.check()?;
             st.tick(broker.now());
         }
         drop(st);

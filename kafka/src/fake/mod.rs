@@ -30,8 +30,10 @@
 //! - **Readers** (`read_committed`, assign-only) read up to the last stable offset, skip markers and
 //!   aborted records, and their position moves past what they skipped; an offset out of range
 //!   resets to the log start (`auto.offset.reset=earliest`).
-//! - **Consumer groups** (eager protocol, `range` assignment, static membership, session and poll
-//!   timeouts on the clock): see [`coordinator`](self) and [`FakeGroupConsumer`].
+//! - **Consumer groups**: eager rebalances (everyone revokes, then the new generation assigns),
+//!   `range` assignment (partition p of co-partitioned topics goes to the same member), session
+//!   and poll timeouts on the clock, static membership, committed offsets; see
+//!   [`FakeGroupConsumer`].
 //! - **Processes**: every client belongs to a host (a simulated process, [`FakeCluster::host`]). A
 //!   host can be killed ([`FakeCluster::crash`], kill -9: its clients fail with `Unreachable`,
 //!   its open transactions stay open, its group members stop heartbeating) or cut off and
@@ -80,6 +82,7 @@ mod reader;
 mod state;
 #[cfg(test)]
 mod tests;
+mod topics;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -101,6 +104,7 @@ pub use state::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TRANSACTION_TIMEOUT_MS, TRANS
 use crate::client::{Cluster, Fetched, GroupConsumer, GroupMeta, GroupOptions, PartitionReader, Producer, ProducerOptions, TopicMeta, Tp};
 use crate::error::{KafkaError, Result};
 use state::{State, Topic};
+use topics::{validate_topic, TOPIC_DEFAULTS};
 
 /// The bootstrap address a fake cluster reports.
 pub const BOOTSTRAP: &str = "fake-kafka:9092";
@@ -136,7 +140,7 @@ impl Host {
     }
 
     /// The error of a call from this host when it cannot reach the cluster.
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         match self.state.load(Ordering::SeqCst) {
             ALIVE => Ok(()),
             DISCONNECTED => Err(KafkaError::Unreachable { bootstrap: BOOTSTRAP.into(), message: format!("host \"{}\" is disconnected", self.name) }),
@@ -236,93 +240,6 @@ impl Default for FakeCluster {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Kafka's topic configuration names (topic-level configs of Kafka 3.x).
-const TOPIC_CONFIGS: &[&str] = &[
-    "cleanup.policy",
-    "compression.type",
-    "delete.retention.ms",
-    "file.delete.delay.ms",
-    "flush.messages",
-    "flush.ms",
-    "follower.replication.throttled.replicas",
-    "index.interval.bytes",
-    "leader.replication.throttled.replicas",
-    "local.retention.bytes",
-    "local.retention.ms",
-    "max.compaction.lag.ms",
-    "max.message.bytes",
-    "message.downconversion.enable",
-    "message.format.version",
-    "message.timestamp.after.max.ms",
-    "message.timestamp.before.max.ms",
-    "message.timestamp.difference.max.ms",
-    "message.timestamp.type",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
-    "min.insync.replicas",
-    "preallocate",
-    "remote.storage.enable",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.index.bytes",
-    "segment.jitter.ms",
-    "segment.ms",
-    "unclean.leader.election.enable",
-];
-
-/// Kafka's defaults of the configurations Eddy reads, filled in when a topic is described.
-const TOPIC_DEFAULTS: &[(&str, &str)] = &[
-    ("cleanup.policy", "delete"),
-    ("compression.type", "producer"),
-    ("delete.retention.ms", "86400000"),
-    ("max.message.bytes", "1048588"),
-    ("message.timestamp.type", "CreateTime"),
-    ("min.compaction.lag.ms", "0"),
-    ("min.insync.replicas", "1"),
-    ("retention.bytes", "-1"),
-    ("retention.ms", "604800000"),
-    ("segment.bytes", "1073741824"),
-    ("segment.ms", "604800000"),
-];
-
-/// Kafka's checks of a new topic's name, partition count and configuration.
-fn validate_topic(name: &str, partitions: u32, config: &BTreeMap<String, String>) -> Result<()> {
-    let bad = |message: String| Err(KafkaError::CreateTopic { topic: name.into(), message });
-    if name.is_empty() {
-        return bad("topic name is illegal, it can't be empty".into());
-    }
-    if name == "." || name == ".." {
-        return bad("topic name cannot be \".\" or \"..\"".into());
-    }
-    if name.len() > 249 {
-        return bad("topic name is illegal, it can't be longer than 249 characters".into());
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
-        return bad(format!("topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"));
-    }
-    if partitions == 0 {
-        return bad("number of partitions must be larger than 0".into());
-    }
-    for (k, v) in config {
-        if !TOPIC_CONFIGS.contains(&k.as_str()) {
-            return bad(format!("unknown topic config name: {k}"));
-        }
-        let ok = match k.as_str() {
-            "cleanup.policy" => v.split(',').all(|p| matches!(p.trim(), "compact" | "delete")),
-            "retention.ms" | "retention.bytes" | "local.retention.ms" | "local.retention.bytes" => v.parse::<i64>().is_ok_and(|n| n >= -2),
-            "segment.bytes" => v.parse::<i32>().is_ok_and(|n| n >= 14),
-            "max.message.bytes" | "min.insync.replicas" => v.parse::<i32>().is_ok_and(|n| n >= 0),
-            k if k.ends_with(".ms") => v.parse::<i64>().is_ok_and(|n| n >= 0),
-            _ => true,
-        };
-        if !ok {
-            return bad(format!("invalid value {v} for configuration {k}"));
-        }
-    }
-    Ok(())
 }
 
 impl FakeCluster {
@@ -468,6 +385,14 @@ impl FakeCluster {
             return None;
         }
         Some((grp.generation, grp.assignment.clone()))
+    }
+
+    /// A group's members: member id, `group.instance.id`, host, and whether it rejoined the
+    /// rebalance being prepared (true when none is).
+    pub fn group_members(&self, group: &str) -> Vec<(String, Option<String>, String, bool)> {
+        let g = self.broker.lock();
+        let Some(grp) = g.groups.get(group) else { return Vec::new() };
+        grp.members.iter().map(|(id, m)| (id.clone(), m.instance_id.clone(), m.host.name.clone(), m.rejoined || grp.rebalance_deadline.is_none())).collect()
     }
 
     /// The current producer epoch of a transactional id (`None`: never initialized).

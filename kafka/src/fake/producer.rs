@@ -1,18 +1,4 @@
-//! [`FakeProducer`]: the fake's producer, idempotent or transactional, with librdkafka's
-//! transactional state machine: `Init` -> (`init_transactions`) `Ready` -> (`begin_transaction`)
-//! `InTransaction` -> (`commit_transaction` / `abort_transaction`) `Ready`; an abortable error
-//! leaves only `abort_transaction` possible, a fatal one (fenced) nothing at all.
-//!
-//! - Fencing is found where Kafka finds it: a call that reaches the coordinator or a partition
-//!   (send, send_offsets, commit, abort) compares the producer's epoch with the transactional id's
-//!   current one; if it is older, the producer is fatal from then on and the call fails with
-//!   [`KafkaError::Fenced`], having written nothing. `begin_transaction` is local, as in librdkafka.
-//! - Records are written when sent (the call returns after the broker has them, `acks=all`),
-//!   inside the open transaction of a transactional producer.
-//! - A commit or abort whose answer was lost ([`Fault::AckLost`]) is done; calling it again
-//!   returns success (librdkafka's `*_NOT_ACKED` states), any other call fails until then.
-//! - Dropping a producer does nothing: its open transaction stays open until the next owner's
-//!   `init_transactions` or the transaction timeout aborts it (as after kill -9).
+//! [`FakeProducer`]: the fake cluster's producer (idempotent or transactional).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,7 +44,23 @@ struct Local {
     unacked: Option<Op>,
 }
 
-/// A producer of the fake cluster (see the module docs).
+/// A producer of the fake cluster, idempotent or transactional. A transactional one follows
+/// librdkafka's state machine: `Init` -> (`init_transactions`) `Ready` -> (`begin_transaction`)
+/// `InTransaction` -> (`commit_transaction` / `abort_transaction`) `Ready`; an abortable error
+/// leaves only `abort_transaction` possible, a fatal one (fenced) nothing at all; a call out of
+/// order fails with librdkafka's state error ([`KafkaError::Other`]).
+///
+/// - Fencing is found where Kafka finds it: a call that reaches the coordinator or a partition
+///   (send, send_offsets, commit, abort) compares the producer's epoch with the transactional
+///   id's current one; if it is older, the producer is fatal from then on and the call fails with
+///   [`KafkaError::Fenced`], having written nothing. `begin_transaction` is local, as in
+///   librdkafka.
+/// - Records are written when sent (the call returns after the broker has them, `acks=all`),
+///   inside the open transaction of a transactional producer.
+/// - A commit or abort whose answer was lost ([`Fault::AckLost`]) is done; calling it again
+///   returns success (librdkafka's `*_NOT_ACKED` states), any other call fails until then.
+/// - Dropping a producer does nothing: its open transaction stays open until the next owner's
+///   `init_transactions` or the transaction timeout aborts it (as after kill -9).
 #[derive(Debug)]
 pub struct FakeProducer {
     broker: Arc<Broker>,

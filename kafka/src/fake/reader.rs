@@ -1,8 +1,4 @@
-//! [`FakeReader`]: the fake's assign-only `read_committed` consumer. It reads each assigned
-//! partition from its position up to the last stable offset, skips transaction markers and the
-//! records of aborted transactions, and moves its position past what it skipped. A position
-//! outside the log (before its start, after its end) is reset to the log start, as librdkafka's
-//! `auto.offset.reset=earliest` does on OFFSET_OUT_OF_RANGE.
+//! [`FakeReader`]: the fake cluster's assign-only `read_committed` consumer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +11,11 @@ use super::{before, finish, Broker, Host};
 use crate::client::{Fetched, PartitionReader, Tp};
 use crate::error::Result;
 
-/// An assign-only reader of the fake cluster.
+/// An assign-only `read_committed` reader of the fake cluster. It reads each assigned partition
+/// from its position up to the last stable offset, skips transaction markers and the records of
+/// aborted transactions, and moves its position past what it skipped. A position outside the log
+/// (before its start, after its end) is reset to the log start, as librdkafka's
+/// `auto.offset.reset=earliest` does on OFFSET_OUT_OF_RANGE.
 #[derive(Debug)]
 pub struct FakeReader {
     broker: Arc<Broker>,
@@ -88,6 +88,8 @@ impl PartitionReader for FakeReader {
             if !out.is_empty() || moved || !self.broker.waits() || !self.broker.wait_change(&mut st, deadline) {
                 break;
             }
+            // A process killed or cut off while its poll waited does nothing more.
+            self.host.check()?;
         }
         Ok(out)
     }

@@ -411,6 +411,29 @@ fn a_poll_with_real_waits_wakes_when_data_arrives() {
     h.join().unwrap();
 }
 
+#[test]
+fn a_poll_waiting_when_its_process_is_killed_does_nothing_more() {
+    let c = cluster_with(&[("t", 1)]);
+    c.set_real_waits(true);
+    let h = c.host("victim");
+    let mut m = h.fake_group_consumer(&group_opts("g", &["t"], None)).unwrap();
+    assert_eq!(events(&mut m), vec![GroupEvent::Assigned(tps(&[("t", 0)]))]);
+    m.poll(Duration::ZERO, 1).unwrap(); // its position is known: the next poll waits
+    let waiting = std::thread::spawn(move || {
+        let r = m.poll(Duration::from_secs(30), 1);
+        (r.map(|p| p.events), m)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    h.crash();
+    // The clock moves past the session timeout: the waiting poll wakes and must neither
+    // heartbeat nor join again.
+    c.advance(Duration::from_secs(11));
+    let (r, m) = waiting.join().unwrap();
+    assert!(matches!(r, Err(KafkaError::Unreachable { .. })), "{r:?}");
+    assert!(c.group_members("g").is_empty(), "{:?}", c.group_members("g"));
+    drop(m);
+}
+
 // ---- groups ----
 
 #[test]
