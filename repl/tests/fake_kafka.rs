@@ -66,6 +66,16 @@ fn expected_counts(to: i64) -> BTreeMap<String, i64> {
     m
 }
 
+/// Waits (real time) until both query groups have two members with one partition each.
+fn wait_split(fake: &FakeCluster) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let split = |g: &str| fake.group_assignment(g).is_some_and(|(_, m)| m.len() == 2 && m.values().all(|p| p.len() == 1));
+    while !(split("_eddy-svc-query_CSAS_BIG_1") && split("_eddy-svc-query_CTAS_COUNTS_2")) {
+        assert!(Instant::now() < deadline, "the groups did not split: {:?}", fake.group_members("_eddy-svc-query_CSAS_BIG_1"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits (real time) until `COUNTS` says inputs `[0, to)` were counted.
 fn wait_for_counts(fake: &FakeCluster, to: i64, what: &str, eddy: &planner::Eddy) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -151,6 +161,57 @@ fn another_instance_takes_over_a_killed_ones_tasks_exactly_once() {
     wait_for_counts(&fake, 40, "the counts restored from the changelog go on", &b);
     b.shutdown().unwrap();
     drop(a_clients);
+}
+
+#[test]
+fn an_instance_that_joins_takes_half_the_tasks_and_processing_goes_on_exactly_once() {
+    let fake = FakeCluster::new();
+    fake.set_real_waits(true);
+    let a = instance(&fake, "a");
+    run(&a, SCHEMA);
+    insert(&a, 0, 20);
+    wait_for(&fake, 20, "a alone", &a);
+    let b = instance(&fake, "b");
+    // Each query's group rebalances: a gives up one partition, b starts its task from a's last
+    // commit.
+    wait_split(&fake);
+    insert(&a, 20, 30);
+    insert(&b, 30, 40);
+    wait_for(&fake, 40, "a and b", &b);
+    wait_for_counts(&fake, 40, "a and b", &b);
+    let tasks = |e: &planner::Eddy| e.engine().queries().iter().map(|q| q.tasks).sum::<usize>();
+    assert_eq!((tasks(&a), tasks(&b)), (2, 2), "each instance runs one task of each query");
+    b.shutdown().unwrap();
+    a.shutdown().unwrap();
+}
+
+#[test]
+fn a_paused_instance_that_wakes_after_its_tasks_moved_writes_nothing_more() {
+    let fake = FakeCluster::new();
+    fake.set_real_waits(true);
+    let host_a = fake.host("a");
+    let a = instance_on(&host_a, "a");
+    run(&a, SCHEMA);
+    insert(&a, 0, 20);
+    wait_for(&fake, 20, "before the pause", &a);
+    // a stops answering (SIGSTOP, or a network partition) while b starts.
+    host_a.disconnect();
+    let b = instance(&fake, "b");
+    fake.advance(Duration::from_secs(11));
+    insert(&b, 20, 40);
+    wait_for(&fake, 40, "b alone", &b);
+    // a wakes: it finds its partitions gone, rejoins, and the groups split again; whatever a
+    // had open was fenced by b.
+    host_a.reconnect();
+    insert(&b, 40, 50);
+    wait_split(&fake);
+    insert(&a, 50, 60);
+    wait_for(&fake, 60, "after a woke", &b);
+    wait_for_counts(&fake, 60, "after a woke", &b);
+    let tasks = |e: &planner::Eddy| e.engine().queries().iter().map(|q| q.tasks).sum::<usize>();
+    assert_eq!((tasks(&a), tasks(&b)), (2, 2), "a runs tasks again");
+    b.shutdown().unwrap();
+    a.shutdown().unwrap();
 }
 
 /// Prints what a failed check needs: every partition's watermarks, the changelogs and COUNTS
