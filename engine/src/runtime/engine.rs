@@ -45,11 +45,18 @@ pub struct EngineConfig {
     /// Either way, a checkpoint fsyncs the log and then commits the state store with a synced
     /// write, so that after a power loss the last checkpoint refers only to durable records.
     pub fsync: bool,
+    /// Time between passes of the background cleaner (retention and compaction, see `retention.rs`).
+    pub cleanup_interval: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { checkpoint_interval: Duration::from_secs(1), max_batch_bytes: 1 << 20, fsync: false }
+        EngineConfig {
+            checkpoint_interval: Duration::from_secs(1),
+            max_batch_bytes: 1 << 20,
+            fsync: false,
+            cleanup_interval: Duration::from_secs(30),
+        }
     }
 }
 
@@ -76,10 +83,10 @@ type Subscribers = RwLock<HashMap<(String, u32), Vec<Weak<Signal>>>>;
 
 /// The runtime of one data directory.
 pub struct Engine {
-    log: Arc<dyn TopicLog>,
-    state: Arc<dyn KvStore>,
+    pub(super) log: Arc<dyn TopicLog>,
+    pub(super) state: Arc<dyn KvStore>,
     config: EngineConfig,
-    queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
+    pub(super) queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
     subscribers: Arc<Subscribers>,
     ckpt: Arc<Checkpointer>,
     dirty: Arc<AtomicBool>,
@@ -87,7 +94,7 @@ pub struct Engine {
     /// counted before it are in that checkpoint.
     committed_processed: Arc<AtomicU64>,
     checkpoint_soon: Arc<AtomicBool>,
-    closing: Arc<AtomicBool>,
+    pub(super) closing: Arc<AtomicBool>,
     /// Set by `shutdown`: persistent tasks exit right after their next checkpoint, so that
     /// nothing is written after the final one (output written after it would be cut and
     /// replayed on the next open).
@@ -100,6 +107,8 @@ pub struct Engine {
     repairs: Vec<RecoveryReport>,
     /// Ids of the queries paused by the user (`PAUSE`); a query in the set starts paused.
     user_paused: Mutex<std::collections::HashSet<String>>,
+    /// The background cleaner's state (retention and compaction, see `retention.rs`).
+    pub(super) cleaner: super::retention::Cleaner,
 }
 
 impl Engine {
@@ -170,12 +179,15 @@ impl Engine {
             truncated,
             repairs,
             user_paused: Mutex::new(Default::default()),
+            cleaner: Default::default(),
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
             .name("eddy-checkpoint".into())
             .spawn(move || periodic_checkpoints(weak))
             .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "checkpoint thread".into(), source: e }))?;
+        super::retention::spawn(Arc::downgrade(&engine), engine.config.cleanup_interval)
+            .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "cleaner thread".into(), source: e }))?;
         Ok(engine)
     }
 
