@@ -97,6 +97,9 @@ impl Eddy {
         };
         eddy.register_processing_log();
         eddy.replay()?;
+        // Every persistent query runs again: their checkpointed offsets protect what they still
+        // have to read from retention and compaction.
+        eddy.inner.engine.enable_cleaner();
         Ok(eddy)
     }
 
