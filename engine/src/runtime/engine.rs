@@ -89,7 +89,7 @@ pub struct Engine {
     pub(super) queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
     subscribers: Arc<Subscribers>,
     ckpt: Arc<Checkpointer>,
-    dirty: Arc<AtomicBool>,
+    pub(super) dirty: Arc<AtomicBool>,
     /// What [`Engine::processed`] was when the last committed checkpoint started: records
     /// counted before it are in that checkpoint.
     committed_processed: Arc<AtomicU64>,
@@ -109,6 +109,8 @@ pub struct Engine {
     user_paused: Mutex<std::collections::HashSet<String>>,
     /// The background cleaner's state (retention and compaction, see `retention.rs`).
     pub(super) cleaner: super::retention::Cleaner,
+    /// Failures of periodic checkpoints (see `health.rs`).
+    pub(super) health: super::health::Health,
 }
 
 impl Engine {
@@ -180,6 +182,7 @@ impl Engine {
             repairs,
             user_paused: Mutex::new(Default::default()),
             cleaner: Default::default(),
+            health: Default::default(),
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
@@ -497,7 +500,7 @@ impl Engine {
 
     /// Status and counters of every query.
     pub fn queries(&self) -> Vec<QueryInfo> {
-        self.queries.lock().values().map(|q| q.info()).collect()
+        self.queries.lock().values().map(|q| self.with_health(q.info())).collect()
     }
 
     /// Pauses (`true`) or resumes a query (`PAUSE`/`RESUME`). A paused query reads no input
@@ -523,7 +526,14 @@ impl Engine {
 
     /// Status and counters of one query.
     pub fn query(&self, id: &str) -> Option<QueryInfo> {
-        self.queries.lock().get(id).map(|q| q.info())
+        self.queries.lock().get(id).map(|q| self.with_health(q.info()))
+    }
+
+    fn with_health(&self, mut info: QueryInfo) -> QueryInfo {
+        if info.persistent {
+            info.checkpoint_error = self.health.persistent_error();
+        }
+        info
     }
 
     /// Per input partition of a query: (topic, partition, next offset to process); empty for
@@ -796,10 +806,15 @@ fn periodic_checkpoints(engine: Weak<Engine>) {
             return;
         }
         let soon = e.checkpoint_soon.swap(false, Ordering::Relaxed);
-        if soon || (e.dirty.load(Ordering::Relaxed) && e.last_periodic.lock().elapsed() >= interval) {
+        // A failed checkpoint keeps its writes for the next one and is retried with backoff
+        // (health.rs); queries go on meanwhile.
+        if e.health.backing_off() && !soon {
+            continue;
+        }
+        let due = e.dirty.load(Ordering::Relaxed) && e.last_periodic.lock().elapsed() >= interval;
+        if soon || due || e.health.retry_due() {
             *e.last_periodic.lock() = Instant::now();
-            // A failed checkpoint keeps its writes for the next one; queries go on.
-            let _ = e.checkpoint();
+            e.periodic_checkpoint();
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod engine;
+mod health;
 mod pausing_log;
 pub mod keys;
 mod query;
@@ -12,6 +13,7 @@ mod source;
 mod task;
 
 pub use engine::{Engine, EngineConfig, OffsetReset, StartOptions};
+pub use health::CheckpointHealth;
 pub use query::{QueryInfo, QueryState};
 pub use retention::{CleanerStats, CleanupStatus};
 pub use source::headers_type;

@@ -46,6 +46,9 @@ pub struct QueryInfo {
     pub paused: Option<String>,
     /// Paused by the user (`PAUSE`): it reads nothing until resumed, and keeps its state.
     pub user_paused: bool,
+    /// Set while the engine's checkpoints keep failing (persistent queries): how often, for how
+    /// long and why. The query goes on; its progress is committed once a checkpoint succeeds.
+    pub checkpoint_error: Option<String>,
 }
 
 pub(crate) struct TaskHandle {
@@ -107,6 +110,7 @@ impl RunningQuery {
             tasks: tasks.len(),
             paused: self.shared.paused.lock().clone(),
             user_paused: self.shared.user_paused.load(Ordering::Relaxed),
+            checkpoint_error: None,
         }
     }
 

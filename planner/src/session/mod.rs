@@ -11,6 +11,7 @@ pub mod props;
 mod pull;
 mod pull_check;
 pub mod render;
+mod replay;
 mod queries;
 pub mod settings;
 mod show;
@@ -26,12 +27,13 @@ use parking_lot::{Mutex, RwLock};
 use storage::{RecordIn, TopicConfig};
 
 pub use output::{Output, PushQuery, RowSet};
+pub use replay::OpenOptions;
 
 use crate::ast::Statement;
 use crate::binder::functions::FunctionRegistry;
 use crate::catalog::{Catalog, Command, COMMAND_TOPIC};
 use crate::error::{PlanError, Result};
-use crate::parser::{parse, parse_script, ParsedStatement, Variables, SUBSTITUTION_ENABLE};
+use crate::parser::{parse_script, ParsedStatement, Variables, SUBSTITUTION_ENABLE};
 
 /// The stream over the processing log.
 pub const PROCESSING_LOG_STREAM: &str = "EDDY_PROCESSING_LOG";
@@ -54,6 +56,8 @@ pub(crate) struct Inner {
     /// Serialises statements that change the catalog.
     pub ddl: Mutex<()>,
     pub transient_ids: AtomicU64,
+    /// What opening skipped (see [`OpenOptions`]), for the operator's log.
+    pub startup_notes: Mutex<Vec<String>>,
 }
 
 /// An open Eddy instance: engine, catalog, functions.
@@ -66,6 +70,11 @@ impl Eddy {
     /// Opens (or creates) the data directory, replays the command log and restarts the
     /// persistent queries from their checkpoints.
     pub fn open(data_dir: &Path, config: EngineConfig) -> Result<Eddy> {
+        Self::open_with(data_dir, config, OpenOptions::default())
+    }
+
+    /// [`Eddy::open`] with options (e.g. starting despite a damaged command log).
+    pub fn open_with(data_dir: &Path, config: EngineConfig, options: OpenOptions) -> Result<Eddy> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             PlanError::Storage(storage::StorageError::Io { path: data_dir.to_path_buf(), source: e })
         })?;
@@ -78,11 +87,16 @@ impl Eddy {
             }
             Err(e) => return Err(e.into()),
         };
-        Self::with_engine(engine)
+        Self::with_engine_and(engine, options)
     }
 
     /// An instance over an opened engine.
     pub fn with_engine(engine: Arc<Engine>) -> Result<Eddy> {
+        Self::with_engine_and(engine, OpenOptions::default())
+    }
+
+    /// [`Eddy::with_engine`] with options.
+    pub fn with_engine_and(engine: Arc<Engine>, options: OpenOptions) -> Result<Eddy> {
         if engine.log().describe_topic(COMMAND_TOPIC).is_err() {
             engine.log().create_topic(COMMAND_TOPIC, &TopicConfig::new(1))?;
         }
@@ -93,14 +107,20 @@ impl Eddy {
                 functions: FunctionRegistry::new(),
                 ddl: Mutex::new(()),
                 transient_ids: AtomicU64::new(0),
+                startup_notes: Mutex::new(Vec::new()),
             }),
         };
         eddy.register_processing_log();
-        eddy.replay()?;
+        eddy.replay(options)?;
         // Every persistent query runs again: their checkpointed offsets protect what they still
         // have to read from retention and compaction.
         eddy.inner.engine.enable_cleaner();
         Ok(eddy)
+    }
+
+    /// What opening left out because of [`OpenOptions::skip_damaged_commands`], one line each.
+    pub fn startup_notes(&self) -> Vec<String> {
+        self.inner.startup_notes.lock().clone()
     }
 
     /// The engine.
@@ -153,41 +173,6 @@ impl Eddy {
             late_topic: None,
         };
         self.inner.catalog.write().sources.insert(def.name.clone(), def);
-    }
-
-    /// Rebuilds the catalog from the command log, then starts the persistent queries.
-    fn replay(&self) -> Result<()> {
-        let log = self.inner.engine.log().clone();
-        let mut offset = 0;
-        let mut commands = Vec::new();
-        loop {
-            let batch = log.read(COMMAND_TOPIC, 0, offset, 1 << 20)?;
-            if batch.is_empty() {
-                break;
-            }
-            for r in batch.iter() {
-                if let Some(v) = r.value {
-                    if let Ok(c) = serde_json::from_slice::<Command>(v) {
-                        commands.push(c);
-                    }
-                }
-            }
-            offset = batch.next_offset;
-        }
-        for c in commands {
-            let mut s = Session { eddy: self.clone(), props: c.props.clone(), replaying: true, vars: Variables::default() };
-            let stmts = parse(&c.sql)?;
-            for st in stmts {
-                s.replay_statement(&st, c.query_id.as_deref())?;
-            }
-        }
-        // Start every persistent query still defined.
-        let queries: Vec<_> = self.inner.catalog.read().queries.values().cloned().collect();
-        for q in queries {
-            let s = Session { eddy: self.clone(), props: q.props.clone(), replaying: true, vars: Variables::default() };
-            s.start_persistent(&q)?;
-        }
-        Ok(())
     }
 }
 

@@ -117,6 +117,9 @@ impl Session {
                 for info in inner.engine.queries() {
                     let def = catalog.queries.get(&info.id);
                     let status = match &info.state {
+                        QueryState::Running if info.checkpoint_error.is_some() => {
+                            format!("CHECKPOINT FAILING: {}", info.checkpoint_error.as_deref().unwrap_or_default())
+                        }
                         QueryState::Running if info.user_paused => "PAUSED".to_string(),
                         QueryState::Running => match &info.paused {
                             Some(why) => format!("PAUSED: {why}"),

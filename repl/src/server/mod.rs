@@ -66,9 +66,12 @@ pub fn run(opts: &ServerOptions) -> Result<(), ServerError> {
     for a in http_addr.iter().chain(pg_addr.iter()) {
         auth::require_auth_off_loopback(*a, creds.as_ref())?;
     }
-    let eddy = planner::Eddy::open(&opts.data_dir, engine::EngineConfig::default()).map_err(|e| {
+    let eddy = planner::Eddy::open_with(&opts.data_dir, engine::EngineConfig::default(), crate::open_options()).map_err(|e| {
         ServerError::Unavailable(format!("cannot open data directory {}: {}", opts.data_dir.display(), engine::error_chain(&e)))
     })?;
+    for note in eddy.startup_notes() {
+        eprintln!("{note}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("eddy-server")
