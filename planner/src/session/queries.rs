@@ -522,6 +522,20 @@ pub(crate) fn delete_internal_topics(s: &Session, id: &str) {
     }
 }
 
+/// How long a windowed result's records are needed: its window's size plus its retention.
+fn window_retention(p: &Pipeline) -> Option<i64> {
+    p.done.iter().flat_map(|d| d.nodes.iter()).chain(p.nodes.iter()).find_map(|n| match &n.op {
+        OpSpec::Aggregate(a) => a.window.map(|w| {
+            let size = match w.kind {
+                engine::spec::WindowKind::Tumbling { size_ms } | engine::spec::WindowKind::Hopping { size_ms, .. } => size_ms,
+                engine::spec::WindowKind::Session { gap_ms } => gap_ms,
+            };
+            w.retention_ms.saturating_add(size)
+        }),
+        _ => None,
+    })
+}
+
 /// Creates the sink topic when missing (partitions from WITH or the first source's topic).
 /// Returns true when it created it.
 fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline, catalog: &Catalog) -> Result<bool> {
@@ -531,6 +545,7 @@ fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline
     let src_partitions = log.describe_topic(src_topic)?.config.partitions;
     match log.describe_topic(&def.topic) {
         Ok(info) => {
+            w.check_existing_topic(&def.topic, &info.config)?;
             if let Some(p) = w.partitions {
                 if p != info.config.partitions {
                     return Err(invalid(format!(
@@ -546,8 +561,13 @@ fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline
             if def.source_type == SourceType::Table {
                 cfg.cleanup_policy = CleanupPolicy::Compact;
             }
-            cfg.retention_ms = w.retention_ms;
-            log.create_topic(&def.topic, &cfg)?;
+            if let Some(win) = window_retention(pipeline) {
+                // Windowed results: compacted, and windows past their retention deleted, as Kafka
+                // Streams configures windowed changelogs.
+                cfg.cleanup_policy = CleanupPolicy::CompactDelete;
+                cfg.retention_ms = Some(win);
+            }
+            log.create_topic(&def.topic, &w.topic_config(cfg))?;
             Ok(true)
         }
     }
