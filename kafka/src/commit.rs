@@ -189,6 +189,7 @@ impl TaskCommitters for KafkaCommitters {
             epoch,
             attempt,
             in_txn: false,
+            begin_failed: None,
         }))
     }
 
@@ -277,6 +278,9 @@ struct KafkaTaskCommitter {
     epoch: Arc<AtomicU64>,
     attempt: u64,
     in_txn: bool,
+    /// Opening the transaction after the last commit failed: the next commit fails with this
+    /// (the committed epoch does not).
+    begin_failed: Option<KafkaError>,
 }
 
 impl KafkaTaskCommitter {
@@ -409,6 +413,9 @@ impl KafkaTaskCommitter {
     }
 
     fn commit_inner(&mut self, batch: &StateBatch, inputs: &[(String, u32, Offset)], state: &dyn KvStore) -> Result<(), CommitError> {
+        if let Some(e) = self.begin_failed.take() {
+            return Err(self.class(e));
+        }
         let epoch = self.epoch.load(Ordering::Relaxed);
         let epoch_key = self.key(b'e');
         let mut records = Self::changelog_records(batch, state)?;
@@ -451,7 +458,11 @@ impl KafkaTaskCommitter {
         local.put(&self.key(b'c'), &position.to_be_bytes());
         state.commit(&local, false).map_err(|e| CommitError::Other(e.into()))?;
         self.epoch.store(epoch + 1, Ordering::Relaxed);
-        self.begin().map_err(|e| self.class(e))?;
+        // The epoch has committed, so this commit succeeded: a failure to open the next
+        // transaction belongs to the next epoch (its writes and its commit fail).
+        if let Err(e) = self.begin() {
+            self.begin_failed = Some(e);
+        }
         Ok(())
     }
 }

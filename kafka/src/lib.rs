@@ -15,6 +15,7 @@ pub mod changelog;
 pub mod client;
 pub mod commit;
 pub mod error;
+pub mod fake;
 pub mod log;
 mod membership;
 pub mod rd;
