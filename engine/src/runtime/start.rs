@@ -234,7 +234,7 @@ impl Engine {
 }
 
 /// How long the member thread waits in one poll of the group.
-const MEMBER_POLL: Duration = Duration::from_millis(100);
+const MEMBER_POLL: Duration = Duration::from_millis(20);
 /// A task that fails this many times in a row without committing fails its query.
 const MAX_RESTARTS: u32 = 20;
 /// The longest wait before a failed task starts again.
