@@ -11,6 +11,7 @@ pub mod props;
 mod pull;
 mod pull_check;
 pub mod render;
+mod replace;
 mod replay;
 mod queries;
 pub mod settings;
