@@ -233,6 +233,10 @@ impl Session {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
         let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query statement"))?;
+        let st = match super::limits::with_function_limits(&st.statement, &self.props) {
+            Some(statement) => crate::parser::ParsedStatement { text: st.text, statement },
+            None => st,
+        };
         let (pipeline, sink) = match &st.statement {
             Statement::CreateSource(c) => {
                 let def = catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "table", name: c.name.clone() })?;
