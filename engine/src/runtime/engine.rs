@@ -514,6 +514,11 @@ impl Engine {
         self.queries.lock().get(id).map(|q| self.with_health(q.info()))
     }
 
+    /// The plan a running query was started with.
+    pub fn query_spec(&self, id: &str) -> Option<QuerySpec> {
+        self.queries.lock().get(id).map(|q| q.spec.clone())
+    }
+
     fn with_health(&self, mut info: QueryInfo) -> QueryInfo {
         if info.persistent {
             info.checkpoint_error = self.health.persistent_error();

@@ -201,6 +201,11 @@ fn cast(_b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
         let f = crate::functions::udf::udf("__string_to_timestamp", to.clone(), string_to_timestamp);
         return Ok(Typed::new(super::call_udf(f, vec![x.expr]), to));
     }
+    if crate::functions::cast::needs_ksql_cast(&x.dt, &to) {
+        let target = to.clone();
+        let f = crate::functions::udf::udf("__ksql_cast", to.clone(), move |args, _| crate::functions::cast::ksql_cast(&args[0], &target));
+        return Ok(Typed::new(super::call_udf(f, vec![x.expr]), to));
+    }
     Ok(Typed::new(Expr::Cast(Cast::new(Box::new(x.expr), to.clone())), to))
 }
 
@@ -244,7 +249,14 @@ fn make_struct(b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
         fields.push(datafusion::arrow::datatypes::Field::new(n, v.dt, true));
     }
     if fields.is_empty() {
-        return Err(PlanError::Unsupported { feature: "an empty STRUCT()".into() });
+        // STRUCT(): a struct without fields (it coerces to any STRUCT, every field null).
+        let v = datafusion::common::ScalarValue::Struct(Arc::new(datafusion::arrow::array::StructArray::new_empty_fields(1, None)));
+        return Ok(Typed::new(Expr::Literal(v, None), DataType::Struct(Default::default())));
+    }
+    for (i, f) in fields.iter().enumerate() {
+        if fields[..i].iter().any(|g| g.name() == f.name()) {
+            return Err(invalid(format!("Duplicate field names found in STRUCT: '{}'", f.name())));
+        }
     }
     let udf = b.functions.datafusion("named_struct").expect("named_struct");
     Ok(Typed::new(super::call_udf(udf, exprs), DataType::Struct(fields.into())))

@@ -5,6 +5,7 @@ mod admin;
 mod ddl;
 mod follow;
 mod insert;
+mod limits;
 pub mod output;
 mod pause;
 mod print;
@@ -12,6 +13,7 @@ pub mod props;
 mod pull;
 mod pull_check;
 pub mod render;
+mod replace;
 mod replay;
 mod queries;
 pub mod settings;
@@ -273,6 +275,13 @@ impl Session {
 
     /// Runs one statement.
     pub fn execute(&mut self, st: &ParsedStatement) -> Result<Output> {
+        match limits::with_function_limits(&st.statement, &self.props) {
+            Some(statement) => self.execute_statement(&ParsedStatement { text: st.text.clone(), statement }),
+            None => self.execute_statement(st),
+        }
+    }
+
+    fn execute_statement(&mut self, st: &ParsedStatement) -> Result<Output> {
         match &st.statement {
             Statement::CreateSource(c) => self.create_source(c, &st.text),
             Statement::CreateAsSelect(c) => self.create_as_select(c, &st.text),
@@ -310,6 +319,9 @@ impl Session {
 
     /// Re-runs a logged statement while replaying the command log: only catalog effects.
     fn replay_statement(&mut self, st: &ParsedStatement, query_id: Option<&str>) -> Result<()> {
+        let limited = limits::with_function_limits(&st.statement, &self.props)
+            .map(|statement| ParsedStatement { text: st.text.clone(), statement });
+        let st = limited.as_ref().unwrap_or(st);
         match &st.statement {
             Statement::CreateSource(c) => self.create_source(c, &st.text).map(|_| ()),
             Statement::CreateAsSelect(c) => self.replay_cas(c, &st.text, query_id.unwrap_or_default()),

@@ -28,12 +28,13 @@ impl Session {
     pub(crate) fn create_as_select(&mut self, c: &CreateAsSelect, sql: &str) -> Result<Output> {
         let inner = self.eddy.inner.clone();
         let _ddl = inner.ddl.lock();
-        if let Some(e) = inner.catalog.read().sources.get(&c.name) {
+        let existing = inner.catalog.read().sources.get(&c.name).cloned();
+        if let Some(e) = existing {
             if c.if_not_exists {
                 return Ok(Output::Message(format!("A {} with the same name already exists", e.source_type.noun())));
             }
             if c.or_replace {
-                return Err(PlanError::Unsupported { feature: "CREATE OR REPLACE ... AS SELECT".into() });
+                return self.replace_as_select(c, sql, &e);
             }
             return Err(PlanError::AlreadyExists { kind: e.source_type.noun(), name: c.name.clone() });
         }
@@ -71,7 +72,7 @@ impl Session {
     }
 
     /// Plans a CREATE ... AS SELECT: the pipeline and the definition of the new source.
-    fn plan_cas(&self, c: &CreateAsSelect, sql: &str, catalog: &Catalog, id: &str) -> Result<(Pipeline, SourceDef)> {
+    pub(super) fn plan_cas(&self, c: &CreateAsSelect, sql: &str, catalog: &Catalog, id: &str) -> Result<(Pipeline, SourceDef)> {
         let w = WithProps::parse(&c.props, CAS_PROPS)?;
         let mut pipeline = plan_query(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
         check_result_type(c.source_type, pipeline.output_type)?;
@@ -232,6 +233,10 @@ impl Session {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
         let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query statement"))?;
+        let st = match super::limits::with_function_limits(&st.statement, &self.props) {
+            Some(statement) => crate::parser::ParsedStatement { text: st.text, statement },
+            None => st,
+        };
         let (pipeline, sink) = match &st.statement {
             Statement::CreateSource(c) => {
                 let def = catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "table", name: c.name.clone() })?;
