@@ -20,4 +20,4 @@ pub mod spec;
 pub mod types;
 
 pub use error::{error_chain, EngineError, Result};
-pub use runtime::{Engine, EngineConfig, OffsetReset, QueryInfo, QueryState, StartOptions};
+pub use runtime::{CheckpointHealth, CleanerStats, CleanupStatus, Engine, EngineConfig, OffsetReset, QueryInfo, QueryState, StartOptions};

@@ -159,6 +159,8 @@ pub trait Cluster: Send + Sync + 'static {
     /// The identity of group `group_id` for transactional offset commits by a producer that is
     /// not a member (no generation: offsets are fenced by the transactional id alone).
     fn group_meta(&self, group_id: &str) -> Result<GroupMeta>;
+    /// The offsets group `group_id` has committed for these partitions (`None`: none).
+    fn committed_offsets(&self, group_id: &str, parts: &[Tp]) -> Result<Vec<Option<Offset>>>;
 }
 
 /// Writes records; thread-safe.

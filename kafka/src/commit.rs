@@ -33,23 +33,26 @@ use std::time::{Duration, Instant};
 
 use engine::operator::TaskInfo;
 use engine::runtime::keys::{decode_i64, task_meta_key};
-use engine::runtime::{CommitError, Ownership, ProcessingGuarantee, QueryMembership, RestoreReport, TaskCommitter, TaskCommitters};
+use engine::runtime::{CommitError, ProcessingGuarantee, QueryMembership, RestoreReport, TaskCommitter, TaskCommitters};
 use engine::spec::QuerySpec;
 use engine::types::Epoch;
 use engine::EngineError;
 use parking_lot::Mutex;
 use storage::{BatchOp, KvStore, Offset, RecordIn, StateBatch, TopicLog};
 
-use crate::client::{Cluster, GroupConsumer, GroupEvent, GroupMeta, GroupOptions, Producer, ProducerOptions, Tp};
+use crate::changelog::Applier;
+use crate::membership::KafkaMembership;
+use crate::standby::Standbys;
+use crate::client::{Cluster, GroupMeta, GroupOptions, Producer, ProducerOptions, Tp};
 use crate::error::KafkaError;
 use crate::log::KafkaLog;
-use crate::txn_log::{epoch_headers, TxnLog, ATTEMPT_HEADER, EPOCH_HEADER};
+use crate::txn_log::{epoch_headers, TxnLog};
 
 /// How long transaction calls wait for the brokers.
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The broker aborts a transaction left open this long (an instance that stopped mid-epoch).
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
-/// Changelog records applied per local write while restoring.
+/// Changelog records fetched per poll while restoring.
 const RESTORE_CHUNK: usize = 10_000;
 /// A restore that makes no progress this long fails.
 const RESTORE_STALL: Duration = Duration::from_secs(60);
@@ -151,7 +154,7 @@ impl TaskCommitters for KafkaCommitters {
         Ok(())
     }
 
-    fn task(&self, info: &TaskInfo, guarantee: ProcessingGuarantee) -> engine::Result<Box<dyn TaskCommitter>> {
+    fn task(&self, info: &TaskInfo, sources: &[String], guarantee: ProcessingGuarantee) -> engine::Result<Box<dyn TaskCommitter>> {
         let exactly_once = guarantee == ProcessingGuarantee::ExactlyOnce;
         let producer = self
             .cluster()
@@ -173,6 +176,15 @@ impl TaskCommitters for KafkaCommitters {
             producer,
             group,
             changelog: Tp::new(self.changelog_topic(&info.query_id, info.subtopology), info.partition),
+            offset_keys: sources
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let key = engine::runtime::keys::offset_key(&info.query_id, info.subtopology, i, info.partition);
+                    (key, Tp::new(self.log.names().physical(t).into_owned(), info.partition))
+                })
+                .collect(),
+            group_id: self.group_id(&info.query_id),
             output,
             epoch,
             attempt,
@@ -190,8 +202,17 @@ impl TaskCommitters for KafkaCommitters {
         }
     }
 
-    fn join(&self, spec: &QuerySpec, source_topics: &[String]) -> engine::Result<Option<Box<dyn QueryMembership>>> {
-        let topics: Vec<String> = source_topics.iter().map(|t| self.log.names().physical(t).into_owned()).collect();
+    fn join(
+        &self,
+        spec: &QuerySpec,
+        layout: &[(Vec<String>, u32)],
+        guarantee: ProcessingGuarantee,
+        state: Arc<dyn KvStore>,
+    ) -> engine::Result<Option<Box<dyn QueryMembership>>> {
+        let physical = |t: &String| self.log.names().physical(t).into_owned();
+        let mut topics: Vec<String> = layout.iter().flat_map(|l| l.0.iter().map(physical)).collect();
+        topics.sort();
+        topics.dedup();
         let consumer = self
             .cluster()
             .group_consumer(&GroupOptions {
@@ -201,7 +222,20 @@ impl TaskCommitters for KafkaCommitters {
                 session_timeout: self.session_timeout,
             })
             .map_err(backend)?;
-        Ok(Some(Box::new(KafkaMembership { consumer, log: self.log.clone() })))
+        let standby_layout = layout
+            .iter()
+            .enumerate()
+            .map(|(s, (ts, n))| (ts.iter().map(physical).collect(), *n, self.changelog_topic(&spec.id, s)))
+            .collect();
+        let standbys = Standbys::new(
+            self.cluster().clone(),
+            state,
+            &spec.id,
+            self.group_id(&spec.id),
+            guarantee == ProcessingGuarantee::ExactlyOnce,
+            standby_layout,
+        );
+        Ok(Some(Box::new(KafkaMembership::new(consumer, self.log.clone(), standbys))))
     }
 
     fn resolve(&self, asked: ProcessingGuarantee) -> engine::Result<ProcessingGuarantee> {
@@ -235,6 +269,10 @@ struct KafkaTaskCommitter {
     /// `Some` under exactly-once.
     group: Option<GroupMeta>,
     changelog: Tp,
+    /// The state keys of the task's input offsets, with the Kafka partitions they are about.
+    offset_keys: Vec<(Vec<u8>, Tp)>,
+    /// The query's consumer group.
+    group_id: String,
     output: Arc<TxnLog>,
     /// The epoch being written (the last committed one + 1).
     epoch: Arc<AtomicU64>,
@@ -313,15 +351,11 @@ impl KafkaTaskCommitter {
         let local = state.get(&pos_key)?.and_then(|v| decode_i64(&v));
         let (low, end) = self.cluster.watermarks(&self.changelog).map_err(backend)?;
         let from = local.unwrap_or(low).max(low);
-        let mut records = 0u64;
+        let mut applier = Applier::default();
         let mut position = from;
         if from < end {
             let mut reader = self.cluster.reader().map_err(backend)?;
             reader.assign(&[(self.changelog.clone(), from)]).map_err(backend)?;
-            // Records of one (epoch, attempt) at a time: a later attempt of the same epoch
-            // replaces an earlier one (which a broker that shows aborted records shows too).
-            let mut current: Option<(u64, u64)> = None;
-            let mut pending = StateBatch::default();
             let mut last_progress = Instant::now();
             while position < end {
                 let got = reader.poll(Duration::from_millis(200), RESTORE_CHUNK).map_err(backend)?;
@@ -343,42 +377,39 @@ impl KafkaTaskCommitter {
                 last_progress = Instant::now();
                 for f in got {
                     position = position.max(f.offset + 1);
-                    let Some(k) = f.key else { continue };
-                    let header = |name: &str| {
-                        f.headers.iter().find(|h| h.key == name).and_then(|h| h.value.as_deref()).and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
-                    };
-                    let tag = header(EPOCH_HEADER).zip(header(ATTEMPT_HEADER));
-                    if let (Some((e, a)), Some((ce, ca))) = (tag, current) {
-                        if e == ce && a > ca {
-                            pending.clear();
-                        } else if e != ce || a != ca {
-                            records += pending.len() as u64;
-                            state.commit(&pending, false)?;
-                            pending.clear();
-                        }
-                    }
-                    if tag.is_some() {
-                        current = tag;
-                    }
-                    match f.value {
-                        Some(v) => pending.put(&k, &v),
-                        None => pending.delete(&k),
-                    }
-                }
-                if pending.len() >= RESTORE_CHUNK && current.is_none() {
-                    records += pending.len() as u64;
-                    state.commit(&pending, false)?;
-                    pending.clear();
+                    applier.push(&f, state, |k| self.offset_keys.iter().any(|(ok, _)| ok.as_slice() == k))?;
                 }
             }
-            records += pending.len() as u64;
-            pending.put(&pos_key, &position.to_be_bytes());
-            state.commit(&pending, true)?;
+            let mut done = StateBatch::default();
+            done.put(&pos_key, &position.to_be_bytes());
+            if applier.has_pending() && self.last_group_committed(applier.pending_offsets()) {
+                applier.apply_with(state, &done)?;
+            } else {
+                applier.discard();
+                state.commit(&done, true)?;
+            }
         }
         let committed = state.get(&epoch_key)?.and_then(|v| decode_i64(&v)).unwrap_or(0) as u64;
         self.epoch.store(committed + 1, Ordering::Relaxed);
         self.begin().map_err(backend)?;
-        Ok(RestoreReport { records, millis: t0.elapsed().as_millis() as u64 })
+        Ok(RestoreReport { records: applier.applied, millis: t0.elapsed().as_millis() as u64 })
+    }
+
+    /// Whether the last epoch read from the changelog committed (see [`crate::changelog`]): its
+    /// input offsets are those the query's group committed. Under at-least-once nothing is
+    /// aborted, and when the group's offsets cannot be read, `read_committed` is trusted.
+    fn last_group_committed(&self, offsets: &[(Vec<u8>, Offset)]) -> bool {
+        if !self.exactly_once() || offsets.is_empty() {
+            return true;
+        }
+        let tps: Vec<Tp> = offsets
+            .iter()
+            .filter_map(|(k, _)| self.offset_keys.iter().find(|(ok, _)| ok == k).map(|(_, tp)| tp.clone()))
+            .collect();
+        match self.cluster.committed_offsets(&self.group_id, &tps) {
+            Ok(committed) => offsets.iter().zip(committed).all(|((_, o), c)| c == Some(*o)),
+            Err(_) => true,
+        }
     }
 
     fn commit_inner(&mut self, batch: &StateBatch, inputs: &[(String, u32, Offset)], state: &dyn KvStore) -> Result<(), CommitError> {
@@ -456,37 +487,5 @@ impl TaskCommitter for KafkaTaskCommitter {
             let _ = self.producer.abort_transaction(TXN_TIMEOUT);
             self.in_txn = false;
         }
-    }
-}
-
-/// A query's consumer group membership on this instance. The group only assigns partitions: the
-/// tasks read their partitions with readers of their own, so assigned partitions are paused in
-/// the group consumer at once.
-struct KafkaMembership {
-    consumer: Box<dyn GroupConsumer>,
-    log: Arc<KafkaLog>,
-}
-
-impl QueryMembership for KafkaMembership {
-    fn poll(&mut self, timeout: Duration) -> engine::Result<Vec<Ownership>> {
-        let polled = self.consumer.poll(timeout, 1).map_err(backend)?;
-        let mut out = Vec::new();
-        for e in polled.events {
-            let (tps, assigned) = match e {
-                GroupEvent::Assigned(tps) => (tps, true),
-                GroupEvent::Revoked(tps) => (tps, false),
-            };
-            if assigned && !tps.is_empty() {
-                self.consumer.pause(&tps).map_err(backend)?;
-            }
-            let logical: Vec<(String, u32)> =
-                tps.iter().filter_map(|tp| Some((self.log.names().logical(&tp.topic)?, tp.partition))).collect();
-            out.push(if assigned { Ownership::Assigned(logical) } else { Ownership::Revoked(logical) });
-        }
-        Ok(out)
-    }
-
-    fn leave(&mut self) {
-        self.consumer.close();
     }
 }

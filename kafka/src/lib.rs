@@ -11,12 +11,15 @@
 //! Only the `eddy` binary links this crate (and with it librdkafka); the engine knows Kafka only
 //! through the traits it defines.
 
+pub mod changelog;
 pub mod client;
 pub mod commit;
 pub mod error;
 pub mod fake;
 pub mod log;
+mod membership;
 pub mod rd;
+mod standby;
 pub mod txn_log;
 
 pub use client::{Cluster, Fetched, GroupConsumer, GroupEvent, GroupMeta, GroupOptions, PartitionReader, Polled, Producer, ProducerOptions, TopicMeta, Tp};

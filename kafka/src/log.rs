@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use storage::{
-    encode_headers, AppendListener, CleanupPolicy, Offset, PartitionInfo, ReadBatch, RecordIn, RecordSpan, RetentionReport,
+    encode_headers, AppendListener, CleanRequest, CleanupPolicy, Offset, PartitionInfo, ReadBatch, RecordIn, RecordSpan, RetentionReport,
     StorageError, TopicAdmin, TopicConfig, TopicInfo, TopicLog,
 };
 
@@ -207,13 +207,7 @@ fn not_found(e: KafkaError, topic: &str) -> StorageError {
 /// forever, as on the embedded log (`retention.ms=-1`), not the broker's default.
 pub fn kafka_config(config: &TopicConfig) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
-    m.insert(
-        "cleanup.policy".into(),
-        match config.cleanup_policy {
-            CleanupPolicy::Delete => "delete".into(),
-            CleanupPolicy::Compact => "compact".into(),
-        },
-    );
+    m.insert("cleanup.policy".into(), config.cleanup_policy.kafka_name().into());
     m.insert("retention.ms".into(), config.retention_ms.unwrap_or(-1).to_string());
     if let Some(b) = config.retention_bytes {
         m.insert("retention.bytes".into(), b.to_string());
@@ -224,8 +218,8 @@ pub fn kafka_config(config: &TopicConfig) -> BTreeMap<String, String> {
 /// The Eddy topic configuration a Kafka topic's properties describe.
 fn eddy_config(partitions: u32, config: &BTreeMap<String, String>) -> TopicConfig {
     let mut c = TopicConfig::new(partitions);
-    if config.get("cleanup.policy").is_some_and(|p| p.contains("compact")) {
-        c.cleanup_policy = CleanupPolicy::Compact;
+    if let Some(p) = config.get("cleanup.policy").and_then(|p| CleanupPolicy::from_kafka_name(p)) {
+        c.cleanup_policy = p;
     }
     c.retention_ms = config.get("retention.ms").and_then(|v| v.parse::<i64>().ok()).filter(|&v| v >= 0);
     c.retention_bytes = config.get("retention.bytes").and_then(|v| v.parse::<i64>().ok()).filter(|&v| v >= 0).map(|v| v as u64);
@@ -353,6 +347,11 @@ impl TopicLog for KafkaLog {
 
     fn enforce_retention(&self, _now_ms: i64) -> storage::Result<RetentionReport> {
         // The broker applies retention and compaction to Kafka topics.
+        Ok(RetentionReport::default())
+    }
+
+    fn clean_topic(&self, _topic: &str, _request: &CleanRequest) -> storage::Result<RetentionReport> {
+        // The broker's job too.
         Ok(RetentionReport::default())
     }
 

@@ -106,6 +106,9 @@ impl TopicLog for TxnLog {
     fn enforce_retention(&self, now_ms: i64) -> storage::Result<RetentionReport> {
         self.base.enforce_retention(now_ms)
     }
+    fn clean_topic(&self, topic: &str, request: &storage::CleanRequest) -> storage::Result<RetentionReport> {
+        self.base.clean_topic(topic, request)
+    }
     fn sync(&self) -> storage::Result<()> {
         // The epoch's commit makes the task's records durable.
         Ok(())

@@ -163,7 +163,7 @@ impl Worker {
         let committers = KafkaCommitters::new(log.clone(), host.host_name());
         let spec = QuerySpec { id: QUERY.into(), subtopologies: Vec::new() };
         committers.prepare(&spec, &[2], guarantee).map_err(failed)?;
-        let mut committer = committers.task(&info(), guarantee).map_err(failed)?;
+        let mut committer = committers.task(&info(), &["in".to_string()], guarantee).map_err(failed)?;
         committer.restore(state.as_ref()).map_err(failed)?;
         let next = state.get(&input_offset_key()).map_err(failed)?.and_then(|v| decode_i64(&v)).unwrap_or(0);
         Ok(Worker { fake: host.clone(), guarantee, log, committer, state, next, epoch: 0, visible_after_error: Vec::new() })

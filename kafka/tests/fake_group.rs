@@ -45,7 +45,10 @@ fn instance(fake: &FakeCluster, name: &str) -> Instance {
 }
 
 fn join(i: &Instance) -> Box<dyn QueryMembership> {
-    i.committers.join(&spec(), &sources()).unwrap().expect("a group over Kafka")
+    let eos = ProcessingGuarantee::ExactlyOnce;
+    i.committers.prepare(&spec(), &[2], eos).unwrap();
+    let state: Arc<dyn storage::KvStore> = Arc::new(MemStore::new());
+    i.committers.join(&spec(), &[(sources(), 2)], eos, state).unwrap().expect("a group over Kafka")
 }
 
 fn poll(m: &mut Box<dyn QueryMembership>) -> Vec<Ownership> {
@@ -109,7 +112,7 @@ fn a_paused_instance_that_wakes_after_its_task_moved_writes_nothing_more() {
     a.committers.prepare(&spec(), &[2], eos).unwrap();
     // b owns partition 1 and is in an epoch when its process is paused.
     let state_b = MemStore::new();
-    let mut task_b = b.committers.task(&info, eos).unwrap();
+    let mut task_b = b.committers.task(&info, &sources(), eos).unwrap();
     task_b.restore(&state_b).unwrap();
     let out = |v: &'static [u8]| [RecordIn { timestamp: 0, key: None, value: Some(v), headers: &[] }];
     task_b.output().append("out", 1, &out(b"b-epoch-1")).unwrap();
@@ -118,7 +121,7 @@ fn a_paused_instance_that_wakes_after_its_task_moved_writes_nothing_more() {
     assert_eq!(poll(&mut ma), vec![revoked(&[0]), assigned(&[0, 1])]);
     // a starts the task: its restore fences b and aborts b's open epoch.
     let state_a = MemStore::new();
-    let mut task_a = a.committers.task(&info, eos).unwrap();
+    let mut task_a = a.committers.task(&info, &sources(), eos).unwrap();
     task_a.restore(&state_a).unwrap();
     task_a.output().append("out", 1, &out(b"a-epoch-1")).unwrap();
     let mut batch = StateBatch::default();

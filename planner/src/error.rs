@@ -42,6 +42,32 @@ pub enum PlanError {
     /// The log or state store failed.
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
+    /// A record of the command log cannot be read or replayed: the start stops rather than lose
+    /// what it defined.
+    #[error(
+        "record {offset} of the command log (topic \"_eddy_commands\") {reason}: {record}; \
+         start with --skip-damaged-commands to start without it (what it defined is then missing)"
+    )]
+    DamagedCommand {
+        /// Offset of the record in the command topic.
+        offset: i64,
+        /// What is wrong with it.
+        reason: String,
+        /// The record (or its statement), shortened.
+        record: String,
+    },
+    /// A persistent query of the catalog cannot start again after a restart.
+    #[error(
+        "persistent query \"{query}\" cannot be started; start with --skip-damaged-commands to start \
+         without it (its state is kept)"
+    )]
+    QueryStart {
+        /// The query.
+        query: String,
+        /// Why.
+        #[source]
+        source: Box<PlanError>,
+    },
     /// The state store cannot be opened (damaged or not a database): says which persistent
     /// queries keep state there and how to rebuild it from the topics.
     #[error(

@@ -12,4 +12,4 @@ pub mod session;
 pub mod types;
 
 pub use error::{PlanError, Result};
-pub use session::{Eddy, Output, PushQuery, RowSet, Session};
+pub use session::{Eddy, OpenOptions, Output, PushQuery, RowSet, Session};

@@ -71,6 +71,10 @@ struct Cli {
     /// Define a variable for the session, as `DEFINE name = 'value'` does (repeatable).
     #[arg(long = "define", value_name = "NAME=VALUE")]
     define: Vec<String>,
+    /// Start even if the command log has records that cannot be read or replayed, or persistent
+    /// queries that cannot start: they are left out and reported (default: refuse to start).
+    #[arg(long, env = "EDDY_SKIP_DAMAGED_COMMANDS", global = true)]
+    skip_damaged_commands: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -154,6 +158,14 @@ fn main() {
     std::process::exit(code);
 }
 
+/// How every command opens the data directory (set once from the command line).
+static OPEN_OPTIONS: std::sync::OnceLock<planner::OpenOptions> = std::sync::OnceLock::new();
+
+/// The options of `--skip-damaged-commands`.
+pub fn open_options() -> planner::OpenOptions {
+    OPEN_OPTIONS.get().copied().unwrap_or_default()
+}
+
 fn run() -> Result<i32> {
     let cli = Cli::parse();
     let place = place::Place {
@@ -164,6 +176,7 @@ fn run() -> Result<i32> {
             instance_id: cli.instance_id.clone(),
         }),
     };
+    let _ = OPEN_OPTIONS.set(planner::OpenOptions { skip_damaged_commands: cli.skip_damaged_commands });
     match cli.command {
         Some(Cmd::Test { files, complete }) => {
             let (_, failed) = sql_tests::run_files(&files, complete);
@@ -237,10 +250,10 @@ fn define_all(backend: &mut dyn backend::Backend, defines: &[(String, String)]) 
 
 /// Opens the data directory.
 pub fn open(dir: &std::path::Path) -> Result<planner::Eddy> {
-    let eddy = planner::Eddy::open(dir, engine::EngineConfig::default())
+    let eddy = planner::Eddy::open_with(dir, engine::EngineConfig::default(), open_options())
         .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))
         .with_context(|| format!("cannot open data directory {}", dir.display()))?;
-    for note in eddy.engine().recovery_notes() {
+    for note in eddy.engine().recovery_notes().into_iter().chain(eddy.startup_notes()) {
         eprintln!("{note}");
     }
     Ok(eddy)

@@ -111,9 +111,13 @@ impl Place {
         let config = engine::EngineConfig { instance_id: Some(instance.clone()), ..Default::default() };
         let engine = engine::Engine::with_committers(log, Arc::new(state), config, Arc::new(committers))
             .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
-        planner::Eddy::with_engine(engine)
+        let eddy = planner::Eddy::with_engine_and(engine, crate::open_options())
             .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))
-            .with_context(|| format!("cannot start service \"{service}\" over Kafka at {}", k.bootstrap))
+            .with_context(|| format!("cannot start service \"{service}\" over Kafka at {}", k.bootstrap))?;
+        for note in eddy.startup_notes() {
+            eprintln!("{note}");
+        }
+        Ok(eddy)
     }
 
     /// A log to produce to or consume from. Over Kafka: the cluster itself (no engine, no

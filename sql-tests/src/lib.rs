@@ -6,7 +6,9 @@
 //! results are deterministic. A push query with `LIMIT n` returns its first n rows; one without
 //! LIMIT returns the rows produced once everything has been processed. Directives handled by the
 //! adapter (not SQL): `RESTART` (checkpoint, stop and reopen the engine on the same data
-//! directory).
+//! directory) and `CLEANUP [AT <ms>]` (wait until the persistent queries caught up, checkpoint,
+//! then run one pass of the background cleaner, retention and compaction of every topic, as if
+//! the time were `<ms>`; the current time without AT).
 
 pub mod qtt;
 
@@ -141,6 +143,16 @@ impl EddyDb {
     }
 }
 
+/// `CLEANUP` (`Some(None)`: at the current time) or `CLEANUP AT <ms>` (`Some(Some(ms))`).
+fn cleanup_directive(sql: &str) -> Option<Option<i64>> {
+    let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
+    match words.as_slice() {
+        [c] if c.eq_ignore_ascii_case("CLEANUP") => Some(None),
+        [c, at, ms] if c.eq_ignore_ascii_case("CLEANUP") && at.eq_ignore_ascii_case("AT") => ms.parse().ok().map(Some),
+        _ => None,
+    }
+}
+
 fn test_config() -> engine::EngineConfig {
     engine::EngineConfig { checkpoint_interval: Duration::from_millis(200), ..Default::default() }
 }
@@ -184,6 +196,17 @@ impl sqllogictest::AsyncDB for EddyDb {
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, EddyError> {
         if sql.trim().trim_end_matches(';').trim().eq_ignore_ascii_case("RESTART") {
             tokio::task::block_in_place(|| self.restart())?;
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        if let Some(at) = cleanup_directive(sql) {
+            let engine = self.eddy().engine().clone();
+            tokio::task::block_in_place(|| {
+                engine.wait_caught_up(None, CATCH_UP)?;
+                engine.checkpoint()?;
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+                engine.clean_now(at.unwrap_or(now))
+            })
+            .map_err(|e| EddyError(engine::error_chain(&e)))?;
             return Ok(DBOutput::StatementComplete(0));
         }
         let stmts = self.session.as_ref().expect("open").parse(sql)?;

@@ -15,7 +15,7 @@ pub mod state;
 
 pub use error::{Result, StorageError};
 pub use log::{
-    encode_headers, murmur2, partition_for_key, AppendListener, CleanupPolicy, FileLog,
+    encode_headers, murmur2, partition_for_key, AppendListener, CleanRequest, CleanupPolicy, FileLog,
     FsyncPolicy, Header, LogOptions, Offset, PartitionInfo, ReadBatch, RecordIn, RecordRef,
     RecordSpan, RecoveryReport, RetentionReport, TopicAdmin, TopicConfig, TopicInfo, TopicLog,
 };

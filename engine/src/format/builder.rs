@@ -193,6 +193,7 @@ impl ColumnBuilder {
 
     /// The rows appended so far as an array of the field's type; resets the builder.
     pub fn finish(&mut self) -> ArrayRef {
+        let rows = self.nulls.len();
         let nulls = self.nulls.finish();
         match &mut self.kind {
             Kind::Boolean(b) => Arc::new(BooleanArray::new(b.finish(), nulls)),
@@ -237,6 +238,8 @@ impl ColumnBuilder {
                     StructArray::try_new(kv.clone(), vec![keys.finish(), values.finish()], None).expect("map entries");
                 Arc::new(MapArray::try_new(entries.clone(), offsets, entries_array, nulls, *sorted).expect("map invariants"))
             }
+            // STRUCT(): no children to take the length from.
+            Kind::Struct { fields, .. } if fields.is_empty() => Arc::new(StructArray::new_empty_fields(rows, nulls)),
             Kind::Struct { fields, children } => {
                 let arrays = children.iter_mut().map(ColumnBuilder::finish).collect();
                 Arc::new(StructArray::try_new(fields.clone(), arrays, nulls).expect("struct invariants"))

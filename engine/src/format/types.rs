@@ -38,6 +38,8 @@ pub fn sql_type_name(ty: &DataType) -> Option<String> {
             s.push('>');
             s
         }
+        // STRUCT(): a struct without fields.
+        DataType::Struct(_) => "STRUCT<>".into(),
         _ => return None,
     })
 }

@@ -117,6 +117,17 @@ pub enum Ownership {
 pub trait QueryMembership: Send {
     /// Serves the group protocol for up to `timeout` and returns the ownership changes, in order.
     fn poll(&mut self, timeout: Duration) -> Result<Vec<Ownership>>;
+    /// One step of waiting until this instance's copies of the tasks running elsewhere reflect
+    /// every record their inputs held when the wait began (`begin`: a new wait starts now): applies
+    /// what their changelogs have and says whether they are there. Called repeatedly, briefly each
+    /// time, so that the group keeps being served between steps. Default: nothing to wait for.
+    fn catch_up_step(&mut self, _begin: bool) -> Result<bool> {
+        Ok(true)
+    }
+    /// The tasks this instance owns now (their input partitions are all assigned here).
+    fn local_tasks(&self) -> Vec<(usize, u32)> {
+        Vec::new()
+    }
     /// Leaves the group.
     fn leave(&mut self);
 }
@@ -127,8 +138,9 @@ pub trait TaskCommitters: Send + Sync {
     /// start; `partitions[s]` is the number of tasks of sub-topology `s`.
     fn prepare(&self, spec: &QuerySpec, partitions: &[u32], guarantee: ProcessingGuarantee) -> Result<()>;
 
-    /// The committer of one task.
-    fn task(&self, info: &TaskInfo, guarantee: ProcessingGuarantee) -> Result<Box<dyn TaskCommitter>>;
+    /// The committer of one task, whose sources read `sources` (in the order of the task's
+    /// source nodes) at the task's partition.
+    fn task(&self, info: &TaskInfo, sources: &[String], guarantee: ProcessingGuarantee) -> Result<Box<dyn TaskCommitter>>;
 
     /// Deletes what [`TaskCommitters::prepare`] made, when the query is dropped with its state.
     fn forget(&self, query_id: &str);
@@ -137,7 +149,14 @@ pub trait TaskCommitters: Send + Sync {
     /// the backend cannot give it.
     fn resolve(&self, asked: ProcessingGuarantee) -> Result<ProcessingGuarantee>;
 
-    /// Joins the group of instances that share a persistent query's tasks, reading these source
-    /// topics; `None`: this instance runs every task of the query.
-    fn join(&self, spec: &QuerySpec, source_topics: &[String]) -> Result<Option<Box<dyn QueryMembership>>>;
+    /// Joins the group of instances that share a persistent query's tasks; `layout[s]` is
+    /// sub-topology s's source topics and partition count; `state` is this instance's store (for
+    /// copies of the tasks that run elsewhere). `None`: this instance runs every task.
+    fn join(
+        &self,
+        spec: &QuerySpec,
+        layout: &[(Vec<String>, u32)],
+        guarantee: ProcessingGuarantee,
+        state: Arc<dyn KvStore>,
+    ) -> Result<Option<Box<dyn QueryMembership>>>;
 }

@@ -44,11 +44,19 @@ pub struct EngineConfig {
     /// Either way, a checkpoint fsyncs the log and then commits the state store with a synced
     /// write, so that after a power loss the last checkpoint refers only to durable records.
     pub fsync: bool,
+    /// Time between passes of the background cleaner (retention and compaction, see `retention.rs`).
+    pub cleanup_interval: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { checkpoint_interval: Duration::from_secs(1), max_batch_bytes: 1 << 20, fsync: false, instance_id: None }
+        EngineConfig {
+            checkpoint_interval: Duration::from_secs(1),
+            max_batch_bytes: 1 << 20,
+            fsync: false,
+            cleanup_interval: Duration::from_secs(30),
+            instance_id: None,
+        }
     }
 }
 
@@ -81,7 +89,7 @@ pub struct Engine {
     pub(super) log: Arc<dyn TopicLog>,
     pub(super) state: Arc<dyn KvStore>,
     pub(super) config: EngineConfig,
-    queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
+    pub(super) queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
     pub(super) subscribers: Arc<Subscribers>,
     pub(super) ckpt: Arc<Checkpointer>,
     pub(super) dirty: Arc<AtomicBool>,
@@ -89,7 +97,7 @@ pub struct Engine {
     /// counted before it are in that checkpoint.
     committed_processed: Arc<AtomicU64>,
     pub(super) checkpoint_soon: Arc<AtomicBool>,
-    closing: Arc<AtomicBool>,
+    pub(super) closing: Arc<AtomicBool>,
     /// Set by `shutdown`: persistent tasks exit right after their next checkpoint, so that
     /// nothing is written after the final one (output written after it would be cut and
     /// replayed on the next open).
@@ -108,6 +116,10 @@ pub struct Engine {
     user_paused: Mutex<std::collections::HashSet<String>>,
     /// This engine, for the threads that start tasks later (group membership).
     me: Weak<Engine>,
+    /// The background cleaner's state (retention and compaction, see `retention.rs`).
+    pub(super) cleaner: super::retention::Cleaner,
+    /// Failures of periodic checkpoints (see `health.rs`).
+    pub(super) health: super::health::Health,
 }
 
 impl Engine {
@@ -197,12 +209,16 @@ impl Engine {
             committers,
             guarantees: Mutex::new(HashMap::new()),
             user_paused: Mutex::new(Default::default()),
+            cleaner: Default::default(),
+            health: Default::default(),
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
             .name("eddy-checkpoint".into())
             .spawn(move || periodic_checkpoints(weak))
             .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "checkpoint thread".into(), source: e }))?;
+        super::retention::spawn(Arc::downgrade(&engine), engine.config.cleanup_interval)
+            .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "cleaner thread".into(), source: e }))?;
         Ok(engine)
     }
 
@@ -370,12 +386,7 @@ impl Engine {
             _ => None,
         };
         let membership = match &committers {
-            Some((c, _)) => {
-                let mut topics: Vec<String> = layout.iter().flat_map(|l| l.0.iter().cloned()).collect();
-                topics.sort();
-                topics.dedup();
-                c.join(&spec, &topics)?
-            }
+            Some((c, guarantee)) => c.join(&spec, &layout, *guarantee, self.state.clone())?.map(|m| Arc::new(Mutex::new(m))),
             None => None,
         };
         let start = QueryStart {
@@ -396,6 +407,7 @@ impl Engine {
             tasks: Mutex::new(Vec::new()),
             start,
             member: Mutex::new(None),
+            membership: membership.clone(),
         });
         match membership {
             // Instances share the query: its tasks start as their partitions are assigned here.
@@ -473,7 +485,7 @@ impl Engine {
 
     /// Status and counters of every query.
     pub fn queries(&self) -> Vec<QueryInfo> {
-        self.queries.lock().values().map(|q| q.info()).collect()
+        self.queries.lock().values().map(|q| self.with_health(q.info())).collect()
     }
 
     /// Pauses (`true`) or resumes a query (`PAUSE`/`RESUME`). A paused query reads no input
@@ -499,7 +511,19 @@ impl Engine {
 
     /// Status and counters of one query.
     pub fn query(&self, id: &str) -> Option<QueryInfo> {
-        self.queries.lock().get(id).map(|q| q.info())
+        self.queries.lock().get(id).map(|q| self.with_health(q.info()))
+    }
+
+    /// The plan a running query was started with.
+    pub fn query_spec(&self, id: &str) -> Option<QuerySpec> {
+        self.queries.lock().get(id).map(|q| q.spec.clone())
+    }
+
+    fn with_health(&self, mut info: QueryInfo) -> QueryInfo {
+        if info.persistent {
+            info.checkpoint_error = self.health.persistent_error();
+        }
+        info
     }
 
     /// Per input partition of a query: (topic, partition, next offset to process); empty for
@@ -557,6 +581,33 @@ impl Engine {
     /// their input partitions, also records produced meanwhile by upstream queries in the set.
     pub fn wait_caught_up(&self, ids: Option<&[String]>, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
+        // Over a backend whose instances share a query's partitions, the tasks running elsewhere
+        // are followed here as copies: wait for those too, and for the tasks owned here to run.
+        let shared: Vec<Arc<RunningQuery>> = self
+            .queries
+            .lock()
+            .values()
+            .filter(|q| q.membership.is_some() && ids.is_none_or(|ids| ids.contains(&q.shared.id)))
+            .cloned()
+            .collect();
+        for q in shared {
+            let m = q.membership.clone().expect("a member");
+            let mut begin = true;
+            loop {
+                let done = m.lock().catch_up_step(begin)?;
+                begin = false;
+                let owned = m.lock().local_tasks();
+                let running: Vec<(usize, u32)> = q.tasks.lock().iter().map(|t| t.key).collect();
+                let stopped = q.shared.stop.load(Ordering::Relaxed);
+                if stopped || (done && owned.iter().all(|t| running.contains(t))) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(EngineError::Timeout { what: format!("the tasks of query {} on other instances", q.shared.id), ms: timeout.as_millis() as u64 });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let mut previous: Option<Vec<Offset>> = None;
         loop {
             let progress: Vec<_> = {
@@ -632,10 +683,15 @@ fn periodic_checkpoints(engine: Weak<Engine>) {
             return;
         }
         let soon = e.checkpoint_soon.swap(false, Ordering::Relaxed);
-        if soon || (e.dirty.load(Ordering::Relaxed) && e.last_periodic.lock().elapsed() >= interval) {
+        // A failed checkpoint keeps its writes for the next one and is retried with backoff
+        // (health.rs); queries go on meanwhile.
+        if e.health.backing_off() && !soon {
+            continue;
+        }
+        let due = e.dirty.load(Ordering::Relaxed) && e.last_periodic.lock().elapsed() >= interval;
+        if soon || due || e.health.retry_due() {
             *e.last_periodic.lock() = Instant::now();
-            // A failed checkpoint keeps its writes for the next one; queries go on.
-            let _ = e.checkpoint();
+            e.periodic_checkpoint();
         }
     }
 }

@@ -80,6 +80,9 @@ impl TopicLog for PausingLog {
     fn enforce_retention(&self, now_ms: i64) -> storage::Result<RetentionReport> {
         self.inner.enforce_retention(now_ms)
     }
+    fn clean_topic(&self, topic: &str, request: &storage::CleanRequest) -> storage::Result<RetentionReport> {
+        self.inner.clean_topic(topic, request)
+    }
     fn sync(&self) -> storage::Result<()> {
         self.inner.sync()
     }

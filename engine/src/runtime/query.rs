@@ -49,6 +49,9 @@ pub struct QueryInfo {
     pub task_status: Vec<TaskStatus>,
     /// Paused by the user (`PAUSE`): it reads nothing until resumed, and keeps its state.
     pub user_paused: bool,
+    /// Set while the engine's checkpoints keep failing (persistent queries): how often, for how
+    /// long and why. The query goes on; its progress is committed once a checkpoint succeeds.
+    pub checkpoint_error: Option<String>,
 }
 
 /// One task of a query as `SHOW QUERIES EXTENDED` shows it.
@@ -113,6 +116,8 @@ pub(crate) struct RunningQuery {
     pub start: super::start::QueryStart,
     /// The thread of its group membership, when instances share its partitions.
     pub member: Mutex<Option<JoinHandle<()>>>,
+    /// Its group membership (the member thread polls it; pull queries wait on its copies).
+    pub membership: Option<Arc<Mutex<Box<dyn super::commit::QueryMembership>>>>,
 }
 
 impl RunningQuery {
@@ -145,6 +150,7 @@ impl RunningQuery {
                 })
                 .collect(),
             user_paused: self.shared.user_paused.load(Ordering::Relaxed),
+            checkpoint_error: None,
         }
     }
 

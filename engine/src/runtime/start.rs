@@ -91,7 +91,7 @@ impl Engine {
         // Per-task commits: the local state catches up with the committed epochs before the start
         // offsets are read from it, and the task's outputs go into its epochs.
         let mut committer = match &st.committers {
-            Some((c, guarantee)) => Some(c.task(&info, *guarantee)?),
+            Some((c, guarantee)) => Some(c.task(&info, &st.layout[sub].0, *guarantee)?),
             None => None,
         };
         if let Some(c) = committer.as_mut() {
@@ -234,7 +234,7 @@ impl Engine {
 }
 
 /// How long the member thread waits in one poll of the group.
-const MEMBER_POLL: Duration = Duration::from_millis(100);
+const MEMBER_POLL: Duration = Duration::from_millis(20);
 /// A task that fails this many times in a row without committing fails its query.
 const MAX_RESTARTS: u32 = 20;
 /// The longest wait before a failed task starts again.
@@ -244,7 +244,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// are all assigned here, stops those losing one, and starts again (after a growing pause) the
 /// tasks that ended because the backend failed, until the query stops. A task that was fenced
 /// waits until its partitions are assigned here again.
-pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, mut membership: Box<dyn QueryMembership>) {
+pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, membership: Arc<parking_lot::Mutex<Box<dyn QueryMembership>>>) {
     let mut owned: BTreeSet<(String, u32)> = BTreeSet::new();
     let mut running: BTreeSet<(usize, u32)> = BTreeSet::new();
     // Tasks not to start before their partitions are assigned again.
@@ -257,7 +257,8 @@ pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, mut me
         if q.start.shared.stop.load(Ordering::Relaxed) {
             break;
         }
-        let changes = match membership.poll(MEMBER_POLL) {
+        let polled = membership.lock().poll(MEMBER_POLL);
+        let changes = match polled {
             Ok(c) => c,
             Err(e) => {
                 // The group is unreachable for now: the tasks this instance has keep running (a
@@ -346,5 +347,5 @@ pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, mut me
             }
         }
     }
-    membership.leave();
+    membership.lock().leave();
 }

@@ -535,4 +535,9 @@ impl Cluster for FakeCluster {
             Ok(GroupMeta(Arc::new(FakeGroupMeta { group_id: group_id.into(), member_id: String::new(), generation: -1, instance_id: None })))
         })
     }
+
+    fn committed_offsets(&self, group_id: &str, parts: &[Tp]) -> Result<Vec<Option<Offset>>> {
+        let offsets = self.group_offsets(group_id);
+        Ok(parts.iter().map(|tp| offsets.get(tp).copied()).collect())
+    }
 }

@@ -267,6 +267,21 @@ impl Cluster for RdCluster {
         let meta = consumer.group_metadata().ok_or_else(|| KafkaError::other("group metadata", format!("no metadata for group \"{group_id}\"")))?;
         Ok(GroupMeta(Arc::new(meta)))
     }
+
+    fn committed_offsets(&self, group_id: &str, parts: &[Tp]) -> Result<Vec<Option<Offset>>> {
+        let mut c = self.config();
+        c.set("group.id", group_id).set("enable.auto.commit", "false");
+        let consumer: BaseConsumer =
+            c.create().map_err(|e| KafkaError::Unreachable { bootstrap: self.bootstrap.clone(), message: e.to_string() })?;
+        let mut tpl = TopicPartitionList::new();
+        for tp in parts {
+            tpl.add_partition(&tp.topic, tp.partition as i32);
+        }
+        let got = consumer
+            .committed_offsets(tpl, ADMIN_TIMEOUT)
+            .map_err(|e| self.map(&format!("reading the offsets of consumer group \"{group_id}\""), e))?;
+        Ok(parts.iter().map(|tp| offset_in(&got, tp)).collect())
+    }
 }
 
 /// Turns a fetched rdkafka message into a [`crate::client::Fetched`].

@@ -104,8 +104,10 @@ pub fn can_widen(from: &DataType, to: &DataType) -> bool {
         }
         (DataType::List(a), DataType::List(b)) => can_widen(a.data_type(), b.data_type()),
         (DataType::Map(a, _), DataType::Map(b, _)) => can_widen(a.data_type(), b.data_type()),
+        // A STRUCT coerces to any STRUCT whose fields in common with it coerce (the target's
+        // other fields are null, the source's other fields dropped).
         (DataType::Struct(a), DataType::Struct(b)) => {
-            a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.name() == y.name() && can_widen(x.data_type(), y.data_type()))
+            a.iter().all(|x| b.iter().find(|y| y.name() == x.name()).is_none_or(|y| can_widen(x.data_type(), y.data_type())))
         }
         _ => false,
     }

@@ -11,10 +11,9 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{lit, Cast, Expr, ScalarUDF};
 use datafusion::sql::sqlparser::ast::LambdaFunction;
 
-use super::coerce::{common_type, is_string};
 use super::{call_df, Binder, Typed};
 use crate::error::{invalid, PlanError, Result};
-use crate::types::{list_of, type_name};
+use crate::types::type_name;
 
 /// An argument of a function call.
 #[derive(Debug, Clone)]
@@ -68,9 +67,27 @@ impl FunctionRegistry {
         r
     }
 
-    /// Adds (or replaces) a function.
+    /// Adds a function; fails when a function of that name (in any case) is registered already.
+    pub fn try_register(&mut self, name: &str, f: ScalarFn) -> Result<()> {
+        match self.scalars.entry(name.to_uppercase()) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                Err(PlanError::AlreadyExists { kind: "function", name: e.key().clone() })
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(f);
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds a built-in function.
+    ///
+    /// # Panics
+    /// When the name is taken: a second built-in of one name would silently replace the first.
     pub fn register(&mut self, name: &str, f: ScalarFn) {
-        self.scalars.insert(name.to_uppercase(), f);
+        if let Err(e) = self.try_register(name, f) {
+            panic!("built-in {e}: each name is registered once");
+        }
     }
 
     /// Marks `name` as taking a keyword (a bare word such as `DAYS`) as its first argument.
@@ -121,19 +138,11 @@ impl FunctionRegistry {
     }
 
     fn register_builtins(&mut self) {
-        // Internal helpers the binder calls.
-        self.register("ARRAY", make_array);
+        // Internal helpers the binder calls, and the STRUCT constructor (named arguments); every
+        // other ksqlDB function is in `crate::functions`.
         self.register("__SUBSCRIPT", subscript);
         self.register("__CAST", cast);
-        // ksqlDB names for DataFusion functions.
-        self.register("UCASE", |b, _, a| df(b, "upper", a));
-        self.register("LCASE", |b, _, a| df(b, "lower", a));
-        self.register("LEN", |b, _, a| df(b, "character_length", a));
-        self.register("CONCAT", concat);
-        self.register("IFNULL", |b, _, a| df(b, "coalesce", a));
-        self.register("COALESCE", coalesce);
         self.register("STRUCT", make_struct);
-        self.register("MAP", make_map);
     }
 }
 
@@ -155,27 +164,6 @@ pub fn values(name: &str, args: Vec<Arg>) -> Result<Vec<Typed>> {
 pub fn df(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
     let udf = b.functions.datafusion(name).unwrap_or_else(|| panic!("DataFusion has no function {name}"));
     call_df(b, udf, values(name, args)?)
-}
-
-fn make_array(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
-    let vals = values(name, args)?;
-    let mut t = DataType::Null;
-    for v in &vals {
-        t = common_type(&t, &v.dt).ok_or_else(|| {
-            invalid(format!("array elements must have one type, got {} and {}", type_name(&t), type_name(&v.dt)))
-        })?;
-    }
-    if t == DataType::Null {
-        t = DataType::Utf8;
-    }
-    if vals.is_empty() {
-        let empty = datafusion::common::ScalarValue::new_list(&[], &t, true);
-        return Ok(Typed::new(lit(datafusion::common::ScalarValue::List(empty)), list_of(t)));
-    }
-    let vals: Vec<Typed> = vals.into_iter().map(|v| v.cast_to(&t)).collect();
-    let udf = b.functions.datafusion("make_array").expect("make_array");
-    let e = super::call_udf(udf, vals.into_iter().map(|v| v.expr).collect());
-    Ok(Typed::new(e, list_of(t)))
 }
 
 fn subscript(b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
@@ -213,6 +201,11 @@ fn cast(_b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
         let f = crate::functions::udf::udf("__string_to_timestamp", to.clone(), string_to_timestamp);
         return Ok(Typed::new(super::call_udf(f, vec![x.expr]), to));
     }
+    if crate::functions::cast::needs_ksql_cast(&x.dt, &to) {
+        let target = to.clone();
+        let f = crate::functions::udf::udf("__ksql_cast", to.clone(), move |args, _| crate::functions::cast::ksql_cast(&args[0], &target));
+        return Ok(Typed::new(super::call_udf(f, vec![x.expr]), to));
+    }
     Ok(Typed::new(Expr::Cast(Cast::new(Box::new(x.expr), to.clone())), to))
 }
 
@@ -245,34 +238,6 @@ fn string_to_timestamp(
     Ok(std::sync::Arc::new(TimestampMillisecondArray::from(out)))
 }
 
-fn concat(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
-    let vals = values(name, args)?;
-    if vals.is_empty() {
-        return Err(invalid("CONCAT needs at least one argument"));
-    }
-    for v in &vals {
-        if !is_string(&v.dt) && v.dt != DataType::Null && v.dt != DataType::Binary {
-            return Err(invalid(format!("CONCAT takes STRING or BYTES arguments, got {}", type_name(&v.dt))));
-        }
-    }
-    let vals = vals.into_iter().map(|v| if v.dt == DataType::Null { v.cast_to(&DataType::Utf8) } else { v }).collect::<Vec<_>>();
-    let udf = b.functions.datafusion("concat").expect("concat");
-    call_df(b, udf, vals)
-}
-
-fn coalesce(b: &Binder<'_>, name: &str, args: Vec<Arg>) -> Result<Typed> {
-    let vals = values(name, args)?;
-    let mut t = DataType::Null;
-    for v in &vals {
-        t = common_type(&t, &v.dt).ok_or_else(|| {
-            invalid(format!("{name} arguments must have one type, got {} and {}", type_name(&t), type_name(&v.dt)))
-        })?;
-    }
-    let vals: Vec<Typed> = vals.into_iter().map(|v| v.cast_to(&t)).collect();
-    let udf = b.functions.datafusion("coalesce").expect("coalesce");
-    Ok(Typed::new(super::call_udf(udf, vals.into_iter().map(|v| v.expr).collect()), t))
-}
-
 fn make_struct(b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
     let mut exprs = Vec::new();
     let mut fields = Vec::new();
@@ -284,36 +249,49 @@ fn make_struct(b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
         fields.push(datafusion::arrow::datatypes::Field::new(n, v.dt, true));
     }
     if fields.is_empty() {
-        return Err(PlanError::Unsupported { feature: "an empty STRUCT()".into() });
+        // STRUCT(): a struct without fields (it coerces to any STRUCT, every field null).
+        let v = datafusion::common::ScalarValue::Struct(Arc::new(datafusion::arrow::array::StructArray::new_empty_fields(1, None)));
+        return Ok(Typed::new(Expr::Literal(v, None), DataType::Struct(Default::default())));
+    }
+    for (i, f) in fields.iter().enumerate() {
+        if fields[..i].iter().any(|g| g.name() == f.name()) {
+            return Err(invalid(format!("Duplicate field names found in STRUCT: '{}'", f.name())));
+        }
     }
     let udf = b.functions.datafusion("named_struct").expect("named_struct");
     Ok(Typed::new(super::call_udf(udf, exprs), DataType::Struct(fields.into())))
 }
 
-fn make_map(b: &Binder<'_>, _name: &str, args: Vec<Arg>) -> Result<Typed> {
-    let mut keys = Vec::new();
-    let mut vals = Vec::new();
-    for a in args {
-        let Arg::KeyValue(k, v) = a else { return Err(invalid("MAP takes key := value arguments")) };
-        keys.push(k);
-        vals.push(v);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(_b: &Binder<'_>, _name: &str, _args: Vec<Arg>) -> Result<Typed> {
+        Ok(Typed::new(lit(1i32), DataType::Int32))
     }
-    if keys.is_empty() {
-        return Err(PlanError::Unsupported { feature: "an empty MAP()".into() });
+
+    #[test]
+    fn registering_a_name_twice_is_an_error() {
+        let mut r = FunctionRegistry::new();
+        r.try_register("MY_FN", one).expect("a new name");
+        let e = r.try_register("my_fn", one).unwrap_err();
+        assert_eq!(e.to_string(), "function \"MY_FN\" already exists");
+        let e = r.try_register("ucase", one).unwrap_err();
+        assert_eq!(e.to_string(), "function \"UCASE\" already exists");
     }
-    let mut kt = DataType::Null;
-    for k in &keys {
-        kt = common_type(&kt, &k.dt).ok_or_else(|| invalid("MAP keys must have one type"))?;
+
+    #[test]
+    #[should_panic(expected = "built-in function \"CONCAT\" already exists")]
+    fn a_second_built_in_of_one_name_panics() {
+        FunctionRegistry::new().register("concat", one);
     }
-    let mut vt = DataType::Null;
-    for v in &vals {
-        vt = common_type(&vt, &v.dt).ok_or_else(|| invalid("MAP values must have one type"))?;
+
+    #[test]
+    fn the_built_ins_register_each_name_once() {
+        // `new` panics on a duplicate; these names come from `crate::functions`.
+        let r = FunctionRegistry::new();
+        for name in ["UCASE", "LCASE", "LEN", "CONCAT", "IFNULL", "COALESCE", "ARRAY", "MAP", "STRUCT", "__CAST"] {
+            assert!(r.exists(name), "{name}");
+        }
     }
-    if vt == DataType::Null {
-        vt = DataType::Utf8;
-    }
-    let ka = make_array(b, "MAP", keys.into_iter().map(|k| Arg::Value(k.cast_to(&kt))).collect())?;
-    let va = make_array(b, "MAP", vals.into_iter().map(|v| Arg::Value(v.cast_to(&vt))).collect())?;
-    let udf = b.functions.datafusion("map").expect("map");
-    Ok(Typed::new(super::call_udf(udf, vec![ka.expr, va.expr]), crate::types::map_of(kt, vt)))
 }

@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod coerce;
 pub mod functions;
+pub mod lists;
 mod literal;
 pub mod struct_star;
 
@@ -48,6 +49,12 @@ impl Typed {
     pub fn cast_to(self, to: &DataType) -> Typed {
         if &self.dt == to {
             return self;
+        }
+        if crate::functions::cast::needs_ksql_cast(&self.dt, to) {
+            // Narrowing and STRUCTs of other fields follow ksqlDB, not Arrow.
+            let target = to.clone();
+            let f = crate::functions::udf::udf("__ksql_cast", to.clone(), move |args, _| crate::functions::cast::ksql_cast(&args[0], &target));
+            return Typed { expr: call_udf(f, vec![self.expr]), dt: to.clone() };
         }
         Typed { expr: Expr::Cast(Cast::new(Box::new(self.expr), to.clone())), dt: to.clone() }
     }
@@ -189,14 +196,27 @@ impl<'a> Binder<'a> {
                 ))
             }
             AstExpr::InList { expr, list, negated } => {
-                let mut x = self.bind(expr)?;
-                let mut items = Vec::with_capacity(list.len());
-                for item in list {
-                    let (a, b) = self.comparable_typed(x, self.bind(item)?, expr, item, "IN")?;
-                    x = a;
-                    items.push(b);
-                }
-                let items = items.into_iter().map(|i| i.cast_to(&x.dt).expr).collect();
+                // ksqlDB coerces the left side and the list to one type, as an expression list.
+                let x = self.bind(expr)?;
+                let items = list.iter().map(|i| self.bind(i)).collect::<Result<Vec<_>>>()?;
+                let all: Vec<&Typed> = std::iter::once(&x).chain(items.iter()).collect();
+                let t = match lists::list_type(&all, "IN list") {
+                    Ok(t) => t,
+                    Err(e) => {
+                        // The pairwise rules (time columns against text) as a fallback.
+                        let mut x = x.clone();
+                        let mut out = Vec::with_capacity(items.len());
+                        for (item, ast) in items.iter().zip(list) {
+                            let (a, b) = self.comparable_typed(x, item.clone(), expr, ast, "IN").map_err(|_| invalid(e.to_string()))?;
+                            x = a;
+                            out.push(b);
+                        }
+                        let out = out.into_iter().map(|i| i.cast_to(&x.dt).expr).collect();
+                        return Ok(Typed::new(x.expr.in_list(out, *negated), DataType::Boolean));
+                    }
+                };
+                let x = lists::coerce_to(self, x, &t)?;
+                let items = items.into_iter().map(|i| lists::coerce_to(self, i, &t).map(|i| i.expr)).collect::<Result<Vec<_>>>()?;
                 Ok(Typed::new(x.expr.in_list(items, *negated), DataType::Boolean))
             }
             AstExpr::Like { negated, expr, pattern, escape_char, any: false } => self.like(*negated, expr, pattern, escape_char, false),
@@ -310,7 +330,7 @@ impl<'a> Binder<'a> {
         if !ok {
             return Err(invalid(format!("cast from {} to {} is not supported", type_name(&x.dt), type_name(to))));
         }
-        if to == &DataType::Utf8 || x.dt == DataType::Utf8 {
+        if to == &DataType::Utf8 || x.dt == DataType::Utf8 || crate::functions::cast::needs_ksql_cast(&x.dt, to) {
             return self.functions.call(self, "__CAST", vec![Arg::Value(x), Arg::Value(Typed::new(lit(ScalarValue::Null), to.clone()))]);
         }
         Ok(x.cast_to(to))
@@ -537,6 +557,11 @@ impl<'a> Binder<'a> {
                 return Ok((a.cast_to(&c), b.cast_to(&c)));
             }
         }
+        // ARRAYs, MAPs and STRUCTs of compatible types compare as their common type (ksqlDB
+        // does not turn text into numbers in a comparison: `SUM(x) > '100'` is an error).
+        if let Some(c) = lists::common(&a.dt, &b.dt) {
+            return Ok((lists::coerce_to(self, a, &c)?, lists::coerce_to(self, b, &c)?));
+        }
         Err(invalid(format!(
             "cannot compare {l} ({}) to {r} ({}) with {what}",
             type_name(&a.dt),
@@ -544,7 +569,26 @@ impl<'a> Binder<'a> {
         )))
     }
 
-    /// A comparison, with ksqlDB's semantics: a NULL literal operand is an error, and a null
+    /// A LIKE pattern escaped with `esc` rewritten to escape with a backslash.
+fn backslash_escapes(p: &str, esc: char) -> String {
+    let mut out = String::with_capacity(p.len() + 4);
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c == esc {
+            if let Some(n) = chars.next() {
+                out.push('\\');
+                out.push(n);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A comparison, with ksqlDB's semantics: a NULL literal operand is an error, and a null
     /// operand makes the comparison false (never null).
     fn compare(&self, l: &AstExpr, op: BinaryOperator, r: &AstExpr, o: Operator) -> Result<Typed> {
         let distinct = matches!(o, Operator::IsDistinctFrom | Operator::IsNotDistinctFrom);
@@ -579,14 +623,23 @@ impl<'a> Binder<'a> {
             Some(other) => return Err(invalid(format!("LIKE ESCAPE must be a single character, got {other}"))),
             None => None,
         };
+        let mut pat = pat.cast_to(&DataType::Utf8);
+        let escape_char = match escape_char {
+            // DataFusion escapes with a backslash only: other escape characters are rewritten.
+            Some(c) if c != '\\' => {
+                let f = crate::functions::udf::udf("__like_escape", DataType::Utf8, move |args, _| {
+                    use datafusion::arrow::array::AsArray;
+                    let s = args[0].as_string::<i32>();
+                    let out: datafusion::arrow::array::StringArray = s.iter().map(|p| p.map(|p| Self::backslash_escapes(p, c))).collect();
+                    Ok(Arc::new(out))
+                });
+                pat = Typed::new(call_udf(f, vec![pat.expr]), DataType::Utf8);
+                Some('\\')
+            }
+            other => other,
+        };
         Ok(Typed::new(
-            Expr::Like(Like::new(
-                negated,
-                Box::new(x.cast_to(&DataType::Utf8).expr),
-                Box::new(pat.cast_to(&DataType::Utf8).expr),
-                escape_char,
-                ci,
-            )),
+            Expr::Like(Like::new(negated, Box::new(x.cast_to(&DataType::Utf8).expr), Box::new(pat.expr), escape_char, ci)),
             DataType::Boolean,
         ))
     }

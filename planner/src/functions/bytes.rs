@@ -76,18 +76,22 @@ impl Encoding {
     }
 }
 
-/// Hex digits, optionally `0x...` or `X'...'`, to bytes.
+/// Hex digits, optionally `0x...` or `X'...'`, to bytes. An odd number of digits is read
+/// with a leading zero after `0x` (as Java's BigInteger-style parsing has it) and is invalid
+/// otherwise.
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let (digits, strict) = if let Some(r) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        (r.to_string(), true)
+    let digits = if let Some(r) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if r.len() % 2 == 1 {
+            format!("0{r}")
+        } else {
+            r.to_string()
+        }
     } else if let Some(r) = s.strip_prefix("X'").or_else(|| s.strip_prefix("x'")) {
-        (r.strip_suffix('\'')?.to_string(), true)
-    } else if s.len() % 2 == 1 {
-        (format!("0{s}"), false)
+        r.strip_suffix('\'')?.to_string()
     } else {
-        (s.to_string(), false)
+        s.to_string()
     };
-    if strict && digits.len() % 2 == 1 {
+    if digits.len() % 2 == 1 {
         return None;
     }
     let d = digits.as_bytes();
@@ -206,8 +210,9 @@ mod tests {
         assert_eq!(decode_hex("4578").unwrap(), vec![0x45, 0x78]);
         assert_eq!(decode_hex("0x4578").unwrap(), vec![0x45, 0x78]);
         assert_eq!(decode_hex("X'4578'").unwrap(), vec![0x45, 0x78]);
-        assert_eq!(decode_hex("578").unwrap(), vec![0x05, 0x78]);
-        assert_eq!(decode_hex("0x578"), None);
+        assert_eq!(decode_hex("578"), None);
+        assert_eq!(decode_hex("0x578").unwrap(), vec![0x05, 0x78]);
+        assert_eq!(decode_hex("X'578'"), None);
         assert_eq!(decode_hex("x'4578"), None);
         assert_eq!(decode_hex("0x0x"), None);
         assert_eq!(decode_hex("0x").unwrap(), Vec::<u8>::new());

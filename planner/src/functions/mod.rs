@@ -9,6 +9,7 @@
 pub mod array;
 pub mod array_set;
 pub mod bytes;
+pub mod cast;
 pub mod compare;
 pub mod construct;
 pub mod datetime;

@@ -160,6 +160,9 @@ impl Session {
         match log.describe_topic(&topic) {
             Ok(info) => {
                 partitions = info.config.partitions;
+                if !self.replaying {
+                    w.check_existing_topic(&topic, &info.config)?;
+                }
                 if let Some(p) = w.partitions {
                     if p != info.config.partitions && !self.replaying {
                         return Err(invalid(format!(
@@ -175,8 +178,7 @@ impl Session {
                     if c.source_type == SourceType::Table {
                         cfg.cleanup_policy = CleanupPolicy::Compact;
                     }
-                    cfg.retention_ms = w.retention_ms;
-                    log.create_topic(&topic, &cfg)?;
+                    log.create_topic(&topic, &w.topic_config(cfg))?;
                     created_topic = true;
                 }
                 None if self.replaying => {}

@@ -5,6 +5,7 @@ mod admin;
 mod ddl;
 mod follow;
 mod insert;
+mod limits;
 pub mod output;
 mod pause;
 mod print;
@@ -12,6 +13,8 @@ pub mod props;
 mod pull;
 mod pull_check;
 pub mod render;
+mod replace;
+mod replay;
 mod queries;
 pub mod settings;
 mod show;
@@ -27,12 +30,13 @@ use parking_lot::{Mutex, RwLock};
 use storage::{RecordIn, TopicConfig};
 
 pub use output::{Output, PushQuery, RowSet};
+pub use replay::OpenOptions;
 
 use crate::ast::Statement;
 use crate::binder::functions::FunctionRegistry;
 use crate::catalog::{Catalog, Command, COMMAND_TOPIC};
 use crate::error::{PlanError, Result};
-use crate::parser::{parse, parse_script, ParsedStatement, Variables, SUBSTITUTION_ENABLE};
+use crate::parser::{parse_script, ParsedStatement, Variables, SUBSTITUTION_ENABLE};
 
 /// The stream over the processing log.
 pub const PROCESSING_LOG_STREAM: &str = "EDDY_PROCESSING_LOG";
@@ -60,6 +64,8 @@ pub(crate) struct Inner {
     pub own_commands: Mutex<std::collections::BTreeSet<i64>>,
     /// The offset in the command topic up to which this instance has applied commands.
     pub commands_applied: std::sync::atomic::AtomicI64,
+    /// What opening skipped (see [`OpenOptions`]), for the operator's log.
+    pub startup_notes: Mutex<Vec<String>>,
 }
 
 /// An open Eddy instance: engine, catalog, functions.
@@ -72,6 +78,11 @@ impl Eddy {
     /// Opens (or creates) the data directory, replays the command log and restarts the
     /// persistent queries from their checkpoints.
     pub fn open(data_dir: &Path, config: EngineConfig) -> Result<Eddy> {
+        Self::open_with(data_dir, config, OpenOptions::default())
+    }
+
+    /// [`Eddy::open`] with options (e.g. starting despite a damaged command log).
+    pub fn open_with(data_dir: &Path, config: EngineConfig, options: OpenOptions) -> Result<Eddy> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             PlanError::Storage(storage::StorageError::Io { path: data_dir.to_path_buf(), source: e })
         })?;
@@ -84,11 +95,16 @@ impl Eddy {
             }
             Err(e) => return Err(e.into()),
         };
-        Self::with_engine(engine)
+        Self::with_engine_and(engine, options)
     }
 
     /// An instance over an opened engine.
     pub fn with_engine(engine: Arc<Engine>) -> Result<Eddy> {
+        Self::with_engine_and(engine, OpenOptions::default())
+    }
+
+    /// [`Eddy::with_engine`] with options.
+    pub fn with_engine_and(engine: Arc<Engine>, options: OpenOptions) -> Result<Eddy> {
         if engine.log().describe_topic(COMMAND_TOPIC).is_err() {
             engine.log().create_topic(COMMAND_TOPIC, &TopicConfig::new(1))?;
         }
@@ -101,12 +117,21 @@ impl Eddy {
                 transient_ids: AtomicU64::new(0),
                 own_commands: Mutex::new(Default::default()),
                 commands_applied: std::sync::atomic::AtomicI64::new(0),
+                startup_notes: Mutex::new(Vec::new()),
             }),
         };
         eddy.register_processing_log();
-        eddy.replay()?;
+        eddy.replay(options)?;
+        // Every persistent query runs again: their checkpointed offsets protect what they still
+        // have to read from retention and compaction.
+        eddy.inner.engine.enable_cleaner();
         eddy.follow_commands();
         Ok(eddy)
+    }
+
+    /// What opening left out because of [`OpenOptions::skip_damaged_commands`], one line each.
+    pub fn startup_notes(&self) -> Vec<String> {
+        self.inner.startup_notes.lock().clone()
     }
 
     /// The engine.
@@ -159,46 +184,6 @@ impl Eddy {
             late_topic: None,
         };
         self.inner.catalog.write().sources.insert(def.name.clone(), def);
-    }
-
-    /// Rebuilds the catalog from the command log, then starts the persistent queries.
-    fn replay(&self) -> Result<()> {
-        let log = self.inner.engine.log().clone();
-        let mut offset = 0;
-        let mut commands = Vec::new();
-        // Read up to the end offset, not to the first empty read: a log that is polled (Kafka)
-        // may answer empty before its first fetch arrives.
-        let end = log.describe_topic(COMMAND_TOPIC)?.partitions[0].end_offset;
-        while offset < end {
-            let batch = log.read(COMMAND_TOPIC, 0, offset, 1 << 20)?;
-            if batch.is_empty() {
-                offset = offset.max(batch.next_offset);
-                continue;
-            }
-            for r in batch.iter() {
-                if let Some(v) = r.value {
-                    if let Ok(c) = serde_json::from_slice::<Command>(v) {
-                        commands.push(c);
-                    }
-                }
-            }
-            offset = batch.next_offset;
-        }
-        self.inner.commands_applied.store(offset, std::sync::atomic::Ordering::Release);
-        for c in commands {
-            let mut s = Session { eddy: self.clone(), props: c.props.clone(), replaying: true, vars: Variables::default() };
-            let stmts = parse(&c.sql)?;
-            for st in stmts {
-                s.replay_statement(&st, c.query_id.as_deref())?;
-            }
-        }
-        // Start every persistent query still defined.
-        let queries: Vec<_> = self.inner.catalog.read().queries.values().cloned().collect();
-        for q in queries {
-            let s = Session { eddy: self.clone(), props: q.props.clone(), replaying: true, vars: Variables::default() };
-            s.start_persistent(&q)?;
-        }
-        Ok(())
     }
 }
 
@@ -290,6 +275,13 @@ impl Session {
 
     /// Runs one statement.
     pub fn execute(&mut self, st: &ParsedStatement) -> Result<Output> {
+        match limits::with_function_limits(&st.statement, &self.props) {
+            Some(statement) => self.execute_statement(&ParsedStatement { text: st.text.clone(), statement }),
+            None => self.execute_statement(st),
+        }
+    }
+
+    fn execute_statement(&mut self, st: &ParsedStatement) -> Result<Output> {
         match &st.statement {
             Statement::CreateSource(c) => self.create_source(c, &st.text),
             Statement::CreateAsSelect(c) => self.create_as_select(c, &st.text),
@@ -327,6 +319,9 @@ impl Session {
 
     /// Re-runs a logged statement while replaying the command log: only catalog effects.
     fn replay_statement(&mut self, st: &ParsedStatement, query_id: Option<&str>) -> Result<()> {
+        let limited = limits::with_function_limits(&st.statement, &self.props)
+            .map(|statement| ParsedStatement { text: st.text.clone(), statement });
+        let st = limited.as_ref().unwrap_or(st);
         match &st.statement {
             Statement::CreateSource(c) => self.create_source(c, &st.text).map(|_| ()),
             Statement::CreateAsSelect(c) => self.replay_cas(c, &st.text, query_id.unwrap_or_default()),

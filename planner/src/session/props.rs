@@ -1,6 +1,7 @@
 //! `WITH (...)` properties of CREATE statements: which exist, what they mean, and their checks.
 
 use engine::format::{FormatKind, FormatSpec};
+use storage::{CleanupPolicy, TopicConfig};
 
 use crate::ast::{PropValue, Props};
 use crate::error::{invalid, PlanError, Result};
@@ -9,14 +10,18 @@ use crate::error::{invalid, PlanError, Result};
 pub const SOURCE_PROPS: &[&str] = &[
     "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS", "TIMESTAMP", "TIMESTAMP_FORMAT",
     "VALUE_DELIMITER", "KEY_DELIMITER", "WRAP_SINGLE_VALUE", "WINDOW_TYPE", "WINDOW_SIZE", "RETENTION_MS",
-    "CLEANUP_POLICY", "ERROR_TOPIC", "LATE_TOPIC",
+    "CLEANUP_POLICY", "RETENTION_BYTES", "SEGMENT_BYTES", "ERROR_TOPIC", "LATE_TOPIC",
 ];
 
 /// Properties CREATE ... AS SELECT accepts.
 pub const CAS_PROPS: &[&str] = &[
     "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS", "TIMESTAMP", "TIMESTAMP_FORMAT",
-    "VALUE_DELIMITER", "KEY_DELIMITER", "WRAP_SINGLE_VALUE", "RETENTION_MS",
+    "VALUE_DELIMITER", "KEY_DELIMITER", "WRAP_SINGLE_VALUE", "RETENTION_MS", "CLEANUP_POLICY", "RETENTION_BYTES",
+    "SEGMENT_BYTES",
 ];
+
+/// The smallest SEGMENT_BYTES accepted (every segment is an open file).
+pub const MIN_SEGMENT_BYTES: i64 = 1024;
 
 /// Parsed `WITH` properties.
 #[derive(Debug, Default, Clone)]
@@ -43,8 +48,14 @@ pub struct WithProps {
     pub window_type: Option<String>,
     /// WINDOW_SIZE.
     pub window_size: Option<String>,
-    /// RETENTION_MS.
-    pub retention_ms: Option<i64>,
+    /// RETENTION_MS (`Some(None)`: -1, kept forever).
+    pub retention_ms: Option<Option<i64>>,
+    /// CLEANUP_POLICY.
+    pub cleanup_policy: Option<CleanupPolicy>,
+    /// RETENTION_BYTES, per partition (`Some(None)`: -1, no limit).
+    pub retention_bytes: Option<Option<u64>>,
+    /// SEGMENT_BYTES.
+    pub segment_bytes: Option<u64>,
     /// ERROR_TOPIC: dead-letter topic of a source.
     pub error_topic: Option<String>,
     /// LATE_TOPIC: late-data topic of a source.
@@ -85,7 +96,7 @@ impl WithProps {
                     }
                     w.partitions = Some(n as u32);
                 }
-                "REPLICAS" | "CLEANUP_POLICY" => {}
+                "REPLICAS" => {}
                 "TIMESTAMP" => w.timestamp = Some(column_name(&v.text())),
                 "TIMESTAMP_FORMAT" => w.timestamp_format = Some(v.text()),
                 "VALUE_DELIMITER" => w.value_delimiter = Some(delimiter("VALUE_DELIMITER", &v.text())?),
@@ -102,8 +113,18 @@ impl WithProps {
                 }
                 "WINDOW_TYPE" => w.window_type = Some(v.text().to_uppercase()),
                 "WINDOW_SIZE" => w.window_size = Some(v.text()),
-                "RETENTION_MS" => {
-                    w.retention_ms = Some(v.text().parse().map_err(|_| invalid(format!("RETENTION_MS must be a number, got {}", v.text())))?)
+                "RETENTION_MS" => w.retention_ms = Some(limit(name, &v.text(), 0, "milliseconds")?.map(|ms| ms as i64)),
+                "RETENTION_BYTES" => w.retention_bytes = Some(limit(name, &v.text(), 1, "bytes")?),
+                "SEGMENT_BYTES" => {
+                    let n = v.text().trim().parse::<i64>().ok().filter(|n| *n >= MIN_SEGMENT_BYTES).ok_or_else(|| {
+                        invalid(format!("invalid SEGMENT_BYTES '{}': expected a number of bytes of at least {MIN_SEGMENT_BYTES}", v.text()))
+                    })?;
+                    w.segment_bytes = Some(n as u64);
+                }
+                "CLEANUP_POLICY" => {
+                    w.cleanup_policy = Some(CleanupPolicy::from_kafka_name(&v.text()).ok_or_else(|| {
+                        invalid(format!("invalid CLEANUP_POLICY '{}': expected 'delete', 'compact' or 'compact,delete'", v.text()))
+                    })?)
                 }
                 "ERROR_TOPIC" | "LATE_TOPIC" => {
                     let t = v.text();
@@ -129,6 +150,49 @@ impl WithProps {
             if given.is_some() && f.kind != FormatKind::Delimited {
                 return Err(invalid(format!("{} does not support the following configs: [delimiter]", f.kind.name())));
             }
+        }
+        Ok(())
+    }
+
+    /// The configuration of a new topic: the settings given, else `default`'s.
+    pub fn topic_config(&self, default: TopicConfig) -> TopicConfig {
+        let mut cfg = default;
+        if let Some(p) = self.cleanup_policy {
+            cfg.cleanup_policy = p;
+        }
+        if let Some(ms) = self.retention_ms {
+            cfg.retention_ms = ms;
+        }
+        if let Some(b) = self.retention_bytes {
+            cfg.retention_bytes = b;
+        }
+        if let Some(b) = self.segment_bytes {
+            cfg.segment_bytes = b;
+        }
+        cfg
+    }
+
+    /// Refuses topic settings that differ from those of the existing topic `name` (they apply
+    /// only to topics the statement creates).
+    pub fn check_existing_topic(&self, name: &str, cfg: &TopicConfig) -> Result<()> {
+        let differs = |setting: &str, given: String, has: String| {
+            Err(invalid(format!(
+                "topic '{name}' already exists with {setting} {has}: {} = {given} applies only to a topic the statement creates",
+                setting.to_uppercase().replace('.', "_")
+            )))
+        };
+        let show = |v: Option<i64>| v.map_or("-1".to_string(), |v| v.to_string());
+        if let Some(p) = self.cleanup_policy.filter(|p| *p != cfg.cleanup_policy) {
+            return differs("cleanup.policy", format!("'{}'", p.kafka_name()), format!("'{}'", cfg.cleanup_policy.kafka_name()));
+        }
+        if let Some(ms) = self.retention_ms.filter(|ms| *ms != cfg.retention_ms) {
+            return differs("retention.ms", show(ms), show(cfg.retention_ms));
+        }
+        if let Some(b) = self.retention_bytes.filter(|b| *b != cfg.retention_bytes) {
+            return differs("retention.bytes", show(b.map(|b| b as i64)), show(cfg.retention_bytes.map(|b| b as i64)));
+        }
+        if let Some(b) = self.segment_bytes.filter(|b| *b != cfg.segment_bytes) {
+            return differs("segment.bytes", b.to_string(), cfg.segment_bytes.to_string());
         }
         Ok(())
     }
@@ -178,6 +242,15 @@ pub fn format_kind(name: &str) -> Result<FormatKind> {
             Err(PlanError::Unsupported { feature: format!("format {} (it needs a schema registry)", name.to_uppercase()) })
         }
         other => Err(invalid(format!("Unknown format: {other}"))),
+    }
+}
+
+/// A size or time limit: a number of at least `min`, or -1 for none (`None`).
+fn limit(prop: &str, v: &str, min: i64, unit: &str) -> Result<Option<u64>> {
+    match v.trim().parse::<i64>() {
+        Ok(-1) => Ok(None),
+        Ok(n) if n >= min => Ok(Some(n as u64)),
+        _ => Err(invalid(format!("invalid {prop} '{v}': expected a number of {unit} of at least {min}, or -1 for no limit"))),
     }
 }
 

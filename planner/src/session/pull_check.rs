@@ -71,7 +71,8 @@ pub fn check_pull_query(q: &Query, limit_enabled: bool) -> Result<()> {
     Ok(())
 }
 
-/// Refuses `key IN (..., NULL, ...)`, whatever the table-scan setting.
+/// Refuses `key IN (..., NULL, ...)` and text in the IN list of a numeric key, whatever the
+/// table-scan setting.
 pub fn check_null_keys(def: &SourceDef, w: &AstExpr) -> Result<()> {
     for d in split(w, &BinaryOperator::Or) {
         for c in split(d, &BinaryOperator::And) {
@@ -79,6 +80,20 @@ pub fn check_null_keys(def: &SourceDef, w: &AstExpr) -> Result<()> {
                 if let Some(k) = key_column(def, expr) {
                     if list.iter().any(is_null_literal) {
                         return Err(invalid(format!("Primary key columns can not be NULL: ({k} = null)")));
+                    }
+                    // A key lookup takes literals of the key's type: text is not a number here.
+                    let key = def.key_columns().find(|c| c.name == k).expect("a key column");
+                    if crate::binder::coerce::is_numeric(&key.data_type) {
+                        for item in list {
+                            if let AstExpr::Value(v) = item {
+                                if let datafusion::sql::sqlparser::ast::Value::SingleQuotedString(t) = &v.value {
+                                    return Err(invalid(format!(
+                                        "'{t}' can not be converted to the type of the key column: {k} {} KEY",
+                                        type_name(&key.data_type)
+                                    )));
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -28,12 +28,13 @@ impl Session {
     pub(crate) fn create_as_select(&mut self, c: &CreateAsSelect, sql: &str) -> Result<Output> {
         let inner = self.eddy.inner.clone();
         let _ddl = inner.ddl.lock();
-        if let Some(e) = inner.catalog.read().sources.get(&c.name) {
+        let existing = inner.catalog.read().sources.get(&c.name).cloned();
+        if let Some(e) = existing {
             if c.if_not_exists {
                 return Ok(Output::Message(format!("A {} with the same name already exists", e.source_type.noun())));
             }
             if c.or_replace {
-                return Err(PlanError::Unsupported { feature: "CREATE OR REPLACE ... AS SELECT".into() });
+                return self.replace_as_select(c, sql, &e);
             }
             return Err(PlanError::AlreadyExists { kind: e.source_type.noun(), name: c.name.clone() });
         }
@@ -71,7 +72,7 @@ impl Session {
     }
 
     /// Plans a CREATE ... AS SELECT: the pipeline and the definition of the new source.
-    fn plan_cas(&self, c: &CreateAsSelect, sql: &str, catalog: &Catalog, id: &str) -> Result<(Pipeline, SourceDef)> {
+    pub(super) fn plan_cas(&self, c: &CreateAsSelect, sql: &str, catalog: &Catalog, id: &str) -> Result<(Pipeline, SourceDef)> {
         let w = WithProps::parse(&c.props, CAS_PROPS)?;
         let mut pipeline = plan_query(&c.query, QueryKind::Persistent, Some(&c.name), id, catalog, &self.eddy.inner.functions)?;
         check_result_type(c.source_type, pipeline.output_type)?;
@@ -232,6 +233,10 @@ impl Session {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
         let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query statement"))?;
+        let st = match super::limits::with_function_limits(&st.statement, &self.props) {
+            Some(statement) => crate::parser::ParsedStatement { text: st.text, statement },
+            None => st,
+        };
         let (pipeline, sink) = match &st.statement {
             Statement::CreateSource(c) => {
                 let def = catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "table", name: c.name.clone() })?;
@@ -522,6 +527,20 @@ pub(crate) fn delete_internal_topics(s: &Session, id: &str) {
     }
 }
 
+/// How long a windowed result's records are needed: its window's size plus its retention.
+fn window_retention(p: &Pipeline) -> Option<i64> {
+    p.done.iter().flat_map(|d| d.nodes.iter()).chain(p.nodes.iter()).find_map(|n| match &n.op {
+        OpSpec::Aggregate(a) => a.window.map(|w| {
+            let size = match w.kind {
+                engine::spec::WindowKind::Tumbling { size_ms } | engine::spec::WindowKind::Hopping { size_ms, .. } => size_ms,
+                engine::spec::WindowKind::Session { gap_ms } => gap_ms,
+            };
+            w.retention_ms.saturating_add(size)
+        }),
+        _ => None,
+    })
+}
+
 /// Creates the sink topic when missing (partitions from WITH or the first source's topic).
 /// Returns true when it created it.
 fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline, catalog: &Catalog) -> Result<bool> {
@@ -531,6 +550,7 @@ fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline
     let src_partitions = log.describe_topic(src_topic)?.config.partitions;
     match log.describe_topic(&def.topic) {
         Ok(info) => {
+            w.check_existing_topic(&def.topic, &info.config)?;
             if let Some(p) = w.partitions {
                 if p != info.config.partitions {
                     return Err(invalid(format!(
@@ -546,8 +566,13 @@ fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline
             if def.source_type == SourceType::Table {
                 cfg.cleanup_policy = CleanupPolicy::Compact;
             }
-            cfg.retention_ms = w.retention_ms;
-            log.create_topic(&def.topic, &cfg)?;
+            if let Some(win) = window_retention(pipeline) {
+                // Windowed results: compacted, and windows past their retention deleted, as Kafka
+                // Streams configures windowed changelogs.
+                cfg.cleanup_policy = CleanupPolicy::CompactDelete;
+                cfg.retention_ms = Some(win);
+            }
+            log.create_topic(&def.topic, &w.topic_config(cfg))?;
             Ok(true)
         }
     }

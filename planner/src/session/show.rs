@@ -27,6 +27,39 @@ pub(crate) fn string_rows(columns: &[&str], rows: Vec<Vec<String>>) -> RowSet {
     RowSet { schema, batches: vec![batch] }
 }
 
+/// A topic's cleanup settings, with Kafka's names (-1: no limit).
+fn topic_settings(c: &storage::TopicConfig) -> String {
+    let limit = |v: Option<i64>| v.map_or("-1".to_string(), |v| v.to_string());
+    format!(
+        "cleanup.policy={}, retention.ms={}, retention.bytes={}, segment.bytes={}",
+        c.cleanup_policy.kafka_name(),
+        limit(c.retention_ms),
+        limit(c.retention_bytes.map(|b| b as i64)),
+        c.segment_bytes
+    )
+}
+
+/// What the background cleaner last did to a topic.
+fn last_cleanup(s: Option<engine::CleanupStatus>) -> String {
+    let Some(s) = s else { return "never".to_string() };
+    let when = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()).unwrap_or_else(|| ms.to_string());
+    if let Some(e) = &s.error {
+        return format!("{}: failed: {e}", when(s.last_run_ms));
+    }
+    let t = &s.total;
+    let removed = match s.last_removed_ms {
+        Some(ms) => format!("last removal {}", when(ms)),
+        None => "nothing removed yet".to_string(),
+    };
+    format!(
+        "{}: {removed}; since start {} segments deleted, {} records compacted, {} bytes freed",
+        when(s.last_run_ms),
+        t.segments_deleted,
+        t.records_compacted,
+        t.bytes_freed
+    )
+}
+
 fn format_name(f: &engine::format::FormatSpec) -> String {
     f.kind.name().to_string()
 }
@@ -64,15 +97,29 @@ impl Session {
                     }
                     let info = log.describe_topic(&t)?;
                     let records: i64 = info.partitions.iter().map(|p| p.end_offset - p.start_offset).sum();
-                    rows.push(vec![t, info.config.partitions.to_string(), records.to_string()]);
+                    let mut row = vec![t.clone(), info.config.partitions.to_string(), records.to_string()];
+                    if extended {
+                        let bytes: u64 = info.partitions.iter().map(|p| p.size_bytes).sum();
+                        row.push(bytes.to_string());
+                        row.push(topic_settings(&info.config));
+                        row.push(last_cleanup(inner.engine.cleanup_status(&t)));
+                    }
+                    rows.push(row);
                 }
-                string_rows(&["Kafka Topic", "Partitions", "Records"], rows)
+                if extended {
+                    string_rows(&["Kafka Topic", "Partitions", "Records", "Bytes", "Settings", "Last Cleanup"], rows)
+                } else {
+                    string_rows(&["Kafka Topic", "Partitions", "Records"], rows)
+                }
             }
             ShowWhat::Queries => {
                 let mut rows = Vec::new();
                 for info in inner.engine.queries() {
                     let def = catalog.queries.get(&info.id);
                     let status = match &info.state {
+                        QueryState::Running if info.checkpoint_error.is_some() => {
+                            format!("CHECKPOINT FAILING: {}", info.checkpoint_error.as_deref().unwrap_or_default())
+                        }
                         QueryState::Running if info.user_paused => "PAUSED".to_string(),
                         QueryState::Running => match &info.paused {
                             Some(why) => format!("PAUSED: {why}"),
@@ -148,6 +195,10 @@ impl Session {
                 info.push(("Partitions".into(), t.config.partitions.to_string()));
                 let records: i64 = t.partitions.iter().map(|p| p.end_offset - p.start_offset).sum();
                 info.push(("Records in topic".into(), records.to_string()));
+                let bytes: u64 = t.partitions.iter().map(|p| p.size_bytes).sum();
+                info.push(("Topic size".into(), format!("{bytes} bytes")));
+                info.push(("Topic settings".into(), topic_settings(&t.config)));
+                info.push(("Last cleanup".into(), last_cleanup(inner.engine.cleanup_status(&def.topic))));
             }
             for q in readers.iter().chain(writers.iter()) {
                 if let Some(g) = inner.engine.processing_guarantee(q) {

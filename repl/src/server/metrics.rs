@@ -1,6 +1,7 @@
 //! GET /metrics: Prometheus text format. Per query: records in/out, processing errors, late
-//! records dropped, lag per source partition, state size; engine-wide: checkpoint duration and
-//! epoch; server-wide: requests, connections, running push queries.
+//! records dropped, lag per source partition, state size; engine-wide: checkpoint duration, epoch
+//! and failures, the retention cleaner's passes and what it freed; server-wide: requests,
+//! connections, running push queries.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -98,6 +99,25 @@ pub fn render(eddy: &Eddy, stats: &Stats) -> String {
     let _ = writeln!(out, "eddy_checkpoint_duration_seconds {}", engine.last_checkpoint_duration().as_secs_f64());
     head(&mut out, "eddy_checkpoint_epoch", "counter", "The last committed checkpoint.");
     let _ = writeln!(out, "eddy_checkpoint_epoch {}", engine.committed_epoch().0);
+    let health = engine.checkpoint_health();
+    head(&mut out, "eddy_checkpoint_failures_total", "counter", "Periodic checkpoints that failed (each is retried).");
+    let _ = writeln!(out, "eddy_checkpoint_failures_total {}", health.failures_total);
+    head(&mut out, "eddy_checkpoint_consecutive_failures", "gauge", "Failed checkpoints since the last one that committed.");
+    let _ = writeln!(out, "eddy_checkpoint_consecutive_failures {}", health.consecutive_failures);
+    let cleaner = engine.cleaner_stats();
+    let cleaner_counters: [(&str, &str, u64); 5] = [
+        ("eddy_cleaner_passes_total", "Passes of the retention and compaction cleaner.", cleaner.passes),
+        ("eddy_cleaner_failures_total", "Topic cleanings that failed (retried at the next pass).", cleaner.failures),
+        ("eddy_cleaner_segments_deleted_total", "Log segments deleted by retention.", cleaner.total.segments_deleted),
+        ("eddy_cleaner_records_compacted_total", "Records removed by compaction.", cleaner.total.records_compacted),
+        ("eddy_cleaner_bytes_freed_total", "Bytes of log freed by retention and compaction.", cleaner.total.bytes_freed),
+    ];
+    for (name, help, v) in cleaner_counters {
+        head(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    head(&mut out, "eddy_cleaner_last_pass_seconds", "gauge", "Duration of the last cleaner pass.");
+    let _ = writeln!(out, "eddy_cleaner_last_pass_seconds {}", cleaner.last_pass.as_secs_f64());
     let server: [(&str, &str, &str, i64); 7] = [
         ("eddy_http_requests_total", "counter", "HTTP requests answered.", stats.http_requests.load(Ordering::Relaxed) as i64),
         ("eddy_http_errors_total", "counter", "HTTP requests answered with an error status.", stats.http_errors.load(Ordering::Relaxed) as i64),

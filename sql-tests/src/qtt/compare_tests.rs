@@ -69,6 +69,9 @@ fn objects_need_the_same_members_with_upper_case_fallback() {
     // Quoted lower-case names match exactly first.
     assert!(values_match(&j(r#"{"id!": 10}"#), &j(r#"{"id!": 10}"#), None));
     assert!(!values_match(&j(r#"{"Name": "a"}"#), &j(r#"{"name": "a"}"#), None));
+    // A member that is not there reads as null (as Java's Map.get has it).
+    assert!(values_match(&j(r#"{"A": null, "B": 1}"#), &j(r#"{"C": null, "B": 1}"#), None));
+    assert!(!values_match(&j(r#"{"A": 2, "B": 1}"#), &j(r#"{"C": null, "B": 1}"#), None));
 }
 
 #[test]

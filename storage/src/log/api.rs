@@ -55,6 +55,43 @@ pub enum CleanupPolicy {
     Delete,
     /// Keep the latest record per key (changelog topics); older segments are rewritten.
     Compact,
+    /// Both (Kafka's `compact,delete`): compacted, and whole segments past `retention_ms` or
+    /// beyond `retention_bytes` are deleted too (windowed changelogs).
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Kafka's name of the policy: `delete`, `compact` or `compact,delete`.
+    pub fn kafka_name(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::CompactDelete => "compact,delete",
+        }
+    }
+
+    /// Parses Kafka's names (case-insensitive; `delete,compact` is `compact,delete`).
+    pub fn from_kafka_name(name: &str) -> Option<CleanupPolicy> {
+        let mut parts: Vec<String> = name.split(',').map(|p| p.trim().to_lowercase()).collect();
+        parts.sort();
+        parts.dedup();
+        match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["delete"] => Some(CleanupPolicy::Delete),
+            ["compact"] => Some(CleanupPolicy::Compact),
+            ["compact", "delete"] => Some(CleanupPolicy::CompactDelete),
+            _ => None,
+        }
+    }
+
+    /// True when whole segments are deleted by time and size.
+    pub fn deletes(self) -> bool {
+        self != CleanupPolicy::Compact
+    }
+
+    /// True when superseded records are compacted away.
+    pub fn compacts(self) -> bool {
+        self != CleanupPolicy::Delete
+    }
 }
 
 /// Settings of one topic, fixed at creation.
@@ -64,9 +101,11 @@ pub struct TopicConfig {
     pub partitions: u32,
     /// Retention policy.
     pub cleanup_policy: CleanupPolicy,
-    /// With `Delete`: segments whose newest record is older than this are removed. `None`: forever.
+    /// With `Delete` (or `CompactDelete`): segments whose newest record is older than this are
+    /// removed. `None`: forever.
     pub retention_ms: Option<i64>,
-    /// With `Delete`: the oldest segments are removed while a partition is larger. `None`: no limit.
+    /// With `Delete` (or `CompactDelete`): the oldest segments are removed while a partition is
+    /// larger. `None`: no limit.
     pub retention_bytes: Option<u64>,
     /// A segment is rolled when it reaches this size.
     pub segment_bytes: u64,
@@ -121,6 +160,21 @@ pub struct RetentionReport {
     pub bytes_freed: u64,
 }
 
+/// What one cleaning pass over a topic may touch (see [`TopicLog::clean_topic`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanRequest {
+    /// The current wall-clock time (ms), against which `retention_ms` is measured.
+    pub now_ms: i64,
+    /// Per partition, in partition order: the first offset that must stay as it is (what a reader
+    /// has not consumed yet, or what was written after the last checkpoint). A segment is deleted
+    /// or compacted only when every record in it lies below its partition's floor. A partition
+    /// without an entry has no floor (every closed segment may go).
+    pub floors: Vec<Offset>,
+    /// Also delete every closed segment wholly below the floor, whatever the retention settings
+    /// (internal repartition topics: records are dropped once every reader has consumed them).
+    pub delete_consumed: bool,
+}
+
 /// Topic management: create, delete, list, describe.
 pub trait TopicAdmin: Send + Sync {
     /// Creates a topic. Errors with `TopicExists` if it is there already.
@@ -149,6 +203,13 @@ pub trait TopicLog: TopicAdmin {
     fn truncate(&self, topic: &str, partition: u32, offset: Offset) -> Result<()>;
     /// Applies retention and compaction to every topic; `now_ms` is the current wall-clock time.
     fn enforce_retention(&self, now_ms: i64) -> Result<RetentionReport>;
+    /// Applies one topic's cleanup policy within the limits of `request` (the engine's
+    /// background cleaner calls it with the floors of its readers). Appends and reads go on
+    /// meanwhile: segments are swapped under a short lock. Default: nothing is removed (for
+    /// backends whose broker applies retention itself).
+    fn clean_topic(&self, _topic: &str, _request: &CleanRequest) -> Result<RetentionReport> {
+        Ok(RetentionReport::default())
+    }
     /// Makes every appended record durable (fsync).
     fn sync(&self) -> Result<()>;
     /// Registers a listener called after every append.

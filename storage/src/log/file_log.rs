@@ -20,8 +20,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::api::{
-    AppendListener, Offset, ReadBatch, RecordIn, RetentionReport, TopicAdmin, TopicConfig,
-    TopicInfo, TopicLog,
+    AppendListener, CleanRequest, Offset, ReadBatch, RecordIn, RetentionReport, TopicAdmin,
+    TopicConfig, TopicInfo, TopicLog,
 };
 use super::recovery::RecoveryReport;
 use super::topic::{is_trash, trash_path, validate_config, validate_name, Topic};
@@ -238,9 +238,19 @@ impl TopicLog for FileLog {
     fn enforce_retention(&self, now_ms: i64) -> Result<RetentionReport> {
         let topics: Vec<_> = self.topics.read().values().cloned().collect();
         let mut report = RetentionReport::default();
+        let request = CleanRequest {
+            now_ms,
+            ..CleanRequest::default()
+        };
         for t in topics {
-            t.enforce_retention(now_ms, &mut report)?;
+            t.clean(&request, &mut report)?;
         }
+        Ok(report)
+    }
+
+    fn clean_topic(&self, topic: &str, request: &CleanRequest) -> Result<RetentionReport> {
+        let mut report = RetentionReport::default();
+        self.topic(topic)?.clean(request, &mut report)?;
         Ok(report)
     }
 

@@ -20,6 +20,8 @@ mod topic;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod floor_tests;
 
 pub use api::*;
 pub use file_log::{FileLog, FsyncPolicy, LogOptions};

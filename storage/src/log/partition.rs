@@ -9,7 +9,7 @@
 //! Lock order: `maint`, `writer`, `segments`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -37,8 +37,10 @@ pub(crate) struct Partition {
     pub maint: Mutex<()>,
     /// The offset the next record gets.
     pub end: AtomicI64,
-    /// Base of the active segment at the last compaction (nothing new to compact below it).
+    /// Where the cleanable range ended at the last compaction (nothing new to compact below it).
     pub compacted_to: AtomicI64,
+    /// Bytes of the cleanable range right after the last compaction.
+    pub compacted_bytes: AtomicU64,
     /// A segment file was created since the directory was last synced.
     dir_dirty: AtomicBool,
 }
@@ -120,6 +122,7 @@ impl Partition {
             maint: Mutex::new(()),
             end: AtomicI64::new(end),
             compacted_to: AtomicI64::new(-1),
+            compacted_bytes: AtomicU64::new(0),
             dir_dirty: AtomicBool::new(false),
         }
     }

@@ -1,16 +1,27 @@
 //! Retention (delete policy) and compaction (compact policy) of one partition.
 //!
-//! Delete: whole closed segments are removed from the front while their newest timestamp is older
-//! than `now - retention_ms`, then while the partition is larger than `retention_bytes`; the active
-//! segment is never removed, and the start offset moves up to the first remaining segment.
+//! Every pass is limited by a floor: the first offset that must stay as it is (what a reader has
+//! not consumed and checkpointed yet, or output written after the last checkpoint). Only closed
+//! segments whose records all lie below the floor are deleted or compacted; the active segment is
+//! never touched.
 //!
-//! Compact: the latest offset of every key in the closed segments is found, then each closed segment
-//! that holds older records is rewritten without them (records with a null key are kept). A
-//! tombstone (null value) that is the latest for its key is kept in the newest closed segment and
-//! dropped from older ones. Offsets are preserved, so the log gets gaps; a segment left empty is
-//! removed. A rewrite goes to `<base>.log|index|timeindex.cleaned`, is synced, then renamed over
-//! the old files (indexes removed first, so a crash in between leaves a log whose indexes are
-//! rebuilt on open, never a stale index).
+//! Delete: whole closed segments are removed from the front while their newest timestamp is older
+//! than `now - retention_ms`, then while the partition is larger than `retention_bytes`, and the
+//! start offset moves up to the first remaining segment. Delete-consumed (repartition topics):
+//! every closed segment below the floor goes, whatever the settings.
+//!
+//! Compact (once at least half of the cleanable bytes are new since the last compaction, as
+//! Kafka's `min.cleanable.dirty.ratio`): the latest offset of every key in the cleanable segments
+//! (closed, below the floor) is found, then each of them that holds older records is rewritten without them (records with a
+//! null key are kept). A tombstone (null value) that is the latest for its key is kept in the
+//! newest cleanable segment and dropped from older ones. Offsets are preserved, so the log gets
+//! gaps; a segment left empty is removed. A rewrite goes to `<base>.log|index|timeindex.cleaned`,
+//! is synced, then renamed over the old files (indexes removed first, so a crash in between
+//! leaves a log whose indexes are rebuilt on open, never a stale index).
+//!
+//! Locks: a pass holds the partition's `maint` lock (truncation waits), never the append lock;
+//! the segment list is swapped under its short write lock, so appends and reads go on while a
+//! segment is rewritten.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -29,17 +40,28 @@ use crate::log::Offset;
 /// Bytes buffered before a compaction rewrite writes to its file.
 const WRITE_CHUNK: usize = 1 << 20;
 
+/// How many segments at the front of `segs` may be cleaned: closed ones whose records all lie
+/// below `floor` (the active segment, the last, never).
+fn cleanable(segs: &[Arc<Segment>], floor: Offset) -> usize {
+    let closed = segs.len() - 1;
+    segs[..closed]
+        .iter()
+        .take_while(|s| s.next_offset() <= floor)
+        .count()
+}
+
 impl Partition {
-    /// Deletes old segments by time and size.
+    /// Deletes old segments by time and size, none reaching `floor` or beyond.
     pub fn delete_old(
         &self,
         config: &TopicConfig,
         now_ms: i64,
+        floor: Offset,
         report: &mut RetentionReport,
     ) -> Result<()> {
         let _maint = self.maint.lock();
         let segs = self.segments();
-        let closed = segs.len() - 1;
+        let closed = cleanable(&segs, floor);
         let mut n = 0;
         if let Some(ms) = config.retention_ms {
             let limit = now_ms.saturating_sub(ms);
@@ -54,6 +76,24 @@ impl Partition {
                 n += 1;
             }
         }
+        self.remove_front(&segs, n, report)
+    }
+
+    /// Deletes every closed segment whose records all lie below `floor`.
+    pub fn delete_below(&self, floor: Offset, report: &mut RetentionReport) -> Result<()> {
+        let _maint = self.maint.lock();
+        let segs = self.segments();
+        let n = cleanable(&segs, floor);
+        self.remove_front(&segs, n, report)
+    }
+
+    /// Removes the first `n` segments of the snapshot `segs` (called with `maint` held).
+    fn remove_front(
+        &self,
+        segs: &[Arc<Segment>],
+        n: usize,
+        report: &mut RetentionReport,
+    ) -> Result<()> {
         if n == 0 {
             return Ok(());
         }
@@ -71,13 +111,23 @@ impl Partition {
         Ok(())
     }
 
-    /// Compacts the closed segments, keeping the latest record per key.
-    pub fn compact(&self, report: &mut RetentionReport) -> Result<()> {
+    /// Compacts the closed segments below `floor`, keeping the latest record per key.
+    pub fn compact(&self, floor: Offset, report: &mut RetentionReport) -> Result<()> {
         let _maint = self.maint.lock();
         let segs = self.segments();
-        let closed = &segs[..segs.len() - 1];
-        let active_base = segs[segs.len() - 1].base;
-        if closed.is_empty() || self.compacted_to.load(Ordering::Acquire) == active_base {
+        let closed = &segs[..cleanable(&segs, floor)];
+        // Where the cleanable range ends: nothing new to compact while it stays there.
+        let clean_end = segs[closed.len()].base;
+        let done_to = self.compacted_to.load(Ordering::Acquire);
+        if closed.is_empty() || done_to == clean_end {
+            return Ok(());
+        }
+        // As Kafka's `min.cleanable.dirty.ratio` (0.5): rewrite only once at least half of the
+        // cleanable bytes were added since the last compaction, so that a large compacted log is
+        // not scanned again for every segment that closes.
+        let size: u64 = closed.iter().map(|s| s.size()).sum();
+        let dirty = size.saturating_sub(self.compacted_bytes.load(Ordering::Acquire));
+        if done_to >= 0 && dirty * 2 < size {
             return Ok(());
         }
         let mut latest: HashMap<Vec<u8>, Offset> = HashMap::new();
@@ -118,7 +168,10 @@ impl Partition {
             }
             *list = Arc::new(new);
         }
-        self.compacted_to.store(active_base, Ordering::Release);
+        let segs = self.segments();
+        let kept: u64 = segs.iter().take_while(|s| s.base < clean_end).map(|s| s.size()).sum();
+        self.compacted_bytes.store(kept, Ordering::Release);
+        self.compacted_to.store(clean_end, Ordering::Release);
         Ok(())
     }
 

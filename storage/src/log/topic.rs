@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::api::{CleanupPolicy, RetentionReport, TopicConfig, TopicInfo};
+use super::api::{CleanRequest, RetentionReport, TopicConfig, TopicInfo};
+use super::Offset;
 use super::file_log::FsyncPolicy;
 use super::partition::{sync_dir, Partition};
 use super::recovery::RecoveryReport;
@@ -157,12 +158,19 @@ impl Topic {
             })
     }
 
-    /// Applies the topic's cleanup policy to every partition.
-    pub fn enforce_retention(&self, now_ms: i64, report: &mut RetentionReport) -> Result<()> {
-        for p in &self.partitions {
-            match self.config.cleanup_policy {
-                CleanupPolicy::Delete => p.delete_old(&self.config, now_ms, report)?,
-                CleanupPolicy::Compact => p.compact(report)?,
+    /// Applies the topic's cleanup policy to every partition, below each partition's floor.
+    pub fn clean(&self, request: &CleanRequest, report: &mut RetentionReport) -> Result<()> {
+        let policy = self.config.cleanup_policy;
+        for (i, p) in self.partitions.iter().enumerate() {
+            let floor = request.floors.get(i).copied().unwrap_or(Offset::MAX);
+            if policy.compacts() {
+                p.compact(floor, report)?;
+            }
+            if policy.deletes() {
+                p.delete_old(&self.config, request.now_ms, floor, report)?;
+            }
+            if request.delete_consumed {
+                p.delete_below(floor, report)?;
             }
         }
         Ok(())

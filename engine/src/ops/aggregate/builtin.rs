@@ -9,7 +9,7 @@ use datafusion::common::ScalarValue;
 use super::function::{wrong_types, AggError, AggFunction, AggFunctionRef, AggState};
 
 /// Names of the aggregate functions.
-pub const NAMES: &[&str] = &["COUNT", "SUM", "AVG", "MIN", "MAX"];
+pub const NAMES: &[&str] = &["COUNT", "SUM", "SUM_LIST", "AVG", "MIN", "MAX"];
 
 pub(super) fn create(name: &str, args: &[DataType], _params: &[ScalarValue]) -> Result<AggFunctionRef, AggError> {
     let one = |what: &str| -> Result<&DataType, AggError> {
@@ -31,7 +31,15 @@ pub(super) fn create(name: &str, args: &[DataType], _params: &[ScalarValue]) -> 
             if !numeric(t) {
                 return Err(wrong_types("SUM", args, "a number"));
             }
-            Ok(Arc::new(Sum { t: t.clone() }))
+            Ok(Arc::new(Sum { t: t.clone(), list: false }))
+        }
+        // SUM_LIST(ARRAY<number>): the sum of every element of every row's array.
+        "SUM_LIST" => {
+            let t = one("an ARRAY of numbers")?;
+            match t {
+                DataType::List(f) if numeric(f.data_type()) => Ok(Arc::new(Sum { t: f.data_type().clone(), list: true })),
+                _ => Err(wrong_types("SUM_LIST", args, "an ARRAY of numbers")),
+            }
         }
         "AVG" => {
             let t = one("a number")?;
@@ -123,15 +131,34 @@ impl AggState for CountState {
 
 #[derive(Debug)]
 struct Sum {
+    /// The type summed (the element type for SUM_LIST).
     t: DataType,
+    /// SUM_LIST: each argument is an array whose elements are summed.
+    list: bool,
 }
 
 /// Integers and decimals sum exactly in i128; doubles in f64.
 #[derive(Debug)]
 struct SumState {
     t: DataType,
+    list: bool,
     int: i128,
     float: f64,
+}
+
+impl SumState {
+    fn add(&mut self, a: &ArrayRef, row: usize, sign: i128) {
+        if !self.list {
+            return add_value(&self.t, a, row, sign, &mut self.int, &mut self.float);
+        }
+        if a.is_null(row) {
+            return;
+        }
+        let items = a.as_list::<i32>().value(row);
+        for i in 0..items.len() {
+            add_value(&self.t, &items, i, sign, &mut self.int, &mut self.float);
+        }
+    }
 }
 
 fn add_value(t: &DataType, a: &ArrayRef, row: usize, sign: i128, int: &mut i128, float: &mut f64) {
@@ -148,18 +175,22 @@ fn add_value(t: &DataType, a: &ArrayRef, row: usize, sign: i128, int: &mut i128,
 
 impl AggFunction for Sum {
     fn name(&self) -> &'static str {
-        "SUM"
+        if self.list {
+            "SUM_LIST"
+        } else {
+            "SUM"
+        }
     }
     fn return_type(&self) -> DataType {
         self.t.clone()
     }
     fn new_state(&self) -> Box<dyn AggState> {
-        Box::new(SumState { t: self.t.clone(), int: 0, float: 0.0 })
+        Box::new(SumState { t: self.t.clone(), list: self.list, int: 0, float: 0.0 })
     }
     fn load(&self, b: &[u8]) -> Result<Box<dyn AggState>, AggError> {
         let int = read_i128(b, 0).ok_or(AggError::Corrupt("SUM"))?;
         let float = f64::from_bits(read_i64(b, 16).ok_or(AggError::Corrupt("SUM"))? as u64);
-        Ok(Box::new(SumState { t: self.t.clone(), int, float }))
+        Ok(Box::new(SumState { t: self.t.clone(), list: self.list, int, float }))
     }
     fn supports_retract(&self) -> bool {
         true
@@ -168,10 +199,10 @@ impl AggFunction for Sum {
 
 impl AggState for SumState {
     fn update(&mut self, args: &[ArrayRef], row: usize) {
-        add_value(&self.t, &args[0], row, 1, &mut self.int, &mut self.float);
+        self.add(&args[0], row, 1);
     }
     fn retract(&mut self, args: &[ArrayRef], row: usize) {
-        add_value(&self.t, &args[0], row, -1, &mut self.int, &mut self.float);
+        self.add(&args[0], row, -1);
     }
     fn merge(&mut self, other: &dyn AggState) {
         if let Some(o) = other.as_any().downcast_ref::<SumState>() {

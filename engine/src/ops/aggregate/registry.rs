@@ -13,6 +13,7 @@ use super::{builtin, udaf};
 pub const NAMES: &[&str] = &[
     "COUNT",
     "SUM",
+    "SUM_LIST",
     "AVG",
     "MIN",
     "MAX",

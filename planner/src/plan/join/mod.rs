@@ -22,7 +22,7 @@ use super::names::{alias, ROWKEY, ROWTIME};
 use super::pipeline::{batch_schema, user_fields, Pipeline};
 use crate::ast::{Join, JoinKind, SourceType};
 use crate::binder::{ScopeColumn, Typed};
-use crate::catalog::SourceDef;
+use crate::catalog::{SourceDef, WindowType};
 use crate::error::{invalid, PlanError, Result};
 
 /// What the projection needs to choose the key of a join's result (from the last join).
@@ -113,6 +113,7 @@ fn join_one(cx: &PlanContext<'_>, p: &mut Pipeline, mut b: Binary<'_>, counter: 
     let (join_type, kind) = join_kind(&b)?;
     let keys = bind_condition(cx, &b.join.on, &b.left, &b.right)?;
     let kind = check_keys(p, &mut b, kind, join_type, &keys)?;
+    check_windows(cx, &b, &keys)?;
     let (left, right, n) = (&mut b.left, &mut b.right, b.n);
     let (lk, rk, partitions, single) = co_partition(cx, p, left, right, &keys, n, counter)?;
     let (lw, rw) = (left.schema.fields().len() - 2, right.schema.fields().len() - 2);
@@ -216,6 +217,58 @@ fn join_kind(b: &Binary<'_>) -> Result<(JoinType, JoinKindSpec)> {
     Ok((join_type, kind))
 }
 
+/// The window a side's records are keyed by: the FROM source's for the first join's left
+/// side, the joined source's for a right side; a join's result is not windowed.
+fn side_window<'a>(cx: &PlanContext<'a>, b: &Binary<'a>, right: bool) -> Option<(&'a SourceDef, WindowType)> {
+    let def = if right { b.def } else if b.n == 0 { cx.from } else { return None };
+    def.window.map(|w| (def, w))
+}
+
+/// How ksqlDB names a source's window type in its messages.
+fn window_name(def: &SourceDef, w: WindowType) -> &'static str {
+    match w {
+        WindowType::Session => "SESSION",
+        // The catalog keeps only the size: the statement says which kind of time window.
+        WindowType::Time { .. } if def.sql.to_uppercase().contains("HOPPING") => "HOPPING",
+        WindowType::Time { .. } => "TUMBLING",
+    }
+}
+
+/// ksqlDB's rules for joining windowed sources: both sides windowed or neither, session
+/// windows only with session windows, and no repartition (the join must be on both sides'
+/// keys, with time windows of one size): a windowed key cannot be re-keyed.
+fn check_windows(cx: &PlanContext<'_>, b: &Binary<'_>, keys: &JoinKeyExprs) -> Result<()> {
+    let (l, r) = (side_window(cx, b, false), side_window(cx, b, true));
+    let (ln, rn) = (b.left.names.join("_"), b.def.name.clone());
+    match (l, r) {
+        (None, None) => Ok(()),
+        (Some((d, w)), None) | (None, Some((d, w))) => {
+            let (windowed, plain) = if l.is_some() { (&ln, &rn) } else { (&rn, &ln) };
+            Err(invalid(format!(
+                "Can not join windowed source to non-windowed source.\n`{windowed}` is {} windowed\n`{plain}` is not windowed",
+                window_name(d, w)
+            )))
+        }
+        (Some((ld, lw)), Some((rd, rw))) => {
+            let session = |w: WindowType| w == WindowType::Session;
+            if session(lw) != session(rw) {
+                return Err(invalid(format!(
+                    "Incompatible windowed sources.\nLeft source: {}\nRight source: {}\nSession windowed sources can only be joined to other session windowed sources, and may still not result in expected behaviour as session bounds must be an exact match for the join to work\nHopping and tumbling windowed sources can only be joined to other hopping and tumbling windowed sources",
+                    window_name(ld, lw),
+                    window_name(rd, rw)
+                )));
+            }
+            let on_keys = keys.left_texts == b.left.partitioned_by && keys.right_texts == b.right.partitioned_by;
+            if lw != rw || !on_keys {
+                return Err(invalid(
+                    "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Checks that a join with a table is on its primary key; a table-table join on another
 /// column of the left table is a foreign-key join, whose left side is materialized first.
 fn check_keys(p: &mut Pipeline, b: &mut Binary<'_>, kind: JoinKindSpec, join_type: JoinType, keys: &JoinKeyExprs) -> Result<JoinKindSpec> {
@@ -234,6 +287,9 @@ fn check_keys(p: &mut Pipeline, b: &mut Binary<'_>, kind: JoinKindSpec, join_typ
             }
             if b.n > 0 {
                 return Err(PlanError::Unsupported { feature: "a foreign-key join after another join".into() });
+            }
+            if b.def.window.is_some() {
+                return Err(invalid("Foreign-key table-table joins are not supported on windowed tables."));
             }
             // The left table's changes must carry their old values (to leave the old key).
             let left = &mut b.left;

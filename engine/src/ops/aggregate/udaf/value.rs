@@ -201,6 +201,11 @@ impl ValType {
         Ok(ValType { dt: dt.clone(), kind, canonical, item: Arc::new(Field::new("item", dt.clone(), true)) })
     }
 
+    /// The SQL type's Arrow type.
+    pub fn data_type(&self) -> &DataType {
+        &self.dt
+    }
+
     /// True for ARRAY, MAP and STRUCT.
     pub fn is_nested(&self) -> bool {
         self.kind == Kind::Nested

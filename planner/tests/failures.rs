@@ -1,0 +1,150 @@
+//! Failures are seen: a periodic checkpoint that fails is retried, counted and shown as the
+//! queries' state while it persists; a damaged command log stops the start with an error naming
+//! the record, unless the operator asks to start without it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eddy_planner::{Eddy, OpenOptions, Output, PlanError, Session};
+use engine::{Engine, EngineConfig};
+use storage::{FileLog, KvStore, LogOptions, MemStore, RecordIn, ScanIter, StateBatch, StorageError, TopicLog};
+
+/// A state store whose commits fail while `fail` is set.
+struct FlakyStore {
+    inner: MemStore,
+    fail: AtomicBool,
+}
+
+impl KvStore for FlakyStore {
+    fn get(&self, key: &[u8]) -> storage::Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn multi_get(&self, keys: &[&[u8]]) -> storage::Result<Vec<Option<Vec<u8>>>> {
+        self.inner.multi_get(keys)
+    }
+    fn scan(&self, from: &[u8], to: &[u8]) -> storage::Result<ScanIter<'_>> {
+        self.inner.scan(from, to)
+    }
+    fn commit(&self, batch: &StateBatch, sync: bool) -> storage::Result<()> {
+        if self.fail.load(Ordering::Relaxed) {
+            return Err(StorageError::Io { path: "state".into(), source: std::io::Error::other("injected write failure") });
+        }
+        self.inner.commit(batch, sync)
+    }
+    fn approximate_size(&self, from: &[u8], to: &[u8]) -> u64 {
+        self.inner.approximate_size(from, to)
+    }
+}
+
+fn run(s: &mut Session, sql: &str) -> Vec<Output> {
+    s.execute_all(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The Status column of SHOW QUERIES for `id`.
+fn status(s: &mut Session, id: &str) -> String {
+    let out = run(s, "SHOW QUERIES;");
+    let Output::Rows(rows) = &out[0] else { panic!("rows") };
+    let b = &rows.batches[0];
+    let col = |i: usize| b.column(i).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap().clone();
+    let (ids, statuses) = (col(0), col(2));
+    (0..b.num_rows()).find(|&i| ids.value(i) == id).map(|i| statuses.value(i).to_string()).unwrap_or_else(|| panic!("no query {id}"))
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_failing_checkpoint_is_retried_counted_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(FileLog::open(&dir.path().join("topics"), LogOptions::default()).unwrap());
+    let store = Arc::new(FlakyStore { inner: MemStore::new(), fail: AtomicBool::new(false) });
+    let config = EngineConfig { checkpoint_interval: Duration::from_millis(50), ..EngineConfig::default() };
+    let engine = Engine::with_parts(log, store.clone(), config).unwrap();
+    let eddy = Eddy::with_engine(engine.clone()).unwrap();
+    let mut s = eddy.session();
+    run(&mut s, "SET 'auto.offset.reset' = 'earliest';");
+    run(&mut s, "CREATE STREAM s (id INT KEY, v STRING) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);");
+    run(&mut s, "CREATE STREAM c AS SELECT id, v FROM s;");
+    let id = "CSAS_C_1";
+    assert_eq!(status(&mut s, id), "RUNNING");
+
+    store.fail.store(true, Ordering::Relaxed);
+    let epoch = engine.committed_epoch();
+    run(&mut s, "INSERT INTO s (id, v) VALUES (1, 'a');");
+    // Retried without new input, each failure counted; after three the queries show it.
+    wait_until("three failed checkpoints", || engine.checkpoint_health().consecutive_failures >= 3);
+    let health = engine.checkpoint_health();
+    assert!(health.failures_total >= 3, "{health:?}");
+    assert!(health.last_error.as_deref().is_some_and(|e| e.contains("injected write failure")), "{health:?}");
+    let shown = status(&mut s, id);
+    assert!(shown.starts_with("CHECKPOINT FAILING: ") && shown.contains("injected write failure"), "{shown}");
+    assert_eq!(engine.committed_epoch(), epoch);
+
+    // The store comes back: the next retry commits what the failed ones held.
+    store.fail.store(false, Ordering::Relaxed);
+    wait_until("a committed checkpoint", || engine.committed_epoch() > epoch);
+    assert_eq!(engine.checkpoint_health().consecutive_failures, 0);
+    assert_eq!(status(&mut s, id), "RUNNING");
+    let offset = store.get(&engine::runtime::keys::offset_key(id, 0, 0, 0)).unwrap().unwrap();
+    assert_eq!(i64::from_be_bytes(offset.try_into().unwrap()), 1);
+    eddy.shutdown().unwrap();
+}
+
+/// A data directory with a stream and a persistent query, closed.
+fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let eddy = Eddy::open(dir.path(), EngineConfig::default()).unwrap();
+    let mut s = eddy.session();
+    run(&mut s, "CREATE STREAM s (id INT KEY, v STRING) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);");
+    run(&mut s, "CREATE STREAM c AS SELECT id, v FROM s;");
+    eddy.shutdown().unwrap();
+    dir
+}
+
+fn append_command(dir: &std::path::Path, value: Option<&[u8]>) {
+    let log = FileLog::open(&dir.join("topics"), LogOptions::default()).unwrap();
+    log.append("_eddy_commands", 0, &[RecordIn { timestamp: 0, key: None, value, headers: &[] }]).unwrap();
+}
+
+#[test]
+fn a_damaged_command_log_stops_the_start_unless_told_to_skip() {
+    let dir = data_dir();
+    append_command(dir.path(), Some(b"{\"sql\": \"CREATE STREAM x (id INT) WI\x00\xff garbage"));
+    let err = Eddy::open(dir.path(), EngineConfig::default()).err().expect("refused");
+    assert!(matches!(err, PlanError::DamagedCommand { offset: 2, .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.starts_with("record 2 of the command log (topic \"_eddy_commands\") cannot be decoded"), "{msg}");
+    assert!(msg.contains("CREATE STREAM x (id INT) WI") && msg.contains("--skip-damaged-commands"), "{msg}");
+
+    let eddy = Eddy::open_with(dir.path(), EngineConfig::default(), OpenOptions { skip_damaged_commands: true }).unwrap();
+    let notes = eddy.startup_notes();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].starts_with("startup: skipped record 2 of the command log"), "{notes:?}");
+    // What the good records define is all there and running.
+    let mut s = eddy.session();
+    assert_eq!(status(&mut s, "CSAS_C_1"), "RUNNING");
+    eddy.shutdown().unwrap();
+}
+
+#[test]
+fn a_statement_that_cannot_be_replayed_is_named() {
+    let dir = data_dir();
+    let cmd = br#"{"sql": "CREATE STREAM y AS SELECT * FROM nowhere;", "props": {}, "query_id": "CSAS_Y_2"}"#;
+    append_command(dir.path(), Some(cmd));
+    append_command(dir.path(), None);
+    let err = Eddy::open(dir.path(), EngineConfig::default()).err().expect("refused");
+    // The first damaged record stops the start: the null one comes first in offset order.
+    assert!(matches!(err, PlanError::DamagedCommand { offset: 3, .. }), "{err}");
+    assert!(err.to_string().contains("has no value"), "{err}");
+    let eddy = Eddy::open_with(dir.path(), EngineConfig::default(), OpenOptions { skip_damaged_commands: true }).unwrap();
+    let notes = eddy.startup_notes();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("record 2") && n.contains("cannot be replayed") && n.contains("NOWHERE")), "{notes:?}");
+    eddy.shutdown().unwrap();
+}
