@@ -34,6 +34,8 @@ pub enum Op {
     NewGroupConsumer,
     /// [`crate::Cluster::group_meta`]; scope: the group.
     ClusterGroupMeta,
+    /// [`crate::Cluster::committed_offsets`]; scope: the group.
+    ClusterCommitted,
     /// [`crate::Producer::send`]; scope: the transactional id (empty for an idempotent producer).
     Send,
     /// [`crate::Producer::send_and_wait`]; scope as `Send`.
@@ -96,6 +98,7 @@ impl Op {
             Op::NewReader => "reader",
             Op::NewGroupConsumer => "group_consumer",
             Op::ClusterGroupMeta => "group_meta",
+            Op::ClusterCommitted => "committed_offsets",
             Op::Send => "send",
             Op::SendAndWait => "send_and_wait",
             Op::Flush => "flush",

@@ -537,7 +537,17 @@ impl Cluster for FakeCluster {
     }
 
     fn committed_offsets(&self, group_id: &str, parts: &[Tp]) -> Result<Vec<Option<Offset>>> {
-        let offsets = self.group_offsets(group_id);
-        Ok(parts.iter().map(|tp| offsets.get(tp).copied()).collect())
+        self.admin(Op::ClusterCommitted, group_id, |st, _| {
+            // librdkafka asks read_committed (require_stable): offsets of an open transaction are
+            // UNSTABLE_OFFSET_COMMIT until it ends, and the call times out waiting.
+            if let Some(tp) = parts.iter().find(|tp| st.offsets_unstable(group_id, tp)) {
+                return Err(KafkaError::Retriable {
+                    operation: format!("reading the offsets of consumer group \"{group_id}\""),
+                    message: format!("UNSTABLE_OFFSET_COMMIT: a transaction holding offsets for {tp} is still open"),
+                });
+            }
+            let committed = st.groups.get(group_id).map(|g| &g.committed);
+            Ok(parts.iter().map(|tp| committed.and_then(|c| c.get(tp).copied())).collect())
+        })
     }
 }

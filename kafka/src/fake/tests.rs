@@ -313,11 +313,17 @@ fn offsets_sent_to_a_transaction_commit_with_it_or_not_at_all() {
     p.send_offsets_to_transaction(&[(inp.clone(), 9)], &g, T).unwrap();
     p.commit_transaction(T).unwrap();
     assert_eq!(m.committed(&[inp.clone()], T).unwrap(), vec![Some(9)]);
+    assert_eq!(c.committed_offsets("grp", &[inp.clone(), Tp::new("out", 0)]).unwrap(), vec![Some(9), None]);
+    p.begin_transaction().unwrap();
+    p.send_offsets_to_transaction(&[(inp.clone(), 11)], &g, T).unwrap();
+    assert!(c.committed_offsets("grp", &[inp.clone()]).unwrap_err().is_retriable(), "unstable while open");
+    p.commit_transaction(T).unwrap();
+    assert_eq!(c.committed_offsets("grp", &[inp.clone()]).unwrap(), vec![Some(11)]);
     // A new member starts from the committed offset.
     let polled = m.poll(Duration::ZERO, 10).unwrap();
     assert_eq!(polled.events, vec![GroupEvent::Assigned(vec![inp.clone()])]);
     m.poll(Duration::ZERO, 10).unwrap();
-    assert_eq!(m.position(&inp).unwrap(), Some(0), "reset to the log start: offset 9 is past the end");
+    assert_eq!(m.position(&inp).unwrap(), Some(0), "reset to the log start: offset 11 is past the end");
 }
 
 #[test]
