@@ -3,6 +3,7 @@
 
 mod admin;
 mod ddl;
+mod extended;
 mod insert;
 mod limits;
 pub mod output;

@@ -12,7 +12,7 @@
 //! the same group emits once (Kafka Streams' `Change(old, new)`). With `emit_old`, a result of a
 //! group that had one before is preceded by an `UpdateBefore` row holding the previous result
 //! (for HAVING). With EMIT FINAL a window's rows are emitted once, when stream time
-//! passes its end plus grace. On a barrier dirty states and the stream time are written, and
+//! passes its end plus grace (a session's: its end plus gap plus grace). On a barrier dirty states and the stream time are written, and
 //! windows past retention are deleted with one range delete.
 
 mod builtin;
@@ -252,6 +252,9 @@ impl Operator for AggregateOp {
         }
         if self.is_session() {
             self.sessions.prefix = self.store.prefix.clone();
+            if self.spec.emit_final {
+                self.load_pending_sessions(cx)?;
+            }
         }
         Ok(())
     }
