@@ -17,6 +17,7 @@ pub mod ops;
 pub mod processing_log;
 pub mod runtime;
 pub mod spec;
+pub mod testing;
 pub mod types;
 
 pub use error::{error_chain, EngineError, Result};

@@ -86,3 +86,20 @@ fn variables_scripts_and_statement_by_statement() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("expected NAME=VALUE"), "{}", text(&out.stderr));
 }
+
+/// SHOW FUNCTIONS lists Eddy's functions with their kind and category, DataFusion's own
+/// library left out.
+#[test]
+fn show_functions_lists_eddys_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = eddy(dir.path(), &["--output", "csv", "-e", "SHOW FUNCTIONS;"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "Function Name,Type,Category");
+    for want in ["LATEST_BY_OFFSET,AGGREGATE,AGGREGATE", "EXPLODE,TABLE,TABLE", "LPAD,SCALAR,STRING", "TIMESTAMPTOSTRING,SCALAR,DATE / TIME"] {
+        assert!(lines.contains(&want), "{want} missing: {stdout}");
+    }
+    assert!(!stdout.contains("ARROW_TYPEOF") && !stdout.contains("MAKE_ARRAY"), "{stdout}");
+    assert!(lines.len() > 150 && lines.len() < 300, "{} functions", lines.len() - 1);
+}

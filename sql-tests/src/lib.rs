@@ -1,5 +1,6 @@
 //! Eddy's sqllogictest adapter and runner, used by `cargo test` (over `sql-tests/slt/**/*.slt`)
-//! and by `eddy test FILE...` for users' own suites.
+//! and by `eddy test FILE...` for users' own suites; ksqlDB's SQL test files (`--@test:`, see
+//! [`ksqltest`]) run beside them.
 //!
 //! Each file runs against a fresh engine in a temporary data directory. Before every query the
 //! adapter waits until the persistent queries have processed everything appended so far, so
@@ -10,6 +11,7 @@
 //! then run one pass of the background cleaner, retention and compaction of every topic, as if
 //! the time were `<ms>`; the current time without AT).
 
+pub mod ksqltest;
 pub mod qtt;
 
 use std::path::{Path, PathBuf};
@@ -259,6 +261,18 @@ pub fn run_files(paths: &[PathBuf], complete: bool) -> (usize, usize) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
     let (mut passed, mut failed) = (0, 0);
     for p in paths {
+        // ksqlDB's SQL test files (`--@test:` blocks) run with their own runner.
+        if p.extension().is_some_and(|x| x == "sql") || std::fs::read_to_string(p).is_ok_and(|t| ksqltest::is_sql_test(&t)) {
+            let (ok, bad) = ksqltest::run_file(p);
+            if bad == 0 && ok > 0 {
+                passed += 1;
+                println!("ok     {} ({ok} tests)", p.display());
+            } else {
+                failed += 1;
+                println!("FAILED {} ({ok} passed, {bad} failed)", p.display());
+            }
+            continue;
+        }
         let r = if complete { rt.block_on(complete_file(p)) } else { rt.block_on(run_file(p)) };
         match r {
             Ok(()) => {
@@ -275,7 +289,7 @@ pub fn run_files(paths: &[PathBuf], complete: bool) -> (usize, usize) {
     (passed, failed)
 }
 
-/// Every `.slt` file under `dir`, sorted.
+/// Every `.slt` file (and ksqlDB SQL test file, `.sql`) under `dir`, sorted.
 pub fn find_slt_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -285,7 +299,7 @@ pub fn find_slt_files(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "slt") {
+            } else if p.extension().is_some_and(|x| x == "slt" || x == "sql") {
                 out.push(p);
             }
         }

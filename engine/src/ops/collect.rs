@@ -40,3 +40,26 @@ impl Operator for CollectOp {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{rows, text, Harness};
+
+    #[test]
+    fn sends_whole_batches_and_flags_a_client_that_left() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let closed = Arc::new(AtomicBool::new(false));
+        let flag = closed.clone();
+        let mut tx = Some(tx);
+        let mut h = Harness::with_task(move || Box::new(CollectOp::new(tx.take().expect("made once"), flag.clone())), false);
+        h.batch(0, rows("k:i64 v:utf8 | 1 a @3 | 2 b @4 -"));
+        let got = rx.try_recv().expect("a batch");
+        assert_eq!(text(&got), ["1 a @3 +", "2 b @4 -"]);
+        assert!(h.output().is_empty(), "a collector emits nothing downstream");
+        assert!(!closed.load(Ordering::Relaxed));
+        drop(rx);
+        h.batch(0, rows("k:i64 v:utf8 | 3 c"));
+        assert!(closed.load(Ordering::Relaxed));
+    }
+}

@@ -238,4 +238,21 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn through_the_harness_each_row_becomes_its_elements_with_its_time_and_op() {
+        let b = input();
+        let spec = ExplodeSpec { functions: vec![TableFunctionCall { function: TableFunction::Explode, arg: 0 }] };
+        let list_t = b.schema().field(0).data_type().clone();
+        let schema = with_internal([
+            Field::new("A", list_t.clone(), true),
+            Field::new("B", list_t, true),
+            Field::new("X", DataType::Int64, true),
+        ]);
+        let mut h = crate::testing::Harness::new(move || Box::new(ExplodeOp::new(spec.clone(), schema.clone())));
+        h.batch(0, b);
+        h.restart();
+        // A null list gives no rows; the input columns are carried along.
+        assert_eq!(h.output(), ["[1, 2] [10] 1 @1 +", "[1, 2] [10] 2 @1 +", "[3, ] [] 3 @3 +", "[3, ] [] null @3 +"]);
+    }
 }

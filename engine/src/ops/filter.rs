@@ -122,3 +122,61 @@ fn having(batch: &RecordBatch, pred: &BooleanArray, ops: &datafusion::arrow::arr
     let batch = RecordBatch::try_new(batch.schema(), cols)?;
     Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::logical_expr::Operator as Op;
+    use datafusion::physical_expr::expressions::{lit, BinaryExpr, Column};
+
+    use super::*;
+    use crate::testing::{rows, Harness};
+
+    /// `x > 1` over `x:i64`.
+    fn harness(mode: FilterMode) -> Harness {
+        let predicate = Arc::new(BinaryExpr::new(Arc::new(Column::new("x", 0)), Op::Gt, lit(1i64)));
+        let spec = FilterSpec { predicate, mode };
+        Harness::new(move || Box::new(FilterOp::new(spec.clone())))
+    }
+
+    #[test]
+    fn a_stream_keeps_passing_rows_and_drops_null_valued_records() {
+        let mut h = harness(FilterMode::Stream);
+        h.batch(0, rows("x:i64 | 1 @1 | 2 @2 | null @3 | 5 @4 - | 3 @5"));
+        assert_eq!(h.output(), ["2 @2 +", "3 @5 +"]);
+    }
+
+    #[test]
+    fn a_table_turns_failing_upserts_into_deletes_and_drops_failing_retractions() {
+        let mut h = harness(FilterMode::Table);
+        h.batch(0, rows("x:i64 | 2 @1 | 1 @2 | 0 @3 - | 1 @4 U- | 1 @5 U+ | 4 @6 U+"));
+        assert_eq!(h.output(), ["2 @1 +", "1 @2 -", "0 @3 -", "1 @5 -", "4 @6 U+"]);
+    }
+
+    #[test]
+    fn a_changelog_judges_every_op_by_the_predicate() {
+        let mut h = harness(FilterMode::Changelog);
+        h.batch(0, rows("x:i64 | 2 @1 U- | 1 @2 U+ | 3 @3 - | 0 @4 -"));
+        assert_eq!(h.output(), ["2 @1 U-", "3 @3 -"]);
+    }
+
+    #[test]
+    fn having_deletes_a_group_only_when_its_previous_result_passed() {
+        let mut h = harness(FilterMode::Having);
+        // Group results with their previous results: 2 (new), 2 -> 1 (fails: delete),
+        // 1 -> 0 (previous failed too: nothing), 0 -> 5 (passes: upsert).
+        h.batch(0, rows("x:i64 | 2 @1 | 2 @2 U- | 1 @2 U+ | 1 @3 U- | 0 @3 U+ | 0 @4 U- | 5 @4 U+"));
+        assert_eq!(h.output(), ["2 @1 +", "1 @2 -", "5 @4 +"]);
+    }
+
+    #[test]
+    fn stateless_across_restarts_and_forwards_watermarks() {
+        let mut h = harness(FilterMode::Stream);
+        h.batch(0, rows("x:i64 | 2 @10"));
+        h.restart();
+        h.batch(0, rows("x:i64 | 3 @20"));
+        assert_eq!(h.messages(), ["2 @10 +", "wm 10", "3 @20 +", "wm 20"]);
+        assert_eq!(h.state_len(), 0);
+    }
+}

@@ -163,3 +163,46 @@ impl Operator for MaterializeOp {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    use super::*;
+    use crate::batch::with_internal;
+    use crate::testing::{rows, Harness};
+    use crate::types::TableId;
+
+    const SCHEMA: &str = "k:i64 v:utf8";
+
+    fn harness() -> Harness {
+        let schema = with_internal([Field::new("k", DataType::Int64, true), Field::new("v", DataType::Utf8, true)]);
+        let spec = MaterializeSpec { key_columns: vec![0], table: TableId(1) };
+        Harness::new(move || Box::new(MaterializeOp::new(spec.clone(), schema.clone()).expect("an operator")))
+    }
+
+    #[test]
+    fn upserts_and_tombstones_become_changes_with_old_rows() {
+        let mut h = harness();
+        h.batch(0, rows(&format!("{SCHEMA} | 1 a @1 | 2 b @2 | 1 c @3 | 2 null @4 - | 3 x @5 - | null y @6")));
+        assert_eq!(h.output(), ["1 a @1 +", "2 b @2 +", "1 a @3 U-", "1 c @3 U+", "2 b @4 -"]);
+    }
+
+    #[test]
+    fn the_latest_rows_survive_a_restart_and_unflushed_ones_a_crash_do_not() {
+        let mut h = harness();
+        h.batch(0, rows(&format!("{SCHEMA} | 1 a @1 | 2 b @2")));
+        h.restart();
+        assert_eq!(h.state_len(), 2);
+        h.batch(0, rows(&format!("{SCHEMA} | 1 c @3 | 2 null @4 -")));
+        assert_eq!(h.output(), ["1 a @1 +", "2 b @2 +", "1 a @3 U-", "1 c @3 U+", "2 b @4 -"]);
+        // Not checkpointed: after a crash, key 1 is `a` again and key 2 is back.
+        h.crash();
+        h.batch(0, rows(&format!("{SCHEMA} | 1 d @5 | 2 e @6")));
+        assert_eq!(h.output(), ["1 a @5 U-", "1 d @5 U+", "2 b @6 U-", "2 e @6 U+"]);
+        // A checkpointed delete removes the key's state.
+        h.batch(0, rows(&format!("{SCHEMA} | 2 null @7 -")));
+        h.restart();
+        assert_eq!(h.state_len(), 1);
+    }
+}

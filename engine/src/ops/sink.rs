@@ -208,3 +208,96 @@ fn headers_of(col: &ArrayRef) -> Vec<Vec<Header>> {
 
 /// Materialized rows buffered before a checkpoint is requested.
 const STORE_CAPACITY: usize = 100_000;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+
+    use datafusion::arrow::datatypes::{DataType, Field, Fields};
+    use storage::{FileLog, LogOptions, TopicAdmin, TopicConfig};
+
+    use super::*;
+    use crate::format::FormatSpec;
+    use crate::testing::{rows, Harness};
+
+    const INPUT: &str = "k:i64 v:utf8";
+
+    /// A sink of (k key, v value) to topic `out` (two partitions) of a log in `dir`.
+    fn harness(kind: SinkKind, materialize: Option<&str>, dir: &std::path::Path) -> (Harness, Arc<FileLog>, Arc<AtomicU64>) {
+        let log = Arc::new(FileLog::open(dir, LogOptions::default()).expect("a log"));
+        log.create_topic("out", &TopicConfig::new(2)).expect("a topic");
+        let spec = SinkSpec {
+            topic: "out".into(),
+            kind,
+            key_format: FormatSpec::json(),
+            value_format: FormatSpec::json(),
+            key_columns: vec![0],
+            value_columns: vec![1],
+            key_fields: Fields::from(vec![Field::new("k", DataType::Int64, true)]),
+            value_fields: Fields::from(vec![Field::new("v", DataType::Utf8, true)]),
+            window: None,
+            append: true,
+            materialize: materialize.map(str::to_string),
+            internal: false,
+        };
+        let records = Arc::new(AtomicU64::new(0));
+        let (l, r) = (log.clone(), records.clone());
+        let h = Harness::new(move || Box::new(SinkOp::new(spec.clone(), l.clone(), r.clone()).expect("a sink")));
+        (h, log, records)
+    }
+
+    /// Every record of `out`: (partition, key, value, timestamp), in offset order per partition.
+    fn records(log: &FileLog) -> Vec<(u32, Option<String>, Option<String>, i64)> {
+        let mut v = Vec::new();
+        for p in 0..2 {
+            let b = log.read("out", p, 0, 1 << 20).expect("readable");
+            for r in b.iter() {
+                let s = |x: Option<&[u8]>| x.map(|b| String::from_utf8_lossy(b).into_owned());
+                v.push((p, s(r.key), s(r.value), r.timestamp));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_table_sink_writes_upserts_and_tombstones_to_the_partition_of_their_key() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (mut h, log, written) = harness(SinkKind::Table, None, dir.path());
+        h.batch(0, rows(&format!("{INPUT} | 1 a @5 | 1 a @6 U- | 1 b @6 U+ | 2 c @7 | 2 c @8 -")));
+        let got = records(&log);
+        let p1 = partition_for_key(b"1", 2);
+        let p2 = partition_for_key(b"2", 2);
+        let mut want = vec![
+            (p1, Some("1".to_string()), Some(r#"{"v":"a"}"#.to_string()), 5),
+            (p1, Some("1".to_string()), Some(r#"{"v":"b"}"#.to_string()), 6),
+            (p2, Some("2".to_string()), Some(r#"{"v":"c"}"#.to_string()), 7),
+            (p2, Some("2".to_string()), None, 8),
+        ];
+        want.sort_by_key(|r| r.0);
+        assert_eq!(got, want, "the retraction (U-) is not written");
+        assert_eq!(written.load(std::sync::atomic::Ordering::Relaxed), 4);
+        assert!(h.output().is_empty(), "a sink emits nothing downstream");
+    }
+
+    #[test]
+    fn a_stream_sink_writes_deletes_as_null_values() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (mut h, log, _) = harness(SinkKind::Stream, None, dir.path());
+        h.batch(0, rows(&format!("{INPUT} | 3 x @1 | 3 null @2 -")));
+        let got: Vec<_> = records(&log).into_iter().map(|r| (r.1, r.2)).collect();
+        assert_eq!(got, [(Some("3".into()), Some(r#"{"v":"x"}"#.into())), (Some("3".into()), None)]);
+    }
+
+    #[test]
+    fn a_materialized_table_sink_keeps_the_latest_row_per_key_at_each_barrier() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (mut h, _log, _) = harness(SinkKind::Table, Some("T"), dir.path());
+        h.batch(0, rows(&format!("{INPUT} | 1 a @1 | 2 b @2 | 1 c @3")));
+        assert_eq!(h.state_len(), 0, "nothing is written before a barrier");
+        h.barrier();
+        assert_eq!(h.state_len(), 2);
+        h.batch(0, rows(&format!("{INPUT} | 2 b @4 -")));
+        h.restart();
+        assert_eq!(h.state_len(), 1, "the tombstone deleted key 2");
+    }
+}

@@ -111,6 +111,19 @@ impl FunctionRegistry {
         self.scalars.contains_key(&n) || self.datafusion.contains_key(&n)
     }
 
+    /// Names of Eddy's own scalar functions (ksqlDB's library, not DataFusion's fallback), sorted.
+    pub fn own_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.scalars.keys().filter(|n| !n.starts_with("__")).cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// True if Eddy's own library has a scalar function of this name.
+    pub fn is_own(&self, name: &str) -> bool {
+        let n = name.to_uppercase();
+        !n.starts_with("__") && self.scalars.contains_key(&n)
+    }
+
     /// Names of all functions (for SHOW FUNCTIONS), sorted.
     pub fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = self

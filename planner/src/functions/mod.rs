@@ -13,6 +13,7 @@ pub mod cast;
 pub mod compare;
 pub mod construct;
 pub mod datetime;
+pub mod docs;
 pub mod json;
 pub mod lambda;
 pub mod map;

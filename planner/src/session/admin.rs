@@ -15,6 +15,29 @@ use crate::error::{invalid, PlanError, Result};
 const ASSERT_TIMEOUT: Duration = Duration::from_millis(1000);
 
 impl Session {
+    /// The value of a constant expression as type `to`, evaluated as INSERT VALUES evaluates
+    /// its values (one row); for test runners' assertions.
+    pub fn evaluate_as(&self, e: &datafusion::sql::sqlparser::ast::Expr, to: &datafusion::arrow::datatypes::DataType) -> Result<datafusion::arrow::array::ArrayRef> {
+        use datafusion::arrow::datatypes::{DataType, Schema};
+        use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let scope = crate::binder::Scope::default();
+        let empty = Schema::empty();
+        let binder = crate::binder::Binder::new(&scope, &empty, &catalog.types, &inner.functions)?;
+        let t = binder.bind(e)?;
+        let t = if crate::binder::coerce::can_widen(&t.dt, to) {
+            t.cast_to(to)
+        } else if t.dt == DataType::Utf8 || matches!(to, DataType::Utf8) {
+            binder.cast(t, to)?
+        } else {
+            crate::binder::lists::coerce_to(&binder, t, to)?
+        };
+        let phys = binder.physical(&t)?;
+        let one = RecordBatch::try_new_with_options(std::sync::Arc::new(Schema::empty()), vec![], &RecordBatchOptions::new().with_row_count(Some(1)))?;
+        engine::expr::eval(&phys, &one).map_err(|err| invalid(format!("cannot evaluate {e}: {err}")))
+    }
+
     /// `SET 'name' = 'value'`.
     pub(crate) fn set(&mut self, name: &str, value: &str) -> Result<Output> {
         let note = settings::check(name)?;

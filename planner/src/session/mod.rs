@@ -3,6 +3,7 @@
 
 mod admin;
 mod ddl;
+mod extended;
 mod follow;
 mod insert;
 mod limits;

@@ -152,11 +152,24 @@ impl Session {
     pub(crate) fn insert_select(&mut self, target: &str, q: &Query, props: &Props, sql: &str) -> Result<Output> {
         let inner = self.eddy.inner.clone();
         let _ddl = inner.ddl.lock();
-        if !props.is_empty() {
-            WithProps::parse(props, &[])?;
+        // WITH (QUERY_ID='...') names the query (ksqlDB upper-cases it); nothing else is allowed.
+        let others: Props = props.iter().filter(|(n, _)| n != "QUERY_ID").cloned().collect();
+        if !others.is_empty() {
+            WithProps::parse(&others, &[])?;
         }
-        let n = self.next_command_number()?;
-        let id = format!("INSERTQUERY_{n}");
+        let id = match props.iter().find(|(n, _)| n == "QUERY_ID") {
+            Some((_, v)) => {
+                let id = v.text().to_uppercase();
+                if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                    return Err(invalid(format!("Query IDs may contain only alphanumeric characters, '_' and '-'. Got: '{}'", v.text())));
+                }
+                if inner.catalog.read().queries.contains_key(&id) || inner.engine.query(&id).is_some() {
+                    return Err(invalid(format!("Query ID '{id}' already exists.")));
+                }
+                id
+            }
+            None => format!("INSERTQUERY_{}", self.next_command_number()?),
+        };
         let catalog = inner.catalog.read().clone();
         let (pipeline, sink) = self.plan_insert(target, q, &catalog, &id)?;
         let query_def = QueryDef {

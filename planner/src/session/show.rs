@@ -69,6 +69,11 @@ impl Session {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
         let rows = match what {
+            ShowWhat::Streams | ShowWhat::Tables if extended => {
+                let want = if what == ShowWhat::Streams { SourceType::Stream } else { SourceType::Table };
+                self.sources_extended(want)?
+            }
+            ShowWhat::Queries if extended => self.queries_extended(),
             ShowWhat::Streams | ShowWhat::Tables => {
                 let want = if what == ShowWhat::Streams { SourceType::Stream } else { SourceType::Table };
                 let rows = catalog
@@ -161,8 +166,14 @@ impl Session {
                 string_rows(&["Property", "Scope", "Value"], rows)
             }
             ShowWhat::Functions => {
-                let rows = inner.functions.names().into_iter().map(|n| vec![n, "SCALAR".to_string()]).collect();
-                string_rows(&["Function Name", "Type"], rows)
+                let rows = function_names(&inner.functions)
+                    .into_iter()
+                    .map(|(n, kind)| {
+                        let category = crate::functions::docs::doc(&n).map(|d| d.category.clone()).unwrap_or_else(|| "OTHER".into());
+                        vec![n, kind.to_string(), category]
+                    })
+                    .collect();
+                string_rows(&["Function Name", "Type", "Category"], rows)
             }
             ShowWhat::Variables => self.show_variables(),
             ShowWhat::Types => {
@@ -216,7 +227,10 @@ impl Session {
         Ok(Output::Rows(string_rows(&["Field", "Type"], rows)))
     }
 
-    pub(crate) fn describe_all(&mut self, what: SourceType, _extended: bool) -> Result<Output> {
+    pub(crate) fn describe_all(&mut self, what: SourceType, extended: bool) -> Result<Output> {
+        if extended {
+            return Ok(Output::Rows(self.sources_extended(what)?));
+        }
         let catalog = self.eddy.inner.catalog.read().clone();
         let mut rows = Vec::new();
         for def in catalog.sources.values().filter(|s| s.source_type == what) {
@@ -227,11 +241,24 @@ impl Session {
         Ok(Output::Rows(string_rows(&["Name", "Field", "Type"], rows)))
     }
 
+    /// `DESCRIBE FUNCTION name`: kind, category, description and signatures.
     pub(crate) fn describe_function(&mut self, name: &str) -> Result<Output> {
-        if !self.eddy.inner.functions.exists(name) {
+        let upper = name.to_uppercase();
+        let Some((_, kind)) = function_names(&self.eddy.inner.functions).into_iter().find(|(n, _)| *n == upper) else {
             return Err(PlanError::UnknownObject { kind: "function", name: name.to_string() });
+        };
+        let mut rows = vec![vec!["Name".to_string(), upper.clone()], vec!["Type".to_string(), kind.to_string()]];
+        match crate::functions::docs::doc(&upper) {
+            Some(d) => {
+                rows.push(vec!["Category".into(), d.category.clone()]);
+                rows.push(vec!["Description".into(), d.description.clone()]);
+                for s in &d.signatures {
+                    rows.push(vec!["Variation".into(), s.clone()]);
+                }
+            }
+            None => rows.push(vec!["Description".into(), "(no description)".into()]),
         }
-        Ok(Output::Rows(string_rows(&["Name", "Type"], vec![vec![name.to_uppercase(), "SCALAR".into()]])))
+        Ok(Output::Rows(string_rows(&["Property", "Value"], rows)))
     }
 
     pub(crate) fn print(&mut self, topic: &str, from_beginning: bool, limit: Option<u64>, interval: Option<u64>) -> Result<Output> {
@@ -318,6 +345,17 @@ impl Session {
         let handle: super::output::StopHandle = Box::new(move || stop.store(true, Ordering::Relaxed));
         Ok(Output::Stream(PushQuery::new(format!("print_{}", info.name), schema, rx, limit, false, handle)))
     }
+}
+
+/// Eddy's functions (not DataFusion's fallback library) with their kind, sorted by name:
+/// scalar functions, aggregates and table functions.
+fn function_names(f: &crate::binder::functions::FunctionRegistry) -> Vec<(String, &'static str)> {
+    let mut v: Vec<(String, &'static str)> = f.own_names().into_iter().map(|n| (n, "SCALAR")).collect();
+    v.extend(engine::ops::aggregate::function::names().iter().map(|n| (n.to_string(), "AGGREGATE")));
+    v.extend(["EXPLODE", "CUBE_EXPLODE"].iter().map(|n| (n.to_string(), "TABLE")));
+    v.sort();
+    v.dedup_by(|a, b| a.0 == b.0);
+    v
 }
 
 fn describe_fields(def: &SourceDef) -> Vec<Vec<String>> {

@@ -6,8 +6,14 @@
 //! the store with a prefix scan the first time a group is seen). A merge deletes the superseded
 //! sessions (emitting a tombstone for each, with its old window) and emits the new session, whose
 //! event time is its end.
+//!
+//! With EMIT FINAL (Kafka Streams' `suppress(untilWindowCloses)`), nothing is emitted as
+//! sessions change: a session is emitted once, with its final value, when stream time passes its
+//! end plus the gap plus the grace period (a session can grow until then); superseded sessions
+//! are never emitted. The sessions waiting are kept in end order (rebuilt from the state on
+//! start).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -26,6 +32,8 @@ use crate::types::RowOp;
 pub(crate) struct Sessions {
     pub prefix: Vec<u8>,
     index: HashMap<Vec<u8>, Vec<(i64, i64)>>,
+    /// EMIT FINAL: sessions not emitted yet, as (end, group row, start).
+    pending: BTreeSet<(i64, Vec<u8>, i64)>,
 }
 
 fn group_prefix(group: &[u8]) -> Vec<u8> {
@@ -81,6 +89,7 @@ impl AggregateOp {
 
     pub(super) fn session_batch(&mut self, batch: &RecordBatch, cx: &mut OpContext<'_>) -> Result<Vec<OutRow>> {
         let (gap, grace, _) = self.gap_grace();
+        let final_only = self.spec.emit_final;
         let (rows, valid) = group_rows(&self.converter, batch, &self.spec.group_columns)?;
         let ts = ts_column(batch).clone();
         let ops = op_column(batch).clone();
@@ -121,7 +130,11 @@ impl AggregateOp {
                 }
                 if *suffix != new_suffix {
                     self.store.remove(suffix);
-                    out.push(OutRow { group: GroupSrc::Input(i), window: Some((s, e)), values: self.null_values(), ts: e, op: RowOp::Delete });
+                    if final_only {
+                        self.sessions.pending.remove(&(e, group.clone(), s));
+                    } else {
+                        out.push(OutRow { group: GroupSrc::Input(i), window: Some((s, e)), values: self.null_values(), ts: e, op: RowOp::Delete });
+                    }
                 }
             }
             for (k, m) in merged.iter_mut().enumerate() {
@@ -134,9 +147,63 @@ impl AggregateOp {
             let list = self.sessions.index.get_mut(&group).expect("loaded");
             list.retain(|w| !overlapping.contains(w));
             list.push((start, end));
-            out.push(OutRow { group: GroupSrc::Input(i), window: Some((start, end)), values, ts: end, op: RowOp::Insert });
+            if final_only {
+                self.sessions.pending.insert((end, group, start));
+            } else {
+                out.push(OutRow { group: GroupSrc::Input(i), window: Some((start, end)), values, ts: end, op: RowOp::Insert });
+            }
+        }
+        if final_only {
+            self.close_sessions(&mut out, cx)?;
         }
         Ok(out)
+    }
+
+    /// EMIT FINAL: emits, in end order, the sessions whose end plus gap plus grace stream time
+    /// has reached (no later record can extend or merge them any more).
+    fn close_sessions(&mut self, out: &mut Vec<OutRow>, cx: &mut OpContext<'_>) -> Result<()> {
+        let (gap, grace, _) = self.gap_grace();
+        let mut closed = Vec::new();
+        while let Some(first) = self.sessions.pending.first() {
+            if first.0.saturating_add(gap).saturating_add(grace) > self.observed {
+                break;
+            }
+            closed.push(self.sessions.pending.pop_first().expect("present"));
+        }
+        let suffixes: Vec<Vec<u8>> = closed.iter().map(|(e, g, s)| session_suffix(g, *s, *e)).collect();
+        let refs: Vec<&[u8]> = suffixes.iter().map(|s| s.as_slice()).collect();
+        self.store.prefetch(&refs, cx.state)?;
+        for ((end, group, start), suffix) in closed.into_iter().zip(&suffixes) {
+            let Some(e) = self.store.peek(suffix) else { continue };
+            let values = e.accs.iter().map(|a| a.evaluate()).collect();
+            out.push(OutRow { group: GroupSrc::Key(group), window: Some((start, end)), values, ts: e.ts, op: RowOp::Insert });
+        }
+        Ok(())
+    }
+
+    /// EMIT FINAL after a restart: the stored sessions not emitted yet (those stream time has
+    /// not closed), read back from the state.
+    pub(super) fn load_pending_sessions(&mut self, cx: &OpContext<'_>) -> Result<()> {
+        let (gap, grace, _) = self.gap_grace();
+        let from = self.sessions.prefix.clone();
+        let mut to = from.clone();
+        to.extend_from_slice(&[0xff, 0xff]);
+        let plen = from.len();
+        for kv in cx.state.scan(&from, &to)? {
+            let (k, _) = kv?;
+            let rest = &k[plen..];
+            let Some(len) = rest.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize) else { continue };
+            if rest.len() != 4 + len + 16 {
+                continue;
+            }
+            let group = rest[4..4 + len].to_vec();
+            let end = decode_start(&rest[4 + len..4 + len + 8]);
+            let start = decode_start(&rest[4 + len + 8..]);
+            if end.saturating_add(gap).saturating_add(grace) > self.observed {
+                self.sessions.pending.insert((end, group, start));
+            }
+        }
+        Ok(())
     }
 
     fn null_values(&self) -> Vec<datafusion::common::ScalarValue> {
@@ -157,6 +224,7 @@ impl AggregateOp {
                 let keep = e >= limit;
                 if !keep {
                     gone.push(session_suffix(g, s, e));
+                    self.sessions.pending.remove(&(e, g.clone(), s));
                 }
                 keep
             });

@@ -180,3 +180,63 @@ impl Operator for ForeignKeyJoinOp {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    use super::*;
+    use crate::batch::with_internal;
+    use crate::spec::JoinKindSpec;
+    use crate::testing::{rows, Harness};
+    use crate::types::TableId;
+
+    const LEFT: &str = "id:i64 fk:i64 v:utf8";
+    const RIGHT: &str = "k:i64 w:utf8";
+
+    /// Left (id primary key, fk, v) joined on fk to right (k primary key, w).
+    fn harness(join_type: JoinType) -> Harness {
+        let i = |n: &str| Field::new(n, DataType::Int64, true);
+        let s = |n: &str| Field::new(n, DataType::Utf8, true);
+        let l = with_internal([i("id"), i("fk"), s("v")]);
+        let r = with_internal([i("k"), s("w")]);
+        let out = with_internal([i("id"), i("fk"), s("v"), i("k"), s("w")]);
+        let spec = JoinSpec {
+            kind: JoinKindSpec::ForeignKey,
+            join_type,
+            left_keys: vec![1],
+            right_keys: vec![0],
+            left_width: 3,
+            right_width: 2,
+            left_primary_key: vec![0],
+            table: TableId(10),
+        };
+        Harness::new(move || Box::new(ForeignKeyJoinOp::new(spec.clone(), &l, &r, out.clone()).expect("an operator")))
+    }
+
+    #[test]
+    fn left_rows_follow_their_foreign_key_and_right_changes_rejoin_them() {
+        let mut h = harness(JoinType::Inner);
+        h.batch(1, rows(&format!("{RIGHT} | 10 ten @1")));
+        h.batch(0, rows(&format!("{LEFT} | 1 10 a @2 | 2 20 b @3")));
+        h.batch(1, rows(&format!("{RIGHT} | 20 twenty @4")));
+        // Row 1 moves from key 10 to key 20 (a change with its old value).
+        h.batch(0, rows(&format!("{LEFT} | 1 10 a @5 U- | 1 20 a @5 U+")));
+        h.batch(1, rows(&format!("{RIGHT} | 10 null @6 -")));
+        assert_eq!(h.output(), ["1 10 a 10 ten @2 +", "2 20 b 20 twenty @4 +", "1 20 a 20 twenty @5 +"]);
+        h.restart();
+        h.batch(1, rows(&format!("{RIGHT} | 20 veinte @7")));
+        assert_eq!(h.output(), ["1 20 a 20 veinte @7 +", "2 20 b 20 veinte @7 +"]);
+        h.batch(0, rows(&format!("{LEFT} | 2 20 b @8 -")));
+        // The tombstone carries the deleted left row (the sink keeps its key only).
+        assert_eq!(h.output(), ["2 20 b null null @8 -"]);
+    }
+
+    #[test]
+    fn a_left_join_pads_rows_whose_key_has_no_right_row() {
+        let mut h = harness(JoinType::Left);
+        h.batch(0, rows(&format!("{LEFT} | 1 10 a @1")));
+        h.batch(1, rows(&format!("{RIGHT} | 10 ten @2 | 10 null @3 -")));
+        assert_eq!(h.output(), ["1 10 a null null @1 +", "1 10 a 10 ten @2 +", "1 10 a null null @3 +"]);
+    }
+}

@@ -749,4 +749,19 @@ mod tests {
         let index = state.scan(&j.index_key(0, i64::MIN, 0), &j.index_key(1, i64::MIN, 0)).unwrap().count();
         assert_eq!(index, 1, "the loaded row is indexed");
     }
+
+    #[test]
+    fn through_the_harness_buffered_rows_survive_a_restart_and_expire_with_stream_time() {
+        // WITHIN 30 ms before, 20 ms after (see `spec`), grace 0.
+        let sp = spec(JoinType::Inner, Some(0));
+        let mut h = crate::testing::Harness::new(move || Box::new(op(&sp, JOIN_BUFFER_BYTES)));
+        h.batch(0, crate::testing::rows("K:i64 V:i64 | 1 10 @100 | 2 20 @100"));
+        h.restart();
+        h.batch(1, crate::testing::rows("K:i64 V:i64 | 1 11 @110 | 2 21 @200"));
+        // Key 1 meets within the window; key 2 (100 vs 200) does not.
+        assert_eq!(h.output(), ["1 10 1 11 @110 +"]);
+        // Stream time 200 expired the left row of key 1 (100 + 20 < 200): no match any more.
+        h.batch(1, crate::testing::rows("K:i64 V:i64 | 1 12 @115"));
+        assert!(h.output().is_empty());
+    }
 }

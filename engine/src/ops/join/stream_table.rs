@@ -114,3 +114,60 @@ impl Operator for StreamTableJoinOp {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    use super::*;
+    use crate::batch::with_internal;
+    use crate::spec::JoinKindSpec;
+    use crate::testing::{rows, Harness};
+    use crate::types::TableId;
+
+    const STREAM: &str = "k:i64 v:utf8";
+    const TABLE: &str = "k:i64 w:utf8";
+
+    /// Stream (k, v) joined to table (k, w) on k; output (k, v, k, w).
+    fn harness(join_type: JoinType) -> Harness {
+        let side = |v: &str| with_internal([Field::new("k", DataType::Int64, true), Field::new(v, DataType::Utf8, true)]);
+        let (l, r) = (side("v"), side("w"));
+        let out = with_internal(["lk", "v", "rk", "w"].map(|n| Field::new(n, if n.ends_with('k') { DataType::Int64 } else { DataType::Utf8 }, true)));
+        let spec = JoinSpec {
+            kind: JoinKindSpec::StreamTable,
+            join_type,
+            left_keys: vec![0],
+            right_keys: vec![0],
+            left_width: 2,
+            right_width: 2,
+            left_primary_key: Vec::new(),
+            table: TableId(10),
+        };
+        Harness::new(move || Box::new(StreamTableJoinOp::new(spec.clone(), &l, &r, out.clone()).expect("an operator")))
+    }
+
+    #[test]
+    fn stream_rows_meet_the_table_as_it_is_when_they_arrive() {
+        let mut h = harness(JoinType::Inner);
+        h.batch(1, rows(&format!("{TABLE} | 1 one @100 | 2 two @100")));
+        assert!(h.output().is_empty(), "table changes emit nothing");
+        h.batch(0, rows(&format!("{STREAM} | 1 a @5 | 3 b @6 | 2 c @7")));
+        h.batch(1, rows(&format!("{TABLE} | 1 uno @8 | 2 null @9 -")));
+        h.batch(0, rows(&format!("{STREAM} | 1 d @10 | 2 e @11")));
+        // Output rows take the stream row's time, not the table row's.
+        assert_eq!(h.output(), ["1 a 1 one @5 +", "2 c 2 two @7 +", "1 d 1 uno @10 +"]);
+    }
+
+    #[test]
+    fn a_left_join_pads_unmatched_rows_and_the_table_survives_a_restart() {
+        let mut h = harness(JoinType::Left);
+        h.batch(1, rows(&format!("{TABLE} | 1 one @1")));
+        h.restart();
+        h.batch(0, rows(&format!("{STREAM} | 1 a @5 | 3 b @6 | null c @7")));
+        assert_eq!(h.output(), ["1 a 1 one @5 +", "3 b null null @6 +", "null c null null @7 +"]);
+        h.batch(1, rows(&format!("{TABLE} | 3 three @8")));
+        h.crash();
+        h.batch(0, rows(&format!("{STREAM} | 3 d @9")));
+        assert_eq!(h.output(), ["3 d null null @9 +"], "the unflushed table row is gone after a crash");
+    }
+}

@@ -125,3 +125,57 @@ impl TableTableJoinOp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    use super::*;
+    use crate::batch::with_internal;
+    use crate::spec::JoinKindSpec;
+    use crate::testing::{rows, Harness};
+    use crate::types::TableId;
+
+    const LEFT: &str = "k:i64 v:utf8";
+    const RIGHT: &str = "k:i64 w:utf8";
+
+    fn harness(join_type: JoinType) -> Harness {
+        let side = |v: &str| with_internal([Field::new("k", DataType::Int64, true), Field::new(v, DataType::Utf8, true)]);
+        let (l, r) = (side("v"), side("w"));
+        let out = with_internal(["lk", "v", "rk", "w"].map(|n| Field::new(n, if n.ends_with('k') { DataType::Int64 } else { DataType::Utf8 }, true)));
+        let spec = JoinSpec {
+            kind: JoinKindSpec::TableTable,
+            join_type,
+            left_keys: vec![0],
+            right_keys: vec![0],
+            left_width: 2,
+            right_width: 2,
+            left_primary_key: Vec::new(),
+            table: TableId(10),
+        };
+        Harness::new(move || Box::new(TableTableJoinOp::new(spec.clone(), &l, &r, out.clone()).expect("an operator")))
+    }
+
+    #[test]
+    fn an_inner_join_emits_pairs_and_tombstones_when_a_pair_ends() {
+        let mut h = harness(JoinType::Inner);
+        h.batch(0, rows(&format!("{LEFT} | 1 a @1 | 2 b @2")));
+        assert!(h.output().is_empty());
+        h.batch(1, rows(&format!("{RIGHT} | 1 one @3")));
+        h.batch(0, rows(&format!("{LEFT} | 1 aa @4")));
+        h.batch(1, rows(&format!("{RIGHT} | 1 null @5 -")));
+        h.batch(1, rows(&format!("{RIGHT} | 2 null @6 -")));
+        // The tombstone carries the pair's last result (the sink keeps its key only).
+        assert_eq!(h.output(), ["1 a 1 one @3 +", "1 aa 1 one @4 +", "1 aa 1 one @5 -"]);
+    }
+
+    #[test]
+    fn a_full_join_keeps_either_side_across_a_restart() {
+        let mut h = harness(JoinType::Full);
+        h.batch(0, rows(&format!("{LEFT} | 1 a @1")));
+        h.restart();
+        h.batch(1, rows(&format!("{RIGHT} | 1 one @2 | 2 two @3")));
+        h.batch(0, rows(&format!("{LEFT} | 1 null @4 -")));
+        assert_eq!(h.output(), ["1 a null null @1 +", "1 a 1 one @2 +", "null null 2 two @3 +", "null null 1 one @4 +"]);
+    }
+}

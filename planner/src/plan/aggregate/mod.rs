@@ -18,7 +18,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
 use datafusion::sql::sqlparser::ast::Expr as AstExpr;
 use engine::format::{FormatKind, FormatSpec};
-use engine::spec::{AggCall, AggregateSpec, FilterMode, FilterSpec, MaterializeSpec, OpSpec, SourceKind, WindowDef, WindowKind};
+use engine::spec::{AggCall, AggregateSpec, FilterMode, FilterSpec, MaterializeSpec, OpSpec, SourceKind, WindowDef};
 use engine::types::TableId;
 
 use self::groups::{bind_select, group_by, post_scope, Groups};
@@ -90,9 +90,6 @@ pub fn check(cx: &PlanContext<'_>) -> Result<Option<WindowDef>> {
         return Err(invalid("PARTITION BY cannot be used with GROUP BY"));
     }
     let window = q.window.as_ref().map(window::window_def).transpose()?;
-    if q.emit == Some(Emit::Final) && matches!(window.map(|w| w.kind), Some(WindowKind::Session { .. })) {
-        return Err(PlanError::Unsupported { feature: "EMIT FINAL with SESSION windows".into() });
-    }
     if q.selection.as_ref().is_some_and(contains_aggregate) {
         return Err(invalid("Aggregate functions are not allowed in WHERE: use HAVING"));
     }

@@ -74,7 +74,7 @@ pub fn plan_joins(cx: &PlanContext<'_>) -> Result<(Relation, JoinKeys)> {
     let mut p = Pipeline::new(SourceType::Stream, vec![cx.from.name.clone()]);
     let mut counter = 0usize;
     let mut left = source_side(cx, &mut p, cx.from, &aliases[0])?;
-    let mut last = None;
+    let mut last: Option<KeyInfo> = None;
     for (n, j) in q.joins.iter().enumerate() {
         let def = cx.source(&j.source.name)?;
         let a = alias(&j.source);
@@ -84,7 +84,18 @@ pub fn plan_joins(cx: &PlanContext<'_>) -> Result<(Relation, JoinKeys)> {
         aliases.push(a.clone());
         p.sources.push(def.name.clone());
         let right = source_side(cx, &mut p, def, &a)?;
-        let (joined, keys) = join_one(cx, &mut p, Binary { left, right, join: j, def, n }, &mut counter)?;
+        let (joined, mut keys) = join_one(cx, &mut p, Binary { left, right, join: j, def, n }, &mut counter)?;
+        // A join on a column the previous join's result is keyed by keeps that key: every
+        // column equal to it (the previous joins' key columns too) may be the result's key.
+        if let (Some(prev), false) = (&last, keys.2) {
+            for c in keys.0.iter_mut() {
+                if let Some(group) = prev.0.iter().find(|g| c.iter().any(|x| g.contains(x))) {
+                    let mut merged = group.clone();
+                    merged.extend(c.iter().filter(|x| !group.contains(x)).cloned());
+                    *c = merged;
+                }
+            }
+        }
         left = joined;
         last = Some(keys);
         p.output_type = left.kind;
