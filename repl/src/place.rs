@@ -8,7 +8,7 @@
 //! same catalog.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -100,6 +100,7 @@ impl Place {
         let log = k.log(service)?;
         let dir = self.data_dir.join("kafka").join(service).join(&instance);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        check_catalog(log.as_ref(), &dir, service, &k.bootstrap)?;
         let state = storage::RocksStore::open(&dir.join("state"), storage::StateOptions::default())
             .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))
             .with_context(|| format!("cannot open the local state of instance \"{instance}\" in {}", dir.display()))?;
@@ -117,6 +118,8 @@ impl Place {
         for note in eddy.startup_notes() {
             eprintln!("{note}");
         }
+        // A catalog that was empty until now gets its identity once it has a first command.
+        check_catalog(eddy.engine().log().as_ref(), &dir, service, &k.bootstrap)?;
         Ok(eddy)
     }
 
@@ -147,5 +150,97 @@ impl Place {
             ),
             None => format!("data directory {}", self.data_dir.display()),
         }
+    }
+}
+
+/// The file beside an instance's local state naming the catalog that state belongs to.
+const CATALOG_FILE: &str = "catalog";
+
+/// The identity of the catalog in the command topic: the offset and a hash of its first record
+/// (the command topic keeps every record, so the first one stays while the catalog lives).
+/// `None` while the topic is missing or empty.
+fn catalog_identity(log: &dyn TopicLog) -> Result<Option<String>> {
+    let topic = planner::catalog::COMMAND_TOPIC;
+    if !log.list_topics().iter().any(|t| t == topic) {
+        return Ok(None);
+    }
+    let info = log.describe_topic(topic).map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
+    let Some(p) = info.partitions.first() else { return Ok(None) };
+    if p.end_offset <= p.start_offset {
+        return Ok(None);
+    }
+    let batch = log.read(topic, 0, p.start_offset, 1 << 20).map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
+    if batch.is_empty() {
+        return Ok(None);
+    }
+    let r = batch.get(0);
+    // FNV-1a: stable across releases (std's hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in r.key.unwrap_or_default().iter().chain(r.value.unwrap_or_default()) {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    Ok(Some(format!("{}:{}:{h:016x}", r.offset, r.timestamp)))
+}
+
+/// Refuses to run a service over local state written for another catalog under the same service
+/// id (its command topic deleted and created again, or the data directory brought over from
+/// another cluster): the state's tasks and positions would belong to queries that are not there.
+/// Records the catalog's identity beside the state the first time it is known.
+fn check_catalog(log: &dyn TopicLog, dir: &Path, service: &str, bootstrap: &str) -> Result<()> {
+    let file = dir.join(CATALOG_FILE);
+    let recorded = std::fs::read_to_string(&file).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let current = catalog_identity(log).with_context(|| format!("cannot read the catalog of service \"{service}\" at {bootstrap}"))?;
+    match (recorded, current) {
+        (Some(r), Some(c)) if r == c => Ok(()),
+        (Some(r), c) => bail!(
+            "service id \"{service}\" is in use with another catalog: the command topic _eddy-{service}-commands at {bootstrap} {}, \
+             but the local state in {} belongs to the catalog {r}; start with another --service-id, or remove {} to start this instance afresh",
+            match c {
+                Some(c) => format!("holds the catalog {c}"),
+                None => "is empty or missing".to_string(),
+            },
+            dir.display(),
+            dir.display()
+        ),
+        (None, Some(c)) => std::fs::write(&file, format!("{c}\n")).with_context(|| format!("cannot write {}", file.display())),
+        (None, None) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage::{FileLog, LogOptions, TopicAdmin, TopicConfig};
+
+    fn command(log: &FileLog, text: &str) {
+        let topic = planner::catalog::COMMAND_TOPIC;
+        if !log.list_topics().iter().any(|t| t == topic) {
+            log.create_topic(topic, &TopicConfig::new(1)).unwrap();
+        }
+        log.append(topic, 0, &[RecordIn { timestamp: 1, key: None, value: Some(text.as_bytes()), headers: &[] }]).unwrap();
+    }
+
+    #[test]
+    fn local_state_of_another_catalog_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = FileLog::open(&dir.path().join("log"), LogOptions::default()).unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        // No catalog yet: nothing recorded, nothing refused.
+        check_catalog(&log, &state, "svc", "h:1").unwrap();
+        assert!(!state.join(CATALOG_FILE).exists());
+        command(&log, "CREATE STREAM a (x INT) WITH (KAFKA_TOPIC='a', VALUE_FORMAT='JSON');");
+        check_catalog(&log, &state, "svc", "h:1").unwrap();
+        assert!(state.join(CATALOG_FILE).exists(), "recorded once the catalog has a command");
+        // More commands: the same catalog.
+        command(&log, "CREATE STREAM b (x INT) WITH (KAFKA_TOPIC='b', VALUE_FORMAT='JSON');");
+        check_catalog(&log, &state, "svc", "h:1").unwrap();
+        // The command topic made again with another first command: another catalog.
+        log.delete_topic(planner::catalog::COMMAND_TOPIC).unwrap();
+        let err = check_catalog(&log, &state, "svc", "h:1").unwrap_err().to_string();
+        assert!(err.contains("service id \"svc\" is in use with another catalog") && err.contains("is empty or missing"), "{err}");
+        command(&log, "CREATE STREAM c (y INT) WITH (KAFKA_TOPIC='c', VALUE_FORMAT='JSON');");
+        let err = check_catalog(&log, &state, "svc", "h:1").unwrap_err().to_string();
+        assert!(err.contains("holds the catalog") && err.contains(&state.display().to_string()) && err.contains("_eddy-svc-commands"), "{err}");
     }
 }
