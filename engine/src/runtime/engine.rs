@@ -80,6 +80,11 @@ pub struct StartOptions {
     /// What a persistent query asks of its commits (`processing.guarantee`); only a backend
     /// with per-task commits (Kafka) tells them apart.
     pub guarantee: ProcessingGuarantee,
+    /// Under [`OffsetReset::Latest`]: where each source partition starts while the query has no
+    /// committed position, as [`Engine::source_ends`] gave them when the statement was accepted
+    /// (recorded with it, so that every instance, and a restart before the first commit, start
+    /// there). `None`: the ends when the query starts.
+    pub positions: Option<HashMap<(String, u32), Offset>>,
 }
 
 type Subscribers = RwLock<HashMap<(String, u32), Vec<Weak<Signal>>>>;
@@ -389,6 +394,11 @@ impl Engine {
             Some((c, guarantee)) => c.join(&spec, &layout, *guarantee, self.state.clone())?.map(|m| Arc::new(Mutex::new(m))),
             None => None,
         };
+        let latest = match (opts.offset_reset, opts.positions) {
+            (OffsetReset::Latest, Some(positions)) => positions,
+            (OffsetReset::Latest, None) => self.ends_of(&layout)?,
+            (OffsetReset::Earliest, _) => HashMap::new(),
+        };
         let start = QueryStart {
             spec: spec.clone(),
             persistent: opts.persistent,
@@ -400,6 +410,7 @@ impl Engine {
             late_topic,
             committers,
             layout,
+            latest,
         };
         let query = Arc::new(RunningQuery {
             spec: spec.clone(),
@@ -473,6 +484,24 @@ impl Engine {
     /// checkpoints are always exactly-once, and for unknown queries).
     pub fn processing_guarantee(&self, id: &str) -> Option<ProcessingGuarantee> {
         self.guarantees.lock().get(id).copied()
+    }
+
+    /// The end of every partition of the topics `spec` reads, now: where a new query under
+    /// [`OffsetReset::Latest`] starts (see [`StartOptions::positions`]).
+    pub fn source_ends(&self, spec: &QuerySpec) -> Result<HashMap<(String, u32), Offset>> {
+        self.ends_of(&self.layout(spec)?)
+    }
+
+    fn ends_of(&self, layout: &[(Vec<String>, u32)]) -> Result<HashMap<(String, u32), Offset>> {
+        let mut ends = HashMap::new();
+        for topic in layout.iter().flat_map(|(topics, _)| topics) {
+            // An internal topic the query creates when it starts is empty: it starts at 0.
+            let Ok(info) = self.log.describe_topic(topic) else { continue };
+            for (p, part) in info.partitions.iter().enumerate() {
+                ends.insert((topic.clone(), p as u32), part.end_offset);
+            }
+        }
+        Ok(ends)
     }
 
     /// Stops a query without waiting for its threads (they finish their batch and exit).

@@ -49,6 +49,11 @@ pub(crate) struct QueryStart {
     pub committers: Option<(Arc<dyn TaskCommitters>, ProcessingGuarantee)>,
     /// Per sub-topology: its source topics and its number of partitions.
     pub layout: Vec<(Vec<String>, u32)>,
+    /// Under [`OffsetReset::Latest`]: the end of every source partition when the query started.
+    /// A task without a committed position starts there, whenever its partition comes to it (over
+    /// Kafka, seconds later, after the group assigned it), so that what was written after the
+    /// statement returned is read.
+    pub latest: HashMap<(String, u32), Offset>,
 }
 
 impl QueryStart {
@@ -150,7 +155,7 @@ impl Engine {
         let part = info.partitions[p as usize];
         Ok(match st.offset_reset {
             OffsetReset::Earliest => part.start_offset,
-            OffsetReset::Latest => part.end_offset,
+            OffsetReset::Latest => st.latest.get(&(topic.to_string(), p)).copied().unwrap_or(part.end_offset),
         })
     }
 
@@ -235,9 +240,10 @@ impl Engine {
 
 /// How long the member thread waits in one poll of the group.
 const MEMBER_POLL: Duration = Duration::from_millis(20);
-/// A task that fails this many times in a row without committing fails its query.
-const MAX_RESTARTS: u32 = 20;
-/// The longest wait before a failed task starts again.
+/// The longest wait before a failed task starts again. A task is started again for as long as
+/// it fails (as ksqlDB retries a failed persistent query): a broker that is away for minutes
+/// pauses the query, with the reason and the attempts in SHOW QUERIES, and it goes on from its
+/// last commit when the broker is back.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs a query's group membership on this instance: starts the tasks whose input partitions
@@ -305,11 +311,8 @@ pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, member
                 }
                 Some(TaskExit::Restart { reason, committed }) => {
                     let n = if committed { 1 } else { retry.get(&key).map_or(1, |r| r.0 + 1) };
-                    if n > MAX_RESTARTS {
-                        q.start.shared.fail(format!("task {}/{} failed {n} times in a row: {reason}", key.0, key.1));
-                        break;
-                    }
-                    q.start.shared.set_paused(Some(format!("task {}/{} starts again: {reason}", key.0, key.1)));
+                    let times = if n > 1 { format!(" ({n} failures in a row)") } else { String::new() };
+                    q.start.shared.set_paused(Some(format!("task {}/{} starts again{times}: {reason}", key.0, key.1)));
                     let wait = (Duration::from_millis(100) * 2u32.pow(n.min(6))).min(MAX_BACKOFF);
                     retry.insert(key, (n, Instant::now() + wait));
                 }
@@ -335,11 +338,8 @@ pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, member
                     }
                     Err(e) => {
                         let n = retry.get(&key).map_or(1, |r| r.0 + 1);
-                        if n > MAX_RESTARTS {
-                            q.start.shared.fail(format!("cannot start task {s}/{p}: {}", error_chain(&e)));
-                            break;
-                        }
-                        q.start.shared.set_paused(Some(format!("task {s}/{p} cannot start yet: {}", error_chain(&e))));
+                        let times = if n > 1 { format!(" ({n} attempts)") } else { String::new() };
+                        q.start.shared.set_paused(Some(format!("task {s}/{p} cannot start yet{times}: {}", error_chain(&e))));
                         let wait = (Duration::from_millis(100) * 2u32.pow(n.min(6))).min(MAX_BACKOFF);
                         retry.insert(key, (n, Instant::now() + wait));
                     }

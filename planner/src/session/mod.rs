@@ -343,10 +343,16 @@ impl Session {
 
     /// Appends an accepted statement to the command log (not while replaying).
     pub(crate) fn log_command(&self, sql: &str, query_id: Option<String>) -> Result<()> {
+        self.log_command_with(sql, query_id, self.props.clone())
+    }
+
+    /// [`Self::log_command`] with the properties to record (the session's and what the statement
+    /// resolved, such as a new query's start positions).
+    pub(crate) fn log_command_with(&self, sql: &str, query_id: Option<String>, props: BTreeMap<String, String>) -> Result<()> {
         if self.replaying {
             return Ok(());
         }
-        let c = Command { sql: sql.to_string(), props: self.props.clone(), query_id };
+        let c = Command { sql: sql.to_string(), props, query_id };
         let v = serde_json::to_vec(&c).expect("commands serialise");
         let now = chrono::Utc::now().timestamp_millis();
         let r = [RecordIn { timestamp: now, key: None, value: Some(&v), headers: &[] }];

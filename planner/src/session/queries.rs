@@ -1,6 +1,7 @@
 //! Queries: CREATE ... AS SELECT, INSERT INTO ... SELECT, push queries, scans of streams,
 //! TERMINATE and EXPLAIN.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -55,13 +56,14 @@ impl Session {
         };
         ensure_internal_topics(self, &pipeline)?;
         let spec = pipeline.finish(&id, OpSpec::Sink(sink_spec(&sink_def)));
-        if let Err(e) = self.start(spec) {
+        let mut query_def = query_def;
+        if let Err(e) = self.start_new(spec, &mut query_def) {
             if created {
                 let _ = inner.engine.log().delete_topic(&sink_def.topic);
             }
             return Err(e);
         }
-        if let Err(e) = self.log_command(sql, Some(id.clone())) {
+        if let Err(e) = self.log_command_with(sql, Some(id.clone()), query_def.props.clone()) {
             let _ = inner.engine.stop_query(&id, true);
             return Err(e);
         }
@@ -183,8 +185,9 @@ impl Session {
         };
         ensure_internal_topics(self, &pipeline)?;
         let spec = pipeline.finish(&id, OpSpec::Sink(sink_spec(&sink)));
-        self.start(spec)?;
-        if let Err(e) = self.log_command(sql, Some(id.clone())) {
+        let mut query_def = query_def;
+        self.start_new(spec, &mut query_def)?;
+        if let Err(e) = self.log_command_with(sql, Some(id.clone()), query_def.props.clone()) {
             let _ = inner.engine.stop_query(&id, true);
             return Err(e);
         }
@@ -254,7 +257,7 @@ impl Session {
             Statement::CreateSource(c) => {
                 let def = catalog.sources.get(&c.name).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "table", name: c.name.clone() })?;
                 let spec = self.source_table_query(&def, &q.id)?;
-                let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None, guarantee: self.guarantee() };
+                let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None, guarantee: self.guarantee(), positions: None };
                 return Ok(self.eddy.inner.engine.start_query(spec, opts)?);
             }
             Statement::CreateAsSelect(c) => {
@@ -266,7 +269,8 @@ impl Session {
         };
         ensure_internal_topics(self, &pipeline)?;
         let spec = pipeline.finish(&q.id, OpSpec::Sink(sink_spec(&sink)));
-        self.start(spec)
+        let positions = q.props.get(START_POSITIONS).and_then(|v| decode_positions(v));
+        self.start(spec, positions)
     }
 
     /// The query that materializes a source table for pull queries: read its topic, keep the
@@ -310,7 +314,7 @@ impl Session {
         };
         if !self.replaying {
             let spec = self.source_table_query(def, &id)?;
-            let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None, guarantee: self.guarantee() };
+            let opts = StartOptions { persistent: true, offset_reset: OffsetReset::Earliest, collect: None, guarantee: self.guarantee(), positions: None };
             self.eddy.inner.engine.start_query(spec, opts)?;
         }
         self.eddy.inner.catalog.write().queries.insert(id, q);
@@ -324,9 +328,23 @@ impl Session {
         Ok((p, ()))
     }
 
-    fn start(&self, spec: QuerySpec) -> Result<()> {
-        let opts = StartOptions { persistent: true, offset_reset: self.offset_reset(), collect: None, guarantee: self.guarantee() };
+    fn start(&self, spec: QuerySpec, positions: Option<HashMap<(String, u32), storage::Offset>>) -> Result<()> {
+        let opts = StartOptions { persistent: true, offset_reset: self.offset_reset(), collect: None, guarantee: self.guarantee(), positions };
         Ok(self.eddy.inner.engine.start_query(spec, opts)?)
+    }
+
+    /// Starts a new persistent query. Under `auto.offset.reset=latest` the ends of its sources
+    /// now are where it starts, recorded in its properties (and so in its command): an instance
+    /// that starts it later, or a restart before its first commit, starts there too instead of
+    /// at the ends of that moment (which would skip what was written in between).
+    fn start_new(&self, spec: QuerySpec, def: &mut QueryDef) -> Result<()> {
+        let mut positions = None;
+        if self.offset_reset() == OffsetReset::Latest {
+            let ends = self.eddy.inner.engine.source_ends(&spec)?;
+            def.props.insert(START_POSITIONS.to_string(), encode_positions(&ends));
+            positions = Some(ends);
+        }
+        self.start(spec, positions)
     }
 
     /// SELECT: a push query with EMIT CHANGES, else a pull query (tables) or a scan (streams).
@@ -364,7 +382,7 @@ impl Session {
         let (tx, rx) = mpsc::channel(16);
         let reset = if push { self.offset_reset() } else { OffsetReset::Earliest };
         let engine = inner.engine.clone();
-        engine.start_query(spec, StartOptions { persistent: false, offset_reset: reset, collect: Some(tx), guarantee: Default::default() })?;
+        engine.start_query(spec, StartOptions { persistent: false, offset_reset: reset, collect: Some(tx), guarantee: Default::default(), positions: None })?;
         let stop_engine = engine.clone();
         let stop_id = id.clone();
         let stop_log = engine.log().clone();
@@ -589,4 +607,19 @@ fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline
             Ok(true)
         }
     }
+}
+
+/// The query property (recorded with its command) holding where a query started under
+/// `auto.offset.reset=latest`: see `Session::start_new`.
+pub(crate) const START_POSITIONS: &str = "eddy.query.start.positions";
+
+fn encode_positions(ends: &HashMap<(String, u32), storage::Offset>) -> String {
+    let mut v: Vec<(&String, u32, storage::Offset)> = ends.iter().map(|((t, p), o)| (t, *p, *o)).collect();
+    v.sort();
+    serde_json::to_string(&v).expect("positions serialise")
+}
+
+fn decode_positions(text: &str) -> Option<HashMap<(String, u32), storage::Offset>> {
+    let v: Vec<(String, u32, storage::Offset)> = serde_json::from_str(text).ok()?;
+    Some(v.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
 }

@@ -75,6 +75,8 @@ impl Session {
         // the old one stopped (nothing processed twice, nothing written twice).
         let engine = inner.engine.clone();
         let was_paused = engine.query(&id).is_some_and(|q| q.user_paused);
+        // The replacement keeps the guarantee the query was started with.
+        let guarantee = engine.processing_guarantee(&id).unwrap_or_else(|| self.guarantee());
         let running = engine.query(&id).is_some();
         if running {
             engine.set_query_paused(&id, true);
@@ -85,7 +87,7 @@ impl Session {
             engine.stop_query(&id, false)?;
         }
         engine.set_query_paused(&id, was_paused);
-        let opts = || StartOptions { persistent: true, offset_reset: OffsetReset::Latest, collect: None };
+        let opts = || StartOptions { persistent: true, offset_reset: OffsetReset::Latest, collect: None, guarantee, positions: None };
         if let Err(e) = engine.start_query(new_spec, opts()) {
             if running {
                 let _ = engine.start_query(old_spec, opts());
