@@ -320,6 +320,41 @@ fn a_paused_instance_whose_tasks_moved_does_not_write_again() {
 }
 
 #[test]
+fn a_broker_that_goes_away_pauses_queries_and_they_resume_when_it_returns() {
+    let Some(b) = broker(Kind::Transactions) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let service = unique("outage");
+    let one = Instance::start(&b.addr, &service, "one", dir.path());
+    setup(&one, "exactly_once_v2", 2);
+    let log = log_of(&b.addr, &service);
+    produce(&log, "input", 2, 0, 100);
+    wait_for("the first outputs", Duration::from_secs(60), || read_all(&log, "output", Duration::from_secs(1)).len() >= 100);
+    // The broker stops answering for longer than a transaction may take: the tasks' commits fail.
+    b.signal("-STOP");
+    let stopped = Instant::now();
+    let mut reason = String::new();
+    while stopped.elapsed() < Duration::from_secs(75) && reason.is_empty() {
+        std::thread::sleep(Duration::from_secs(1));
+        let out = one.ksql("SHOW QUERIES EXTENDED;");
+        if out.contains("starts again") || out.contains("cannot start yet") || out.contains("waiting for") {
+            reason = out;
+        }
+    }
+    b.signal("-CONT");
+    assert!(!reason.is_empty(), "SHOW QUERIES names why the query is paused while the broker is away");
+    produce(&log, "input", 2, 100, 200);
+    let mut got = BTreeMap::new();
+    wait_for("the query to go on after the broker returned", Duration::from_secs(120), || {
+        got = id_counts(&committed_values(&read_all(&log, "output", Duration::from_secs(2))));
+        (0..200).all(|i| got.contains_key(&i))
+    });
+    let dups = got.values().filter(|&&n| n > 1).count();
+    assert_eq!(dups, 0, "nothing written twice");
+    let out = one.ksql("SHOW QUERIES EXTENDED;");
+    assert!(out.contains("RUNNING"), "the query runs again: {out}");
+}
+
+#[test]
 fn exactly_once_against_a_broker_without_transactions_is_refused() {
     let Some(b) = broker(Kind::Offsets) else { return };
     let dir = tempfile::tempdir().unwrap();

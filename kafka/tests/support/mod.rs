@@ -32,6 +32,15 @@ pub struct Broker {
     pub kind: Kind,
 }
 
+impl Broker {
+    /// Sends `sig` (`-STOP`, `-CONT`) to the broker process: a stopped broker answers nothing,
+    /// as one that went away, and keeps its (in-memory) data for when it is continued.
+    #[allow(dead_code)]
+    pub fn signal(&self, sig: &str) {
+        let _ = std::process::Command::new("kill").args([sig, &self.child.id().to_string()]).status();
+    }
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
