@@ -255,12 +255,26 @@ pub async fn complete_file(path: &Path) -> Result<(), String> {
     r
 }
 
-/// Runs files in order, printing a line per failure and a summary `N passed, N failed`.
+/// Runs files in order (a directory: every test file under it), printing a line per failure and
+/// a summary `N passed, N failed`. A path that cannot be read counts as failed, with the reason.
 /// Returns (passed, failed).
 pub fn run_files(paths: &[PathBuf], complete: bool) -> (usize, usize) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
     let (mut passed, mut failed) = (0, 0);
+    let mut files = Vec::new();
     for p in paths {
+        if p.is_dir() {
+            files.extend(find_slt_files(p));
+        } else {
+            files.push(p.clone());
+        }
+    }
+    for p in &files {
+        if let Err(e) = std::fs::File::open(p) {
+            failed += 1;
+            println!("FAILED {}: cannot read it: {e}", p.display());
+            continue;
+        }
         // ksqlDB's SQL test files (`--@test:` blocks) run with their own runner.
         if p.extension().is_some_and(|x| x == "sql") || std::fs::read_to_string(p).is_ok_and(|t| ksqltest::is_sql_test(&t)) {
             let (ok, bad) = ksqltest::run_file(p);

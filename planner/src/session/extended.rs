@@ -35,11 +35,7 @@ impl Session {
         let mut rows = Vec::new();
         for info in inner.engine.queries() {
             let def = catalog.queries.get(&info.id);
-            let state = match &info.state {
-                engine::QueryState::Running if info.user_paused => "PAUSED".to_string(),
-                engine::QueryState::Running => "RUNNING".to_string(),
-                engine::QueryState::Error(e) => format!("ERROR: {e}"),
-            };
+            let state = super::show::query_status(&info);
             rows.push(vec![
                 info.id.clone(),
                 if info.persistent { "PERSISTENT" } else { "PUSH" }.to_string(),
@@ -51,7 +47,11 @@ impl Session {
                 info.records_out.to_string(),
                 info.errors.to_string(),
                 info.late_records.to_string(),
-                info.tasks.to_string(),
+                // Over Kafka: which instance runs which task, with its lag per input partition.
+                match inner.engine.instance_id() {
+                    Some(_) => super::show::task_summary(&inner.engine, &info),
+                    None => info.tasks.to_string(),
+                },
                 def.map(|d| d.sql.clone()).unwrap_or_default(),
             ]);
         }

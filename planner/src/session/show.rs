@@ -121,36 +121,18 @@ impl Session {
                 let mut rows = Vec::new();
                 for info in inner.engine.queries() {
                     let def = catalog.queries.get(&info.id);
-                    let status = match &info.state {
-                        QueryState::Running if info.checkpoint_error.is_some() => {
-                            format!("CHECKPOINT FAILING: {}", info.checkpoint_error.as_deref().unwrap_or_default())
-                        }
-                        QueryState::Running if info.user_paused => "PAUSED".to_string(),
-                        QueryState::Running => match &info.paused {
-                            Some(why) => format!("PAUSED: {why}"),
-                            None => "RUNNING".to_string(),
-                        },
-                        QueryState::Error(e) => format!("ERROR: {e}"),
-                    };
+                    let status = query_status(&info);
                     let kind = if info.persistent { "PERSISTENT" } else { "PUSH" };
-                    let mut row = vec![
+                    rows.push(vec![
                         info.id.clone(),
                         kind.to_string(),
                         status,
                         def.map(|d| d.sink.clone()).unwrap_or_default(),
                         def.map(|d| d.sink_topic.clone()).unwrap_or_default(),
                         def.map(|d| d.sql.clone()).unwrap_or_default(),
-                    ];
-                    if extended {
-                        row.push(task_summary(&inner.engine, &info));
-                    }
-                    rows.push(row);
+                    ]);
                 }
-                let mut header = vec!["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"];
-                if extended {
-                    header.push("Tasks");
-                }
-                string_rows(&header, rows)
+                string_rows(&["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"], rows)
             }
             ShowWhat::Properties => {
                 let mut rows = vec![vec![
@@ -382,9 +364,25 @@ fn guarantee_name(g: engine::runtime::ProcessingGuarantee) -> &'static str {
     }
 }
 
+/// A query's status for SHOW QUERIES: RUNNING, PAUSED (by the user, or with why the runtime
+/// holds it), CHECKPOINT FAILING or ERROR, with the reason.
+pub(super) fn query_status(info: &engine::QueryInfo) -> String {
+    match &info.state {
+        QueryState::Running if info.checkpoint_error.is_some() => {
+            format!("CHECKPOINT FAILING: {}", info.checkpoint_error.as_deref().unwrap_or_default())
+        }
+        QueryState::Running if info.user_paused => "PAUSED".to_string(),
+        QueryState::Running => match &info.paused {
+            Some(why) => format!("PAUSED: {why}"),
+            None => "RUNNING".to_string(),
+        },
+        QueryState::Error(e) => format!("ERROR: {e}"),
+    }
+}
+
 /// The tasks a query runs on this instance, with their lag behind each input partition, for
 /// `SHOW QUERIES EXTENDED`: `instance i1: 0/1 (clicks/1 lag 0), ...`.
-fn task_summary(engine: &engine::Engine, info: &engine::QueryInfo) -> String {
+pub(super) fn task_summary(engine: &engine::Engine, info: &engine::QueryInfo) -> String {
     let mut parts = Vec::new();
     for t in &info.task_status {
         let lags: Vec<String> = t
