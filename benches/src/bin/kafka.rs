@@ -98,11 +98,16 @@ fn load(log: &dyn storage::TopicLog, topic: &str, n: u64, partitions: u32, keys:
 }
 
 fn kafka_eddy(b: &Broker, dir: &std::path::Path, service: &str) -> Result<planner::Eddy> {
+    kafka_instance(b, dir, service, "bench")
+}
+
+/// Instance `instance` of `service` over the broker, with its local state in `dir`.
+fn kafka_instance(b: &Broker, dir: &std::path::Path, service: &str, instance: &str) -> Result<planner::Eddy> {
     let cluster: Arc<dyn kafka::Cluster> = Arc::new(kafka::RdCluster::connect(&b.addr, BTreeMap::new()).map_err(|e| anyhow::anyhow!("{e}"))?);
     let log = Arc::new(kafka::KafkaLog::new(cluster, service).map_err(|e| anyhow::anyhow!("{e}"))?);
     let state = storage::RocksStore::open(&dir.join("state"), storage::StateOptions::default())?;
-    let committers = Arc::new(kafka::KafkaCommitters::new(log.clone(), "bench"));
-    let config = engine::EngineConfig { instance_id: Some("bench".into()), ..Default::default() };
+    let committers = Arc::new(kafka::KafkaCommitters::new(log.clone(), instance));
+    let config = engine::EngineConfig { instance_id: Some(instance.into()), ..Default::default() };
     let engine = engine::Engine::with_committers(log, Arc::new(state), config, committers)?;
     Ok(planner::Eddy::with_engine(engine)?)
 }
@@ -141,10 +146,36 @@ fn main() -> Result<()> {
         results.push((m, Some(broker.cpu() - broker0)));
         eddy.shutdown()?;
     }
+    // Scale-out: the exactly-once query in a service of two instances (in this process, so they
+    // share its cores as two processes would) against one, both over the same input. The second
+    // instance is running when the query is created: it follows the command and joins the
+    // query's group within a moment, and the partitions split 2 + 2.
+    for n in [1usize, 2] {
+        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir()).collect::<std::io::Result<_>>()?;
+        let service = format!("scale_{n}");
+        let instances: Vec<planner::Eddy> =
+            dirs.iter().enumerate().map(|(i, d)| kafka_instance(&broker, d.path(), &service, &format!("i{i}"))).collect::<Result<_>>()?;
+        let mut s = instances[0].session();
+        s.execute_all(SCHEMA)?;
+        s.execute_all("SET 'processing.guarantee'='exactly_once_v2';")?;
+        let broker0 = broker.cpu();
+        let name = format!("kafka exactly_once, {n} instance{}", if n > 1 { "s" } else { "" });
+        let m = run_to_completion(&instances[0], &mut s, &name, QUERY.replace("big", &format!("big_{service}")).as_str(), args.records)?;
+        let tasks: Vec<usize> = instances.iter().map(|e| e.engine().queries().iter().map(|q| q.tasks).sum()).collect();
+        println!("{name}: tasks per instance at the end {tasks:?}");
+        results.push((m, Some(broker.cpu() - broker0)));
+        for e in instances {
+            e.shutdown()?;
+        }
+    }
     let base = results[0].0.per_cpu_sec();
     for (m, broker_cpu) in &results {
         let extra = broker_cpu.map(|c| format!("  broker cpu {:.2}s", c.as_secs_f64())).unwrap_or_default();
         println!("{}{extra}  {:.2}x embedded rec/cpu-s", m.line(), m.per_cpu_sec() / base);
+    }
+    let wall = |name: &str| results.iter().find(|(m, _)| m.name.starts_with(name)).map(|(m, _)| m.records as f64 / m.wall.as_secs_f64());
+    if let (Some(one), Some(two)) = (wall("kafka exactly_once, 1 instance"), wall("kafka exactly_once, 2 instances")) {
+        println!("two instances against one: {:.2}x records per wall-second", two / one);
     }
 
     // Restore of a task's state from its changelog.
