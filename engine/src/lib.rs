@@ -17,6 +17,7 @@ pub mod ops;
 pub mod processing_log;
 pub mod runtime;
 pub mod spec;
+pub mod state_cache;
 pub mod testing;
 pub mod types;
 
