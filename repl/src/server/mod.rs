@@ -17,6 +17,8 @@ pub mod metrics;
 pub mod pg;
 pub mod pgcompat;
 pub mod pgtypes;
+pub mod registry;
+pub mod topics;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -66,7 +68,7 @@ pub fn run(opts: &ServerOptions) -> Result<(), ServerError> {
     for a in http_addr.iter().chain(pg_addr.iter()) {
         auth::require_auth_off_loopback(*a, creds.as_ref())?;
     }
-    let eddy = planner::Eddy::open_with(&opts.data_dir, engine::EngineConfig::default(), crate::open_options()).map_err(|e| {
+    let eddy = planner::Eddy::open_with(&opts.data_dir, crate::engine_config(), crate::open_options()).map_err(|e| {
         ServerError::Unavailable(format!("cannot open data directory {}: {}", opts.data_dir.display(), engine::error_chain(&e)))
     })?;
     for note in eddy.startup_notes() {
