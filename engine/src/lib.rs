@@ -15,6 +15,7 @@ pub mod nexmark;
 pub mod operator;
 pub mod ops;
 pub mod processing_log;
+pub mod registry;
 pub mod runtime;
 pub mod spec;
 pub mod state_cache;

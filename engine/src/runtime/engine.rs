@@ -31,6 +31,7 @@ use crate::operator::{Operator, TaskInfo};
 use crate::ops::{AggregateOp, CollectOp, FilterOp, ForeignKeyJoinOp, MaterializeOp, ProjectOp, SinkOp, StreamStreamJoinOp, StreamTableJoinOp, TableTableJoinOp};
 use crate::spec::JoinKindSpec;
 use crate::processing_log::{ProcessingError, PROCESSING_LOG_TOPIC};
+use crate::registry::{EmbeddedRegistry, Registry};
 use crate::spec::{OpSpec, QuerySpec};
 use crate::types::Epoch;
 
@@ -47,6 +48,9 @@ pub struct EngineConfig {
     pub fsync: bool,
     /// Time between passes of the background cleaner (retention and compaction, see `retention.rs`).
     pub cleanup_interval: Duration,
+    /// The schema registry of `AVRO`, `PROTOBUF` and `JSON_SR` records; `None`: the embedded
+    /// one in the log's `_schemas` topic.
+    pub registry: Option<Registry>,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +60,7 @@ impl Default for EngineConfig {
             max_batch_bytes: 1 << 20,
             fsync: false,
             cleanup_interval: Duration::from_secs(30),
+            registry: None,
         }
     }
 }
@@ -85,6 +90,7 @@ type Subscribers = RwLock<HashMap<(String, u32), Vec<Weak<Signal>>>>;
 pub struct Engine {
     pub(super) log: Arc<dyn TopicLog>,
     pub(super) state: Arc<dyn KvStore>,
+    registry: Registry,
     config: EngineConfig,
     pub(super) queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
     subscribers: Arc<Subscribers>,
@@ -164,8 +170,13 @@ impl Engine {
             }
         }));
         let interval_ms = config.checkpoint_interval.as_millis().max(1) as u64;
+        let registry = match &config.registry {
+            Some(r) => r.clone(),
+            None => Registry(Arc::new(EmbeddedRegistry::open(log.clone()).map_err(|e| EngineError::Registry(e.to_string()))?)),
+        };
         let engine = Arc::new(Engine {
             log,
+            registry,
             state,
             config,
             queries: Mutex::new(BTreeMap::new()),
@@ -192,6 +203,11 @@ impl Engine {
         super::retention::spawn(Arc::downgrade(&engine), engine.config.cleanup_interval)
             .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "cleaner thread".into(), source: e }))?;
         Ok(engine)
+    }
+
+    /// The schema registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The topic log.
@@ -406,13 +422,13 @@ impl Engine {
                     let op: Option<Box<dyn Operator>> = match &n.op {
                         OpSpec::Source(s) => {
                             let start = self.start_offset(&spec.id, sub, sources.len(), &s.topic, p, opts)?;
-                            sources.push(SourceReader::new(i, s.clone(), n.schema.clone(), p, start)?);
+                            sources.push(SourceReader::new(i, s.clone(), n.schema.clone(), p, start, &self.registry)?);
                             None
                         }
                         OpSpec::Filter(f) => Some(Box::new(FilterOp::new(f.clone()))),
                         OpSpec::Project(pr) => Some(Box::new(ProjectOp::new(pr.clone(), n.schema.clone()))),
                         OpSpec::Sink(s) => {
-                            Some(Box::new(SinkOp::new(s.clone(), out_log.clone(), shared.records_out.clone())?))
+                            Some(Box::new(SinkOp::new(s.clone(), out_log.clone(), shared.records_out.clone(), &self.registry)?))
                         }
                         OpSpec::Aggregate(a) => {
                             let input = &dag.nodes[n.inputs[0].0 as usize].schema;
