@@ -306,8 +306,8 @@ pub fn new_encoder_with(
         FormatKind::None => Box::new(none::NoneEncoder),
         FormatKind::Avro => Box::new(avro::AvroEncoder::new(fields, unwrapped, registry()?, id()?)?),
         FormatKind::JsonSr => Box::new(json_sr::JsonSrEncoder::new(fields, unwrapped, id()?)),
-        FormatKind::Protobuf => protobuf::ProtobufEncoder::new(fields, unwrapped, Some((registry()?, id()?)), spec)?,
-        FormatKind::ProtobufNoSr => protobuf::ProtobufEncoder::new(fields, unwrapped, None, spec)?,
+        FormatKind::Protobuf => protobuf::ProtobufEncoder::new(fields, role == Role::Key, Some((registry()?, id()?)), spec)?,
+        FormatKind::ProtobufNoSr => protobuf::ProtobufEncoder::new(fields, role == Role::Key, None, spec)?,
     })
 }
 

@@ -105,7 +105,8 @@ impl State {
                 let Ok(v) = serde_json::from_slice::<SchemaValue>(v) else { return };
                 let schema = Schema { schema_type: v.schema_type, schema: v.schema, references: v.references };
                 if let Ok(c) = canonical(&schema, &self.ref_texts(&schema)) {
-                    self.ids.insert((schema.schema_type, c, schema.references.clone()), v.id);
+                    // The first id of a schema is its id; later ones (asked for explicitly) alias it.
+                    self.ids.entry((schema.schema_type, c, schema.references.clone())).or_insert(v.id);
                 }
                 self.by_id.insert(v.id, schema);
                 self.subjects.entry(v.subject).or_default().insert(v.version, Version { id: v.id, deleted: v.deleted });
@@ -137,16 +138,12 @@ pub struct EmbeddedRegistry {
 }
 
 impl EmbeddedRegistry {
-    /// Opens the registry in `log`, creating `_schemas` (one partition, compacted) if missing.
+    /// Opens the registry in `log`. `_schemas` (one partition, compacted) is created by the
+    /// first registration, so data directories that never use a registry format have none.
     ///
     /// # Errors
-    /// When the topic cannot be created or read.
+    /// When the topic cannot be read.
     pub fn open(log: Arc<dyn TopicLog>) -> RegistryResult<EmbeddedRegistry> {
-        if log.describe_topic(SCHEMAS_TOPIC).is_err() {
-            let mut cfg = TopicConfig::new(1);
-            cfg.cleanup_policy = CleanupPolicy::Compact;
-            log.create_topic(SCHEMAS_TOPIC, &cfg).map_err(storage_err)?;
-        }
         let r = EmbeddedRegistry { log, state: Mutex::new(State::default()) };
         r.catch_up(&mut r.state.lock())?;
         Ok(r)
@@ -154,6 +151,9 @@ impl EmbeddedRegistry {
 
     /// Applies records appended to `_schemas` since the state was last caught up.
     fn catch_up(&self, st: &mut State) -> RegistryResult<()> {
+        if self.log.describe_topic(SCHEMAS_TOPIC).is_err() {
+            return Ok(());
+        }
         loop {
             let batch = self.log.read(SCHEMAS_TOPIC, 0, st.next, 1 << 20).map_err(storage_err)?;
             if batch.is_empty() {
@@ -178,6 +178,11 @@ impl EmbeddedRegistry {
     /// Appends one record to `_schemas`, syncs it and applies it.
     fn write(&self, st: &mut State, key: &Key, value: Option<Vec<u8>>) -> RegistryResult<()> {
         let k = serde_json::to_vec(key).expect("keys serialize");
+        if self.log.describe_topic(SCHEMAS_TOPIC).is_err() {
+            let mut cfg = TopicConfig::new(1);
+            cfg.cleanup_policy = CleanupPolicy::Compact;
+            self.log.create_topic(SCHEMAS_TOPIC, &cfg).map_err(storage_err)?;
+        }
         let rec = RecordIn { timestamp: 0, key: Some(&k), value: value.as_deref(), headers: &[] };
         self.log.append(SCHEMAS_TOPIC, 0, &[rec]).map_err(storage_err)?;
         self.log.sync().map_err(storage_err)?;
@@ -273,17 +278,17 @@ impl SchemaRegistry for EmbeddedRegistry {
         let key = (schema.schema_type, c, schema.references.clone());
         let existing_id = st.ids.get(&key).copied();
         let live = st.live(subject);
-        if let Some(id) = existing_id {
-            if want.is_some_and(|w| w != id) {
-                return Err(RegistryError::IdTaken { id: want.expect("checked") });
-            }
-            if live.iter().any(|(_, i)| *i == id) {
-                return Ok(id);
+        if let Some(w) = want {
+            // An id asked for must be free or hold this very schema.
+            if let Some(s) = st.by_id.get(&w) {
+                if canonical(s, &st.ref_texts(s)).ok().as_deref() != Some(key.1.as_str()) {
+                    return Err(RegistryError::IdTaken { id: w });
+                }
             }
         }
-        if let Some(w) = want {
-            if existing_id != Some(w) && st.by_id.contains_key(&w) {
-                return Err(RegistryError::IdTaken { id: w });
+        if let Some(id) = want.or(existing_id) {
+            if live.iter().any(|(_, i)| *i == id) {
+                return Ok(id);
             }
         }
         let level = Self::level(&st, Some(subject));
@@ -294,7 +299,7 @@ impl SchemaRegistry for EmbeddedRegistry {
         }
         // New ids follow the largest below the ids asked for explicitly (tests ask for ids).
         let next = st.by_id.keys().filter(|i| **i < 1_000_000).next_back().map_or(1, |m| m + 1);
-        let id = existing_id.or(want).unwrap_or(next);
+        let id = want.or(existing_id).unwrap_or(next);
         let version = st.subjects.get(subject).and_then(|v| v.keys().next_back()).map_or(1, |m| m + 1);
         let value = SchemaValue {
             subject: subject.to_string(),

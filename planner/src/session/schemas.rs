@@ -147,14 +147,33 @@ impl Session {
     /// Registers the output schemas of a CREATE ... AS SELECT (unless `*_SCHEMA_ID` names them)
     /// and sets the formats' schema ids.
     pub(crate) fn sink_schemas(&self, topic: &str, key_format: &mut FormatSpec, value_format: &mut FormatSpec, key_fields: &Fields, value_fields: &Fields) -> Result<()> {
-        let registry = self.eddy.inner.engine.registry();
         for (part, spec, fields) in [(Part::Key, key_format, key_fields), (Part::Value, value_format, value_fields)] {
             if !spec.kind.uses_registry() || fields.is_empty() {
                 continue;
             }
             match spec.schema_id {
-                Some(id) => {
-                    registry.schema_by_id(id).map_err(|e| registry_error(&e, topic, part))?;
+                Some(_) => {
+                    // The query's columns must be the schema's first fields, in order, with
+                    // the same names and types; fields after them the writer fills in.
+                    let (_, registered) = self.fetch_fields(topic, part, spec)?.expect("a schema id always names a schema");
+                    let show = |c: &datafusion::arrow::datatypes::Field| format!("`{}` {}", c.name(), crate::types::type_name(c.data_type()));
+                    let differ: Vec<String> = fields
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, c)| {
+                            registered.get(*i).is_none_or(|r| r.name() != c.name() || crate::types::type_name(r.data_type()) != crate::types::type_name(c.data_type()))
+                        })
+                        .map(|(_, c)| show(c))
+                        .collect();
+                    if !differ.is_empty() {
+                        let noun = if part == Part::Key { "key" } else { "value" };
+                        let schema: Vec<String> = registered.iter().map(|c| show(c)).collect();
+                        return Err(invalid(format!(
+                            "The following {noun} columns are changed, missing or reordered: [{}]. Schema from schema registry is [{}]",
+                            differ.join(", "),
+                            schema.join(", ")
+                        )));
+                    }
                 }
                 None => spec.schema_id = Some(self.register(topic, part, spec, fields)?),
             }

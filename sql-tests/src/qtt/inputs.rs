@@ -223,11 +223,12 @@ pub fn encode(r: &Record, serde: &Serde) -> Encoded {
 /// `topics[]`, those `CREATE STREAM|TABLE` statements read, and those inputs go to (one
 /// partition unless given). Topics only written by queries are left to the queries.
 pub fn create_topics(eddy: &Eddy, case: &Case) {
-    let mut wanted: Vec<(String, u32)> = Vec::new();
-    let mut add = |name: &str, partitions: Option<u32>| {
-        if !wanted.iter().any(|(n, _)| n == name) {
-            wanted.push((name.to_string(), partitions.unwrap_or(1).max(1)));
-        }
+    // The first count given wins; a topic nobody gives a count for gets one partition.
+    let mut given: Vec<(String, Option<u32>)> = Vec::new();
+    let mut add = |name: &str, partitions: Option<u32>| match given.iter_mut().find(|(n, _)| n == name) {
+        Some((_, p)) if p.is_none() => *p = partitions,
+        Some(_) => {}
+        None => given.push((name.to_string(), partitions)),
     };
     for TopicSpec { name, partitions, .. } in &case.topics {
         add(name, *partitions);
@@ -240,6 +241,7 @@ pub fn create_topics(eddy: &Eddy, case: &Case) {
     for r in &case.inputs {
         add(&r.topic, None);
     }
+    let wanted: Vec<(String, u32)> = given.into_iter().map(|(n, p)| (n, p.unwrap_or(1).max(1))).collect();
     let log = eddy.engine().log();
     for (name, partitions) in wanted {
         if log.describe_topic(&name).is_err() {

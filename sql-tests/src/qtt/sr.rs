@@ -22,12 +22,23 @@ use super::model::{Case, SchemaSpec};
 /// Ids given to referenced schemas, above any a case names.
 const REFERENCE_IDS: u32 = 1_000_000;
 
-/// Registers the schemas of `topics[]` under `<topic>-key`/`<topic>-value`.
+/// Prepares the registry the way ksqlDB's QTT prepares its mock registry: no compatibility
+/// checks (the mock does not make them), then the schemas of the sources that CREATE statements
+/// declare with columns (in statement order, key then value, unless `topics[]` gives that
+/// subject a schema), then the schemas of `topics[]` under `<topic>-key`/`<topic>-value`. The
+/// order matters: cases name schema ids (`VALUE_SCHEMA_ID=2`) by the order the mock gave them.
 ///
 /// # Errors
 /// When the registry refuses a schema.
 pub fn register_topic_schemas(registry: &Registry, case: &Case) -> Result<(), String> {
+    // Plain cases have no schemas and no schema-registry formats by definition.
+    if case.plain {
+        return Ok(());
+    }
+    registry.set_compatibility(None, engine::registry::Compatibility::None).map_err(|e| e.to_string())?;
+    register_declared_sources(registry, case);
     let mut next_ref = REFERENCE_IDS;
+    let mut refs_done: Vec<String> = Vec::new();
     for t in &case.topics {
         for (key, spec, format) in [(true, &t.key_schema, &t.key_format), (false, &t.value_schema, &t.value_format)] {
             let Some(spec) = spec else { continue };
@@ -45,8 +56,11 @@ pub fn register_topic_schemas(registry: &Registry, case: &Case) -> Result<(), St
             };
             let mut schema = Schema::new(schema_type, text);
             for (name, text) in &spec.references {
-                next_ref += 1;
-                registry.register(name, &Schema::new(schema_type, text.clone()), Some(next_ref)).map_err(|e| format!("reference {name}: {e}"))?;
+                if !refs_done.contains(name) {
+                    next_ref += 1;
+                    registry.register(name, &Schema::new(schema_type, text.clone()), Some(next_ref)).map_err(|e| format!("reference {name}: {e}"))?;
+                    refs_done.push(name.clone());
+                }
                 schema.references.push(SchemaReference { name: name.clone(), subject: name.clone(), version: 1 });
             }
             let subject = subject_name(&t.name, key);
@@ -54,6 +68,66 @@ pub fn register_topic_schemas(registry: &Registry, case: &Case) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// Registers the schema generated from the columns of each `CREATE STREAM|TABLE` with columns
+/// and a schema-registry format, as ksqlDB's QTT derives them before a case runs (the CREATE
+/// itself then finds the subject registered and writes with that schema). Statements that do
+/// not parse are left to the run to report.
+fn register_declared_sources(registry: &Registry, case: &Case) {
+    use datafusion::arrow::datatypes::Field;
+    use planner::ast::{ColumnKind, PropValue, Statement};
+    let wrap_default = !case.properties.iter().any(|(k, v)| k == "ksql.persistence.wrap.single.values" && v == "false");
+    for sql in &case.statements {
+        let Ok(parsed) = planner::parser::parse(sql) else { continue };
+        for p in parsed {
+            let Statement::CreateSource(c) = &p.statement else { continue };
+            if c.columns.is_empty() {
+                continue;
+            }
+            let prop = |name: &str| {
+                c.props.iter().find(|(n, _)| n == name).map(|(_, v)| match v {
+                    PropValue::String(s) | PropValue::Number(s) => s.clone(),
+                    PropValue::Bool(b) => b.to_string(),
+                })
+            };
+            let Some(topic) = prop("KAFKA_TOPIC") else { continue };
+            let kind = |k: &str| prop(k).or_else(|| prop("FORMAT")).and_then(|f| FormatKind::from_name(&f));
+            let wrap = prop("WRAP_SINGLE_VALUE").map_or(wrap_default, |w| w.eq_ignore_ascii_case("true"));
+            let fields = |key: bool| -> Option<Fields> {
+                c.columns
+                    .iter()
+                    .filter(|col| (col.kind == ColumnKind::Key) == key && matches!(col.kind, ColumnKind::Key | ColumnKind::Value))
+                    .map(|col| Some(Field::new(&col.name, col.data_type.to_arrow(&Default::default()).ok()?, true)))
+                    .collect()
+            };
+            for (key, format) in [(true, kind("KEY_FORMAT")), (false, kind("VALUE_FORMAT"))] {
+                let (Some(format), Some(fields)) = (format, fields(key)) else { continue };
+                if !format.uses_registry() || fields.is_empty() || declared(case, &topic, key).is_some() {
+                    continue;
+                }
+                let unwrapped = fields.len() == 1 && (key || !wrap);
+                let full_name = prop(if key { "KEY_SCHEMA_FULL_NAME" } else { "VALUE_SCHEMA_FULL_NAME" });
+                let nullable = match prop(if key { "KEY_PROTOBUF_NULLABLE_REPRESENTATION" } else { "VALUE_PROTOBUF_NULLABLE_REPRESENTATION" })
+                    .map(|n| n.to_uppercase())
+                    .as_deref()
+                {
+                    Some("OPTIONAL") => protobuf::Nullable::Optional,
+                    Some("WRAPPER") => protobuf::Nullable::Wrapper,
+                    _ => protobuf::Nullable::Default,
+                };
+                let schema = match format {
+                    FormatKind::Avro => Schema::new(SchemaType::Avro, engine::format::avro::generate(&fields, unwrapped, full_name.as_deref()).to_string()),
+                    FormatKind::JsonSr => Schema::new(SchemaType::Json, engine::format::json_sr::generate(&fields, unwrapped).to_string()),
+                    _ => Schema::new(SchemaType::Protobuf, protobuf::generate(&fields, full_name.as_deref(), nullable)),
+                };
+                let subject = subject_name(&topic, key);
+                if registry.versions(&subject).is_err() {
+                    let _ = registry.register(&subject, &schema, None);
+                }
+            }
+        }
+    }
 }
 
 /// The format a CREATE statement of the case gives the keys (or values) of `topic`.
@@ -491,8 +565,8 @@ pub fn proto_to_json(m: &DynamicMessage) -> Json {
 }
 
 fn field_json(m: &DynamicMessage, f: &FieldDescriptor) -> Json {
-    let is_message = matches!(f.kind(), Kind::Message(_)) && !f.is_list() && !f.is_map();
-    if (is_message || f.supports_presence()) && !m.has_field(f) {
+    let single = !f.is_list() && !f.is_map();
+    if single && (matches!(f.kind(), Kind::Message(_) | Kind::Bytes) || f.supports_presence()) && !m.has_field(f) {
         return Json::Null;
     }
     value_json(&m.get_field(f), &f.kind())

@@ -35,6 +35,9 @@ pub(crate) enum WPlan {
     Record(Vec<(Option<usize>, WPlan, Option<Value>)>),
     /// Branches; which one a null takes; which one other values take.
     Union { branches: Vec<WPlan>, null: Option<usize>, value: usize },
+    /// A field of the schema that no column feeds and that has neither a default nor a null
+    /// branch: every row fails, naming it.
+    Missing(String),
 }
 
 /// Compiles writer schema `w` for values of type `t`.
@@ -118,16 +121,55 @@ pub(crate) fn compile_record(r: &apache_avro::schema::RecordSchema, fs: &Fields,
                 out.push((Some(i), p, f.default.clone()));
             }
             None => {
-                // No column: the field's default, or null when it can be.
-                let p = compile_type(&f.schema, &DataType::Null, names, depth + 1).unwrap_or(WPlan::Null);
+                // No column: the field's default, or null when it can be; else rows fail.
                 if f.default.is_none() && !nullable(&f.schema, names) {
-                    return Err(format!("the schema's field {} has no column and no default", f.name));
+                    out.push((None, WPlan::Missing(f.name.clone()), None));
+                } else {
+                    out.push((None, default_plan(&f.schema, names, depth + 1)?, f.default.clone()));
                 }
-                out.push((None, p, f.default.clone()));
             }
         }
     }
     Ok(WPlan::Record(out))
+}
+
+/// The plan of a schema written from its default value only (no column).
+fn default_plan(s: &Avro, names: &Names, depth: usize) -> Result<WPlan, String> {
+    if depth > 64 {
+        return Err("schema nests deeper than 64 levels".into());
+    }
+    let s = deref(s, names);
+    Ok(match s {
+        Avro::Null => WPlan::Null,
+        Avro::Boolean => WPlan::Bool,
+        Avro::Int | Avro::Date | Avro::TimeMillis => WPlan::Int,
+        Avro::Long | Avro::TimeMicros | Avro::TimestampMillis | Avro::TimestampMicros | Avro::TimestampNanos | Avro::LocalTimestampMillis
+        | Avro::LocalTimestampMicros | Avro::LocalTimestampNanos => WPlan::Long { mul: 1 },
+        Avro::Float => WPlan::Float,
+        Avro::Double => WPlan::Double,
+        Avro::String | Avro::Uuid => WPlan::Str,
+        Avro::Enum(e) => WPlan::Enum(e.symbols.clone()),
+        Avro::Bytes | Avro::BigDecimal => WPlan::Bytes,
+        Avro::Fixed(f) => WPlan::Fixed(f.size),
+        Avro::Decimal(d) => WPlan::Decimal {
+            fixed: match deref(&d.inner, names) {
+                Avro::Fixed(f) => Some(f.size),
+                _ => None,
+            },
+        },
+        Avro::Array(a) => WPlan::Array(Box::new(default_plan(&a.items, names, depth + 1)?)),
+        Avro::Map(m) => WPlan::Map(Box::new(default_plan(&m.types, names, depth + 1)?)),
+        Avro::Record(r) => WPlan::Record(
+            r.fields.iter().map(|f| Ok((None, default_plan(&f.schema, names, depth + 1)?, f.default.clone()))).collect::<Result<_, String>>()?,
+        ),
+        Avro::Union(u) => {
+            let branches: Vec<WPlan> = u.variants().iter().map(|b| default_plan(b, names, depth + 1)).collect::<Result<_, _>>()?;
+            let null = u.variants().iter().position(|b| matches!(b, Avro::Null));
+            WPlan::Union { branches, null, value: 0 }
+        }
+        Avro::Duration => return Err("duration fields cannot be written".into()),
+        Avro::Ref { name } => return Err(format!("unknown named type {name}")),
+    })
 }
 
 fn nullable(s: &Avro, names: &Names) -> bool {
@@ -240,6 +282,7 @@ pub(crate) fn write(p: &WPlan, col: &ArrayRef, row: usize, out: &mut Vec<u8>) ->
             write_record(fields, st.columns(), row, out)?;
         }
         WPlan::Union { .. } => unreachable!("handled above"),
+        WPlan::Missing(name) => return Err(format!("the schema's field {name} has no column and no default")),
     }
     Ok(())
 }
@@ -274,6 +317,7 @@ fn write_default(p: &WPlan, default: Option<&Value>, out: &mut Vec<u8>) -> Resul
             write_default(&branches[0], Some(v), out)?;
         }
         (WPlan::Null, _) => {}
+        (WPlan::Missing(name), _) => return Err(format!("the schema's field {name} has no column and no default")),
         (WPlan::Bool, Value::Bool(b)) => out.push(u8::from(*b)),
         (WPlan::Int | WPlan::Long { .. }, Value::Number(n)) => long(out, n.as_i64().ok_or("bad integer default")?),
         (WPlan::Float, Value::Number(n)) => out.extend_from_slice(&(n.as_f64().unwrap_or(0.0) as f32).to_le_bytes()),

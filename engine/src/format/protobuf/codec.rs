@@ -2,9 +2,9 @@
 //! message's fields are appended to the column builders (fields matched to columns by name,
 //! ignoring case), and a row of columns is turned into a message to encode.
 //!
-//! Nulls, as ksqlDB treats them: a message field that is not set reads as null; a scalar field
-//! without presence reads as its default (0, "", false), one with presence (`optional`, proto2)
-//! as null; `google.protobuf.*Value` wrappers unwrap to their value or null. Writing, a null
+//! Nulls, as ksqlDB treats them: a message or bytes field that is not set reads as null; a
+//! scalar field without presence reads as its default (0, "", false), one with presence
+//! (`optional`, proto2) as null; `google.protobuf.*Value` wrappers unwrap to their value or null. Writing, a null
 //! leaves the field unset.
 
 use std::collections::HashMap;
@@ -46,8 +46,10 @@ pub(crate) fn append_message(
 }
 
 fn append_field(msg: &DynamicMessage, fd: &FieldDescriptor, col: &mut ColumnBuilder) -> Result<(), Problem> {
-    let is_message = matches!(fd.kind(), Kind::Message(_)) && !fd.is_list() && !fd.is_map();
-    if (is_message || fd.supports_presence()) && !msg.has_field(fd) {
+    // Unset messages, fields with presence and (as ksqlDB reads them) unset bytes are null.
+    let single = !fd.is_list() && !fd.is_map();
+    let nullable = single && (matches!(fd.kind(), Kind::Message(_) | Kind::Bytes) || fd.supports_presence());
+    if nullable && !msg.has_field(fd) {
         return col.append_null();
     }
     append_value(&msg.get_field(fd), &fd.kind(), fd.is_map(), col)

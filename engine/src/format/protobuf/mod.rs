@@ -261,10 +261,12 @@ pub(crate) struct ProtobufEncoder {
     desc: MessageDescriptor,
     /// Schema id and message indexes, for framed records.
     framing: Option<(u32, Vec<i64>)>,
+    /// Keys whose columns are all null are null keys (no message), as ksqlDB writes them.
+    key: bool,
 }
 
 impl ProtobufEncoder {
-    pub fn new(fields: &Fields, _unwrapped: bool, registry: Option<(&Registry, u32)>, spec: &FormatSpec) -> Result<Box<dyn RecordEncoder>, FormatError> {
+    pub fn new(fields: &Fields, key: bool, registry: Option<(&Registry, u32)>, spec: &FormatSpec) -> Result<Box<dyn RecordEncoder>, FormatError> {
         let (desc, framing) = match registry {
             None => (nosr_message(fields, spec)?, None),
             Some((registry, id)) => {
@@ -275,13 +277,17 @@ impl ProtobufEncoder {
                 (m, Some((id, path)))
             }
         };
-        Ok(Box::new(ProtobufEncoder { fields: fields.clone(), desc, framing }))
+        Ok(Box::new(ProtobufEncoder { fields: fields.clone(), desc, framing, key }))
     }
 }
 
 impl RecordEncoder for ProtobufEncoder {
     fn encode_rows(&mut self, columns: &[ArrayRef], rows: usize, out: &mut EncodedBatch) -> Result<(), EncodeError> {
         for row in 0..rows {
+            if self.key && columns.iter().all(|c| c.is_null(row)) {
+                out.push_null();
+                continue;
+            }
             let msg = codec::message_of(&self.desc, &self.fields, columns, row).map_err(|reason| EncodeError::Value {
                 row,
                 reason: match &self.framing {
