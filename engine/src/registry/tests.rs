@@ -111,3 +111,16 @@ fn protobuf_fields_keep_their_types() {
     let why = check_compatibility(Compatibility::Backward, &bad, &[v1], &[]).unwrap();
     assert_eq!(why, vec!["field M#1 changed type from int32 to string".to_string()]);
 }
+
+#[test]
+fn explicit_ids_are_taken_or_alias_the_same_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = open(dir.path());
+    assert_eq!(r.register("a-key", &avro(r#""long""#), Some(101)).unwrap(), 101);
+    // The same schema under another subject may ask for another id: both ids name it.
+    assert_eq!(r.register("b-key", &avro(r#"{"type":"long"}"#), Some(201)).unwrap(), 201);
+    assert_eq!(r.schema_by_id(201).unwrap().schema, r#"{"type":"long"}"#);
+    // An id that holds another schema is refused; new ids continue after the largest one.
+    assert!(matches!(r.register("c-value", &avro(V1), Some(101)), Err(RegistryError::IdTaken { id: 101 })));
+    assert_eq!(r.register("c-value", &avro(V1), None).unwrap(), 202);
+}
