@@ -231,6 +231,7 @@ mod tests {
 
     use super::*;
     use crate::format::FormatSpec;
+    use crate::registry::EmbeddedRegistry;
     use crate::testing::{rows, Harness};
 
     const INPUT: &str = "k:i64 v:utf8";
@@ -255,7 +256,9 @@ mod tests {
         };
         let records = Arc::new(AtomicU64::new(0));
         let (l, r) = (log.clone(), records.clone());
-        let h = Harness::new(move || Box::new(SinkOp::new(spec.clone(), l.clone(), r.clone()).expect("a sink")));
+        // JSON needs no schemas: the registry is there because every sink is given one.
+        let registry = Registry(Arc::new(EmbeddedRegistry::open(log.clone()).expect("a registry")));
+        let h = Harness::new(move || Box::new(SinkOp::new(spec.clone(), l.clone(), r.clone(), &registry).expect("a sink")));
         (h, log, records)
     }
 
