@@ -68,6 +68,9 @@ pub enum EngineError {
         /// Which state.
         what: String,
     },
+    /// The schema registry could not be opened.
+    #[error("cannot open the schema registry: {0}")]
+    Registry(String),
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,

@@ -15,8 +15,10 @@ pub mod nexmark;
 pub mod operator;
 pub mod ops;
 pub mod processing_log;
+pub mod registry;
 pub mod runtime;
 pub mod spec;
+pub mod state_cache;
 pub mod testing;
 pub mod types;
 

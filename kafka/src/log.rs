@@ -50,6 +50,10 @@ pub struct Names {
 const EDDY_INTERNAL: &str = "_eddy_";
 /// Eddy's name of the processing-log topic.
 const EDDY_PROCESSING_LOG: &str = "eddy_processing_log";
+/// Eddy's name of the embedded schema registry's topic; the same name as Confluent Schema
+/// Registry's topic, so over Kafka it lives under the service id instead, never in a real
+/// registry's `_schemas` (use `--schema-registry URL` to work with that registry).
+const EDDY_SCHEMAS: &str = "_schemas";
 
 impl Names {
     /// The names of service `service_id`.
@@ -66,6 +70,8 @@ impl Names {
     pub fn physical<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, str> {
         if name == EDDY_PROCESSING_LOG {
             format!("{}processing_log", self.prefix).into()
+        } else if name == EDDY_SCHEMAS {
+            format!("{}schemas", self.prefix).into()
         } else if let Some(rest) = name.strip_prefix(EDDY_INTERNAL) {
             format!("{}{rest}", self.prefix).into()
         } else {
@@ -74,12 +80,16 @@ impl Names {
     }
 
     /// The Eddy name of a Kafka topic; `None` for internal topics of Kafka (`__...`) and of other
-    /// Eddy services (`_eddy-<other>-...`).
+    /// Eddy services (`_eddy-<other>-...`) and for a Confluent Schema Registry's `_schemas`.
     pub fn logical(&self, kafka: &str) -> Option<String> {
         if let Some(rest) = kafka.strip_prefix(&self.prefix) {
-            return Some(if rest == "processing_log" { EDDY_PROCESSING_LOG.into() } else { format!("{EDDY_INTERNAL}{rest}") });
+            return Some(match rest {
+                "processing_log" => EDDY_PROCESSING_LOG.into(),
+                "schemas" => EDDY_SCHEMAS.into(),
+                _ => format!("{EDDY_INTERNAL}{rest}"),
+            });
         }
-        if kafka.starts_with("__") || kafka.starts_with("_eddy-") {
+        if kafka.starts_with("__") || kafka.starts_with("_eddy-") || kafka == EDDY_SCHEMAS {
             return None;
         }
         Some(kafka.to_string())

@@ -75,6 +75,10 @@ struct Cli {
     /// queries that cannot start: they are left out and reported (default: refuse to start).
     #[arg(long, env = "EDDY_SKIP_DAMAGED_COMMANDS", global = true)]
     skip_damaged_commands: bool,
+    /// An external Confluent-compatible schema registry for AVRO, PROTOBUF and JSON_SR
+    /// (ksqlDB's `ksql.schema.registry.url`); default: the one embedded in the data directory.
+    #[arg(long = "schema-registry", env = "EDDY_SCHEMA_REGISTRY_URL", value_name = "URL", global = true)]
+    schema_registry: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -177,6 +181,10 @@ fn run() -> Result<i32> {
         }),
     };
     let _ = OPEN_OPTIONS.set(planner::OpenOptions { skip_damaged_commands: cli.skip_damaged_commands });
+    let registry = cli.schema_registry.as_deref().map(|url| {
+        engine::registry::Registry(std::sync::Arc::new(engine::registry::HttpRegistry::new(url)))
+    });
+    let _ = ENGINE_CONFIG.set(engine::EngineConfig { registry, ..engine::EngineConfig::default() });
     match cli.command {
         Some(Cmd::Test { files, complete }) => {
             let (_, failed) = sql_tests::run_files(&files, complete);
@@ -248,9 +256,17 @@ fn define_all(backend: &mut dyn backend::Backend, defines: &[(String, String)]) 
     Ok(())
 }
 
+/// The engine settings the command line asked for (set once, in `main`).
+static ENGINE_CONFIG: std::sync::OnceLock<engine::EngineConfig> = std::sync::OnceLock::new();
+
+/// The engine settings: the external schema registry when `--schema-registry` names one.
+pub fn engine_config() -> engine::EngineConfig {
+    ENGINE_CONFIG.get().cloned().unwrap_or_default()
+}
+
 /// Opens the data directory.
 pub fn open(dir: &std::path::Path) -> Result<planner::Eddy> {
-    let eddy = planner::Eddy::open_with(dir, engine::EngineConfig::default(), open_options())
+    let eddy = planner::Eddy::open_with(dir, engine_config(), open_options())
         .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))
         .with_context(|| format!("cannot open data directory {}", dir.display()))?;
     for note in eddy.engine().recovery_notes().into_iter().chain(eddy.startup_notes()) {

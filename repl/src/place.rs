@@ -109,7 +109,7 @@ impl Place {
         if let Some(ms) = std::env::var("EDDY_KAFKA_SESSION_TIMEOUT_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
             committers = committers.with_session_timeout(std::time::Duration::from_millis(ms));
         }
-        let config = engine::EngineConfig { instance_id: Some(instance.clone()), ..Default::default() };
+        let config = engine::EngineConfig { instance_id: Some(instance.clone()), ..crate::engine_config() };
         let engine = engine::Engine::with_committers(log, Arc::new(state), config, Arc::new(committers))
             .map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
         let eddy = planner::Eddy::with_engine_and(engine, crate::open_options())

@@ -46,6 +46,34 @@ pub enum FormatError {
         /// SQL type of the column.
         ty: String,
     },
+    /// The columns cannot be carried by a schema-registry format (Avro names, map keys, ...).
+    #[error("{reason}")]
+    Schema {
+        /// The column (or nested field) at fault.
+        column: String,
+        /// Why, in ksqlDB's words where it has them.
+        reason: String,
+    },
+    /// The schema registry failed, or a registered schema does not fit the columns.
+    #[error("{}{reason}", id.map(|i| format!("schema id {i}: ")).unwrap_or_default())]
+    Registry {
+        /// The schema id concerned, if any.
+        id: Option<u32>,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A schema-registry format was set up without a registry.
+    #[error("format {format} needs a schema registry")]
+    NeedsRegistry {
+        /// Format name.
+        format: &'static str,
+    },
+    /// A schema-registry format was set up for writing without a registered schema.
+    #[error("format {format} needs a registered schema id to write records")]
+    NoSchemaId {
+        /// Format name.
+        format: &'static str,
+    },
     /// The `DELIMITED` separator cannot be used.
     #[error("invalid delimiter {delimiter:?}: it must be a single ASCII character other than '\"', CR and LF")]
     InvalidDelimiter {
@@ -111,6 +139,29 @@ pub enum DecodeError {
         /// Size found.
         got: usize,
     },
+    /// The bytes are not in the schema registry's wire format.
+    #[error("expected the schema registry wire format (magic byte 0 and a 4-byte schema id), got {len} bytes{}", first.map(|b| format!(" starting with 0x{b:02x}")).unwrap_or_default())]
+    Framing {
+        /// Length of the record's bytes.
+        len: usize,
+        /// Its first byte.
+        first: Option<u8>,
+    },
+    /// The record's schema is unknown, cannot be read into the columns, or the payload does not
+    /// match it.
+    #[error("schema id {id}: {reason}")]
+    Schema {
+        /// The schema id of the record.
+        id: u32,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `PROTOBUF_NOSR` message does not decode.
+    #[error("{reason}")]
+    Protobuf {
+        /// What is wrong.
+        reason: String,
+    },
     /// The batch being built outgrew Arrow's 32-bit offsets; finish it sooner.
     #[error("batch too large: more than 2 GiB of data in one column")]
     BatchTooLarge,
@@ -136,6 +187,14 @@ pub enum EncodeError {
         expected: String,
         /// The array's type.
         got: String,
+    },
+    /// A value cannot be written with the sink's schema.
+    #[error("row {row}: {reason}")]
+    Value {
+        /// Row index within the batch.
+        row: usize,
+        /// Why.
+        reason: String,
     },
     /// A column is shorter than the rows to encode.
     #[error("column \"{column}\" has {got} rows, expected at least {expected}")]

@@ -1,5 +1,6 @@
 //! Record formats: turning the key or value bytes of topic records into Arrow columns, and
-//! columns back into bytes, with ksqlDB's semantics for `JSON`, `DELIMITED`, `KAFKA` and `NONE`.
+//! columns back into bytes, with ksqlDB's semantics for `JSON`, `DELIMITED`, `KAFKA`, `NONE`
+//! and the schema-registry formats `AVRO`, `PROTOBUF`, `PROTOBUF_NOSR` and `JSON_SR`.
 //!
 //! A decoder is set up once per source (format, role, columns) and then fed one record at a
 //! time: [`RecordDecoder::append`] appends exactly one row to the decoder's column builders,
@@ -14,13 +15,16 @@
 //!
 //! Stateless apart from reusable buffers: nothing happens on watermarks or barriers.
 
+pub mod avro;
 mod batch;
 mod builder;
 mod delimited;
 mod error;
 mod json;
+pub mod json_sr;
 mod kafka;
 mod none;
+pub mod protobuf;
 mod text;
 mod types;
 mod view;
@@ -36,6 +40,8 @@ pub use batch::EncodedBatch;
 pub use error::{DecodeError, EncodeError, FormatError};
 pub use types::sql_type_name;
 
+use crate::registry::Registry;
+
 /// The serialization format of a record key or value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FormatKind {
@@ -47,22 +53,69 @@ pub enum FormatKind {
     Kafka,
     /// No columns: the bytes are ignored when reading and null when writing.
     None,
+    /// Avro binary, Confluent-framed, schemas in the registry.
+    Avro,
+    /// Protobuf, Confluent-framed (schema id and message indexes), schemas in the registry.
+    Protobuf,
+    /// Protobuf without framing or registry: the message is derived from the columns.
+    ProtobufNoSr,
+    /// JSON, Confluent-framed, JSON Schemas in the registry.
+    JsonSr,
 }
 
 impl FormatKind {
-    /// The format's name as written in SQL (`JSON`, `DELIMITED`, `KAFKA`, `NONE`).
+    /// The format's name as written in SQL (`JSON`, `DELIMITED`, `KAFKA`, `NONE`, `AVRO`,
+    /// `PROTOBUF`, `PROTOBUF_NOSR`, `JSON_SR`).
     pub fn name(self) -> &'static str {
         match self {
             FormatKind::Json => "JSON",
             FormatKind::Delimited => "DELIMITED",
             FormatKind::Kafka => "KAFKA",
             FormatKind::None => "NONE",
+            FormatKind::Avro => "AVRO",
+            FormatKind::Protobuf => "PROTOBUF",
+            FormatKind::ProtobufNoSr => "PROTOBUF_NOSR",
+            FormatKind::JsonSr => "JSON_SR",
+        }
+    }
+
+    /// The format named `name` (case-insensitive).
+    pub fn from_name(name: &str) -> Option<FormatKind> {
+        let all = [
+            FormatKind::Json,
+            FormatKind::Delimited,
+            FormatKind::Kafka,
+            FormatKind::None,
+            FormatKind::Avro,
+            FormatKind::Protobuf,
+            FormatKind::ProtobufNoSr,
+            FormatKind::JsonSr,
+        ];
+        all.into_iter().find(|k| k.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether records carry a schema id and their schemas live in a registry (`AVRO`,
+    /// `PROTOBUF`, `JSON_SR`): such formats support schema inference and register the
+    /// schemas of what queries write.
+    pub fn uses_registry(self) -> bool {
+        matches!(self, FormatKind::Avro | FormatKind::Protobuf | FormatKind::JsonSr)
+    }
+
+    /// The registry's schema type of a registry format.
+    pub fn schema_type(self) -> Option<crate::registry::SchemaType> {
+        use crate::registry::SchemaType;
+        match self {
+            FormatKind::Avro => Some(SchemaType::Avro),
+            FormatKind::Protobuf => Some(SchemaType::Protobuf),
+            FormatKind::JsonSr => Some(SchemaType::Json),
+            _ => None,
         }
     }
 }
 
-/// A format with its options, as given by `KEY_FORMAT`/`VALUE_FORMAT`, `VALUE_DELIMITER` and
-/// `WRAP_SINGLE_VALUE`.
+/// A format with its options, as given by `KEY_FORMAT`/`VALUE_FORMAT`, `VALUE_DELIMITER`,
+/// `WRAP_SINGLE_VALUE`, `KEY_SCHEMA_ID`/`VALUE_SCHEMA_ID` and
+/// `KEY_SCHEMA_FULL_NAME`/`VALUE_SCHEMA_FULL_NAME`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FormatSpec {
     /// The format.
@@ -75,12 +128,23 @@ pub struct FormatSpec {
     /// bare. `DELIMITED` and `KAFKA` values are always bare (ksqlDB rejects `true` for them when
     /// given explicitly; that check belongs to the planner), so they ignore it too.
     pub wrap_single_value: bool,
+    /// Registry formats: the id of the schema records are written with (`*_SCHEMA_ID`, or the
+    /// one the planner registered). Decoders read each record's own id instead.
+    #[serde(default)]
+    pub schema_id: Option<u32>,
+    /// Registry formats: the record (AVRO) or message (PROTOBUF) name of generated schemas,
+    /// or the message of a registered Protobuf schema to use (`*_SCHEMA_FULL_NAME`).
+    #[serde(default)]
+    pub full_name: Option<SchemaName>,
+    /// PROTOBUF: how nullable columns are written (`*_PROTOBUF_NULLABLE_REPRESENTATION`).
+    #[serde(default)]
+    pub nullable: protobuf::Nullable,
 }
 
 impl FormatSpec {
     /// `kind` with the default options.
     pub fn new(kind: FormatKind) -> Self {
-        FormatSpec { kind, delimiter: b',', wrap_single_value: true }
+        FormatSpec { kind, delimiter: b',', wrap_single_value: true, schema_id: None, full_name: None, nullable: protobuf::Nullable::Default }
     }
 
     /// `JSON` with single values wrapped.
@@ -109,6 +173,42 @@ impl FormatSpec {
     }
 }
 
+/// A schema's full name (`*_SCHEMA_FULL_NAME`), interned so that [`FormatSpec`] stays `Copy`:
+/// each distinct name is stored once for the life of the process (a few bytes per CREATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SchemaName(&'static str);
+
+impl SchemaName {
+    /// The interned name.
+    pub fn new(name: &str) -> SchemaName {
+        static NAMES: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<&'static str>>> = std::sync::OnceLock::new();
+        let mut names = NAMES.get_or_init(Default::default).lock();
+        if let Some(n) = names.get(name) {
+            return SchemaName(n);
+        }
+        let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+        names.insert(leaked);
+        SchemaName(leaked)
+    }
+
+    /// The name.
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl Serialize for SchemaName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(SchemaName::new(&String::deserialize(d)?))
+    }
+}
+
 /// Whether columns travel in the record key or the record value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Role {
@@ -131,41 +231,125 @@ pub fn check_columns(spec: &FormatSpec, role: Role, fields: &Fields) -> Result<(
     types::check_columns(spec, role, fields)
 }
 
-/// A decoder of `fields` from records' keys or values in format `spec`.
+/// A decoder of `fields` from records' keys or values in format `spec`, for formats without a
+/// schema registry (see [`new_decoder_with`]).
 ///
 /// # Errors
-/// As [`check_columns`].
+/// As [`check_columns`]; [`FormatError::NeedsRegistry`] for registry formats.
 pub fn new_decoder(spec: &FormatSpec, role: Role, fields: &Fields) -> Result<Box<dyn RecordDecoder>, FormatError> {
+    new_decoder_with(spec, role, fields, None)
+}
+
+/// A decoder of `fields` from records' keys or values in format `spec`; registry formats look
+/// up each record's schema in `registry`.
+///
+/// # Errors
+/// As [`check_columns`]; [`FormatError::NeedsRegistry`] for a registry format without one.
+pub fn new_decoder_with(
+    spec: &FormatSpec,
+    role: Role,
+    fields: &Fields,
+    registry: Option<&Registry>,
+) -> Result<Box<dyn RecordDecoder>, FormatError> {
     check_columns(spec, role, fields)?;
     if fields.is_empty() {
         return Ok(Box::new(none::NoneDecoder::default()));
     }
+    let unwrapped = unwrapped(spec, role, fields);
+    let registry = || registry.cloned().ok_or(FormatError::NeedsRegistry { format: spec.kind.name() });
     Ok(match spec.kind {
-        FormatKind::Json => Box::new(json::JsonDecoder::new(fields, unwrapped(spec, role, fields))),
+        FormatKind::Json => Box::new(json::JsonDecoder::new(fields, unwrapped)),
         FormatKind::Delimited => Box::new(delimited::DelimitedDecoder::new(fields, spec.delimiter)),
         FormatKind::Kafka => Box::new(kafka::KafkaDecoder::new(fields)),
         FormatKind::None => Box::new(none::NoneDecoder::default()),
+        FormatKind::Avro => Box::new(avro::AvroDecoder::new(fields, unwrapped, registry()?)),
+        FormatKind::JsonSr => Box::new(json_sr::JsonSrDecoder::new(fields, unwrapped)),
+        FormatKind::Protobuf => protobuf::ProtobufDecoder::new(fields, unwrapped, Some(registry()?), spec)?,
+        FormatKind::ProtobufNoSr => protobuf::ProtobufDecoder::new(fields, unwrapped, None, spec)?,
     })
 }
 
-/// An encoder of `fields` into records' keys or values in format `spec`.
+/// An encoder of `fields` into records' keys or values in format `spec`, for formats without
+/// a schema registry (see [`new_encoder_with`]).
 ///
 /// # Errors
-/// As [`check_columns`].
+/// As [`check_columns`]; [`FormatError::NeedsRegistry`] for registry formats.
 pub fn new_encoder(spec: &FormatSpec, role: Role, fields: &Fields) -> Result<Box<dyn RecordEncoder>, FormatError> {
+    new_encoder_with(spec, role, fields, None)
+}
+
+/// An encoder of `fields` into records' keys or values in format `spec`; registry formats
+/// write with the schema `spec.schema_id` names, fetched from `registry`.
+///
+/// # Errors
+/// As [`check_columns`]; [`FormatError::NeedsRegistry`] or [`FormatError::NoSchemaId`] for a
+/// registry format without a registry or schema id; [`FormatError::Registry`] when the schema
+/// cannot be fetched or written from these columns.
+pub fn new_encoder_with(
+    spec: &FormatSpec,
+    role: Role,
+    fields: &Fields,
+    registry: Option<&Registry>,
+) -> Result<Box<dyn RecordEncoder>, FormatError> {
     check_columns(spec, role, fields)?;
     if fields.is_empty() {
         return Ok(Box::new(none::NoneEncoder));
     }
+    let unwrapped = unwrapped(spec, role, fields);
+    let format = spec.kind.name();
+    let registry = || registry.ok_or(FormatError::NeedsRegistry { format });
+    let id = || spec.schema_id.ok_or(FormatError::NoSchemaId { format });
     Ok(match spec.kind {
-        FormatKind::Json => Box::new(json::JsonEncoder::new(fields, unwrapped(spec, role, fields))),
+        FormatKind::Json => Box::new(json::JsonEncoder::new(fields, unwrapped)),
         FormatKind::Delimited => Box::new(delimited::DelimitedEncoder::new(fields, spec.delimiter)),
         FormatKind::Kafka => Box::new(kafka::KafkaEncoder::new(fields)),
         FormatKind::None => Box::new(none::NoneEncoder),
+        FormatKind::Avro => Box::new(avro::AvroEncoder::new(fields, unwrapped, registry()?, id()?)?),
+        FormatKind::JsonSr => Box::new(json_sr::JsonSrEncoder::new(fields, unwrapped, id()?)),
+        FormatKind::Protobuf => protobuf::ProtobufEncoder::new(fields, role == Role::Key, Some((registry()?, id()?)), spec)?,
+        FormatKind::ProtobufNoSr => protobuf::ProtobufEncoder::new(fields, role == Role::Key, None, spec)?,
     })
 }
 
-/// Whether a JSON record is the bare value of its single column rather than an object.
+/// Encodes rows `[0, rows)` of `columns` into `out` (which must be empty) like
+/// [`RecordEncoder::encode_rows`], except that a row whose value the format cannot write (a
+/// null for a field its schema does not let be null, a string that is not a symbol of an
+/// enum) gets a null entry and is returned with its error instead of failing the batch.
+///
+/// # Errors
+/// When the columns do not match the fields at all (nothing is encoded then).
+pub fn encode_each(
+    enc: &mut dyn RecordEncoder,
+    columns: &[ArrayRef],
+    rows: usize,
+    out: &mut EncodedBatch,
+) -> Result<Vec<(usize, EncodeError)>, EncodeError> {
+    match enc.encode_rows(columns, rows, out) {
+        Ok(()) => Ok(Vec::new()),
+        Err(EncodeError::Value { .. }) => {
+            out.clear();
+            let mut failed = Vec::new();
+            for row in 0..rows {
+                let one: Vec<ArrayRef> = columns.iter().map(|c| c.slice(row, 1)).collect();
+                let before = out.len();
+                if let Err(e) = enc.encode_rows(&one, 1, out) {
+                    if out.len() == before {
+                        out.push_null();
+                    }
+                    let e = match e {
+                        EncodeError::Value { reason, .. } => EncodeError::Value { row, reason },
+                        other => other,
+                    };
+                    failed.push((row, e));
+                }
+            }
+            Ok(failed)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a record is the bare value of its single column rather than an object/record.
 fn unwrapped(spec: &FormatSpec, role: Role, fields: &Fields) -> bool {
     fields.len() == 1 && (role == Role::Key || !spec.wrap_single_value)
 }

@@ -95,13 +95,15 @@ pub(crate) fn check_columns(spec: &FormatSpec, role: Role, fields: &Fields) -> R
                 }
             }
         }
-        FormatKind::Json => {
+        FormatKind::Json | FormatKind::JsonSr => {
             for f in fields.iter() {
                 if !json_map_keys_ok(f.data_type()) {
                     return Err(FormatError::JsonMapKey { column: f.name().clone(), ty: type_name(f.data_type()) });
                 }
             }
         }
+        FormatKind::Avro => super::avro::check_columns(fields)?,
+        FormatKind::Protobuf | FormatKind::ProtobufNoSr => super::protobuf::check_columns(fields)?,
     }
     Ok(())
 }

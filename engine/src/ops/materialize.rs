@@ -5,9 +5,8 @@
 //! joins over tables need this to retract the old row.
 //!
 //! State: key = state prefix + the primary key row; value = the row (all columns, Arrow row
-//! format). Cached in memory; written at barriers; clean entries evicted beyond the capacity.
+//! format). Cached in a [`StateCache`] (bounded by bytes); written at barriers.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array, Int8Array};
@@ -19,14 +18,11 @@ use crate::batch::{op_column, ts_column};
 use crate::error::Result;
 use crate::operator::{OpContext, Operator};
 use crate::spec::MaterializeSpec;
+use crate::state_cache::StateCache;
 use crate::types::{Epoch, RowOp};
 
+/// Unwritten keys past which a checkpoint is requested.
 const CAPACITY: usize = 100_000;
-
-struct Slot {
-    row: Option<Vec<u8>>,
-    dirty: bool,
-}
 
 /// Keeps the latest row per key to turn upserts into changes.
 pub struct MaterializeOp {
@@ -34,9 +30,7 @@ pub struct MaterializeOp {
     schema: SchemaRef,
     keys: RowConverter,
     rows: RowConverter,
-    cache: HashMap<Vec<u8>, Slot>,
-    prefix: Vec<u8>,
-    dirty: usize,
+    cache: StateCache,
 }
 
 impl MaterializeOp {
@@ -45,22 +39,7 @@ impl MaterializeOp {
         let n = schema.fields().len() - 2;
         let keys = RowConverter::new(spec.key_columns.iter().map(|&i| SortField::new(schema.field(i).data_type().clone())).collect())?;
         let rows = RowConverter::new(schema.fields()[..n].iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
-        Ok(MaterializeOp { spec, schema, keys, rows, cache: HashMap::new(), prefix: Vec::new(), dirty: 0 })
-    }
-
-    fn prefetch(&mut self, keys: &[Vec<u8>], cx: &OpContext<'_>) -> Result<()> {
-        let mut missing: Vec<&Vec<u8>> = keys.iter().filter(|k| !self.cache.contains_key(*k)).collect();
-        missing.sort();
-        missing.dedup();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let full: Vec<Vec<u8>> = missing.iter().map(|k| [self.prefix.as_slice(), k.as_slice()].concat()).collect();
-        let refs: Vec<&[u8]> = full.iter().map(|k| k.as_slice()).collect();
-        for (k, v) in missing.into_iter().zip(cx.state.multi_get(&refs)?) {
-            self.cache.insert(k.clone(), Slot { row: v, dirty: false });
-        }
-        Ok(())
+        Ok(MaterializeOp { spec, schema, keys, rows, cache: StateCache::new(CAPACITY) })
     }
 }
 
@@ -70,7 +49,7 @@ impl Operator for MaterializeOp {
     }
 
     fn open(&mut self, cx: &mut OpContext<'_>) -> Result<()> {
-        self.prefix = cx.state_prefix(self.spec.table);
+        self.cache.prefix = cx.state_prefix(self.spec.table);
         Ok(())
     }
 
@@ -81,7 +60,7 @@ impl Operator for MaterializeOp {
         let data_rows = self.rows.convert_columns(&batch.columns()[..n])?;
         let valid: Vec<bool> = (0..batch.num_rows()).map(|i| key_cols.iter().all(|a| a.is_valid(i))).collect();
         let keys: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| key_rows.row(i).as_ref().to_vec()).collect();
-        self.prefetch(&keys, cx)?;
+        self.cache.prefetch(&keys, cx.state)?;
         let ts = ts_column(&batch);
         let ops = op_column(&batch);
         let mut out_rows: Vec<Vec<u8>> = Vec::new();
@@ -91,8 +70,7 @@ impl Operator for MaterializeOp {
             if !valid[i] {
                 continue;
             }
-            let slot = self.cache.get_mut(&keys[i]).expect("prefetched");
-            let old = slot.row.take();
+            let old = self.cache.get(&keys[i]).map(<[u8]>::to_vec);
             let op = RowOp::from_code(ops.value(i));
             let t = ts.value(i);
             match (op, old) {
@@ -100,29 +78,26 @@ impl Operator for MaterializeOp {
                     out_rows.push(old);
                     out_ts.push(t);
                     out_ops.push(RowOp::Delete as i8);
+                    self.cache.set(&keys[i], None);
                 }
-                (RowOp::Delete | RowOp::UpdateBefore, None) => {}
+                (RowOp::Delete | RowOp::UpdateBefore, None) => self.cache.set(&keys[i], None),
                 (_, Some(old)) => {
                     out_rows.push(old);
                     out_ts.push(t);
                     out_ops.push(RowOp::UpdateBefore as i8);
                     let new = data_rows.row(i).as_ref().to_vec();
-                    slot.row = Some(new.clone());
+                    self.cache.set(&keys[i], Some(new.clone()));
                     out_rows.push(new);
                     out_ts.push(t);
                     out_ops.push(RowOp::UpdateAfter as i8);
                 }
                 (_, None) => {
                     let new = data_rows.row(i).as_ref().to_vec();
-                    slot.row = Some(new.clone());
+                    self.cache.set(&keys[i], Some(new.clone()));
                     out_rows.push(new);
                     out_ts.push(t);
                     out_ops.push(RowOp::Insert as i8);
                 }
-            }
-            if !slot.dirty {
-                slot.dirty = true;
-                self.dirty += 1;
             }
         }
         if !out_rows.is_empty() {
@@ -133,33 +108,14 @@ impl Operator for MaterializeOp {
             cols.push(Arc::new(Int8Array::from(out_ops)));
             cx.emit(RecordBatch::try_new(self.schema.clone(), cols)?);
         }
-        if self.dirty > CAPACITY {
+        if self.cache.over_budget() {
             cx.request_checkpoint();
         }
         Ok(())
     }
 
     fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
-        let prefix = self.prefix.clone();
-        let batch = cx.writes();
-        let mut key = prefix.clone();
-        for (k, slot) in self.cache.iter_mut().filter(|(_, s)| s.dirty) {
-            key.truncate(prefix.len());
-            key.extend_from_slice(k);
-            match &slot.row {
-                Some(r) => batch.put(&key, r),
-                None => batch.delete(&key),
-            }
-            slot.dirty = false;
-        }
-        self.dirty = 0;
-        if self.cache.len() > CAPACITY {
-            let excess = self.cache.len() - CAPACITY;
-            let victims: Vec<Vec<u8>> = self.cache.keys().take(excess).cloned().collect();
-            for v in victims {
-                self.cache.remove(&v);
-            }
-        }
+        self.cache.flush(cx.writes());
         Ok(())
     }
 }

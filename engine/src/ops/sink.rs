@@ -20,7 +20,8 @@ use std::collections::HashMap;
 use crate::error::{EngineError, Result};
 use crate::materialized;
 use crate::types::Epoch;
-use crate::format::{new_encoder, EncodedBatch, RecordEncoder, Role};
+use crate::format::{encode_each, new_encoder_with, EncodedBatch, RecordEncoder, Role};
+use crate::registry::Registry;
 use crate::operator::{OpContext, Operator};
 use crate::processing_log::{ErrorKind, ProcessingError};
 use crate::spec::{SinkKind, SinkSpec, OP_HEADER};
@@ -46,11 +47,12 @@ impl SinkOp {
         spec: SinkSpec,
         log: Arc<dyn TopicLog>,
         records_out: Arc<std::sync::atomic::AtomicU64>,
+        registry: &Registry,
     ) -> Result<Self> {
         let partitions = if spec.append { log.describe_topic(&spec.topic)?.config.partitions } else { 1 };
         let fmt_err = |source| EngineError::Format { topic: spec.topic.clone(), source };
-        let key_enc = new_encoder(&spec.key_format, Role::Key, &spec.key_fields).map_err(fmt_err)?;
-        let value_enc = new_encoder(&spec.value_format, Role::Value, &spec.value_fields).map_err(fmt_err)?;
+        let key_enc = new_encoder_with(&spec.key_format, Role::Key, &spec.key_fields, Some(registry)).map_err(fmt_err)?;
+        let value_enc = new_encoder_with(&spec.value_format, Role::Value, &spec.value_fields, Some(registry)).map_err(fmt_err)?;
         Ok(SinkOp {
             spec,
             log,
@@ -77,13 +79,21 @@ impl Operator for SinkOp {
         self.values.clear();
         let enc_err = |source| EngineError::Encode { topic: self.spec.topic.clone(), source };
         let rows = batch.num_rows();
-        if let Err(e) = self.key_enc.encode_rows(&key_cols, rows, &mut self.keys).map_err(enc_err) {
-            cx.log_error(ProcessingError::new(ErrorKind::SerializationError, e.to_string()));
-            return Ok(());
-        }
-        if let Err(e) = self.value_enc.encode_rows(&value_cols, rows, &mut self.values).map_err(enc_err) {
-            cx.log_error(ProcessingError::new(ErrorKind::SerializationError, e.to_string()));
-            return Ok(());
+        // Rows the formats cannot write are logged and skipped; the rest of the batch goes on.
+        let mut skip = vec![false; rows];
+        for (enc, cols, out) in [(&mut self.key_enc, &key_cols, &mut self.keys), (&mut self.value_enc, &value_cols, &mut self.values)] {
+            match encode_each(enc.as_mut(), cols, rows, out) {
+                Ok(failed) => {
+                    for (row, e) in failed {
+                        skip[row] = true;
+                        cx.log_error(ProcessingError::new(ErrorKind::SerializationError, enc_err(e).to_string()));
+                    }
+                }
+                Err(e) => {
+                    cx.log_error(ProcessingError::new(ErrorKind::SerializationError, enc_err(e).to_string()));
+                    return Ok(());
+                }
+            }
         }
         let ts = ts_column(&batch);
         let ops = op_column(&batch);
@@ -119,6 +129,9 @@ impl Operator for SinkOp {
             Vec::new()
         };
         for i in 0..batch.num_rows() {
+            if skip[i] {
+                continue;
+            }
             let op = RowOp::from_code(ops.value(i));
             let value = match (self.spec.kind, op) {
                 _ if self.spec.internal => self.values.get(i),
@@ -218,6 +231,7 @@ mod tests {
 
     use super::*;
     use crate::format::FormatSpec;
+    use crate::registry::EmbeddedRegistry;
     use crate::testing::{rows, Harness};
 
     const INPUT: &str = "k:i64 v:utf8";
@@ -242,7 +256,9 @@ mod tests {
         };
         let records = Arc::new(AtomicU64::new(0));
         let (l, r) = (log.clone(), records.clone());
-        let h = Harness::new(move || Box::new(SinkOp::new(spec.clone(), l.clone(), r.clone()).expect("a sink")));
+        // JSON needs no schemas: the registry is there because every sink is given one.
+        let registry = Registry(Arc::new(EmbeddedRegistry::open(log.clone()).expect("a registry")));
+        let h = Harness::new(move || Box::new(SinkOp::new(spec.clone(), l.clone(), r.clone(), &registry).expect("a sink")));
         (h, log, records)
     }
 

@@ -28,6 +28,7 @@ use super::signal::Signal;
 use super::start::{run_member, QueryStart};
 use crate::error::{EngineError, Result};
 use crate::processing_log::PROCESSING_LOG_TOPIC;
+use crate::registry::{EmbeddedRegistry, Registry};
 use crate::spec::QuerySpec;
 use crate::types::Epoch;
 
@@ -46,6 +47,9 @@ pub struct EngineConfig {
     pub fsync: bool,
     /// Time between passes of the background cleaner (retention and compaction, see `retention.rs`).
     pub cleanup_interval: Duration,
+    /// The schema registry of `AVRO`, `PROTOBUF` and `JSON_SR` records; `None`: the embedded
+    /// one in the log's `_schemas` topic.
+    pub registry: Option<Registry>,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +60,7 @@ impl Default for EngineConfig {
             fsync: false,
             cleanup_interval: Duration::from_secs(30),
             instance_id: None,
+            registry: None,
         }
     }
 }
@@ -93,6 +98,7 @@ type Subscribers = RwLock<HashMap<(String, u32), Vec<Weak<Signal>>>>;
 pub struct Engine {
     pub(super) log: Arc<dyn TopicLog>,
     pub(super) state: Arc<dyn KvStore>,
+    pub(super) registry: Registry,
     pub(super) config: EngineConfig,
     pub(super) queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
     pub(super) subscribers: Arc<Subscribers>,
@@ -194,8 +200,13 @@ impl Engine {
             }
         }));
         let interval_ms = config.checkpoint_interval.as_millis().max(1) as u64;
+        let registry = match &config.registry {
+            Some(r) => r.clone(),
+            None => Registry(Arc::new(EmbeddedRegistry::open(log.clone()).map_err(|e| EngineError::Registry(e.to_string()))?)),
+        };
         let engine = Arc::new_cyclic(|me| Engine {
             me: me.clone(),
+            registry,
             log,
             state,
             config,
@@ -235,6 +246,11 @@ impl Engine {
     /// True once `shutdown` began.
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Relaxed)
+    }
+
+    /// The schema registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The topic log.

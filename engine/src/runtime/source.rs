@@ -18,7 +18,8 @@ use storage::{Offset, TopicLog};
 
 use crate::error::{EngineError, Result};
 use crate::expr::eval;
-use crate::format::{new_decoder, RecordDecoder, Role};
+use crate::format::{new_decoder_with, RecordDecoder, Role};
+use crate::registry::Registry;
 use crate::processing_log::{ErrorKind, ProcessingError, RawRecord};
 use crate::spec::{SourceColumn, SourceKind, SourceSpec};
 use crate::types::RowOp;
@@ -39,10 +40,10 @@ pub(crate) struct SourceReader {
 
 impl SourceReader {
     /// A reader of `partition` of `spec.topic` producing batches of `schema`, from `next_offset`.
-    pub fn new(node: usize, spec: SourceSpec, schema: SchemaRef, partition: u32, next_offset: Offset) -> Result<Self> {
+    pub fn new(node: usize, spec: SourceSpec, schema: SchemaRef, partition: u32, next_offset: Offset, registry: &Registry) -> Result<Self> {
         let fmt_err = |source| EngineError::Format { topic: spec.topic.clone(), source };
-        let key_dec = new_decoder(&spec.key_format, Role::Key, &spec.key_fields).map_err(fmt_err)?;
-        let value_dec = new_decoder(&spec.value_format, Role::Value, &spec.value_fields).map_err(fmt_err)?;
+        let key_dec = new_decoder_with(&spec.key_format, Role::Key, &spec.key_fields, Some(registry)).map_err(fmt_err)?;
+        let value_dec = new_decoder_with(&spec.value_format, Role::Value, &spec.value_fields, Some(registry)).map_err(fmt_err)?;
         let n = schema.fields().len() - 2;
         let user_schema = Arc::new(Schema::new(schema.fields()[..n].to_vec()));
         Ok(SourceReader { node, spec, schema, user_schema, partition, next_offset, key_dec, value_dec })

@@ -109,12 +109,12 @@ impl Engine {
             let op: Option<Box<dyn Operator>> = match &n.op {
                 OpSpec::Source(s) => {
                     let start = self.start_offset(st, sub, sources.len(), &s.topic, p)?;
-                    sources.push(SourceReader::new(i, s.clone(), n.schema.clone(), p, start)?);
+                    sources.push(SourceReader::new(i, s.clone(), n.schema.clone(), p, start, &self.registry)?);
                     None
                 }
                 OpSpec::Filter(f) => Some(Box::new(FilterOp::new(f.clone()))),
                 OpSpec::Project(pr) => Some(Box::new(ProjectOp::new(pr.clone(), n.schema.clone()))),
-                OpSpec::Sink(s) => Some(Box::new(SinkOp::new(s.clone(), task_out.clone(), st.shared.records_out.clone())?)),
+                OpSpec::Sink(s) => Some(Box::new(SinkOp::new(s.clone(), task_out.clone(), st.shared.records_out.clone(), &self.registry)?)),
                 OpSpec::Aggregate(a) => {
                     let input = &dag.nodes[n.inputs[0].0 as usize].schema;
                     Some(Box::new(AggregateOp::new(a.clone(), input, n.schema.clone())?))

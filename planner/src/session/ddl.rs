@@ -93,9 +93,6 @@ impl Session {
         if c.columns.iter().filter(|x| x.kind == ColumnKind::Headers).count() > 1 {
             return Err(invalid("a source can have only one HEADERS column"));
         }
-        if c.source_type == SourceType::Table && keys.is_empty() {
-            return Err(invalid("Tables require a PRIMARY KEY. Please define the PRIMARY KEY."));
-        }
         for k in &keys {
             if contains_map(&k.data_type) {
                 return Err(invalid(format!(
@@ -114,14 +111,22 @@ impl Session {
             self.default_format(DEFAULT_KEY_FORMAT)?.unwrap_or(FormatKind::Kafka)
         };
         let key_format = w.key_spec(FormatSpec::new(default_key));
-        let key_format = if keys.is_empty() && key_format.kind == FormatKind::Kafka { FormatSpec::none() } else { key_format };
-        let value_format = w.value_spec(FormatSpec::new(value_kind).with_wrap_single_value(self.flag(WRAP_SINGLE_VALUES, true)));
+        let mut key_format = if keys.is_empty() && key_format.kind == FormatKind::Kafka { FormatSpec::none() } else { key_format };
+        let mut value_format = w.value_spec(FormatSpec::new(value_kind).with_wrap_single_value(self.flag(WRAP_SINGLE_VALUES, true)));
+        w.check_delimiters(&key_format, &value_format)?;
+        if c.columns.is_empty() && !value_format.kind.uses_registry() {
+            return Err(invalid("No columns supplied."));
+        }
+        let inferred = self.infer_columns(&topic, &mut key_format, &mut value_format, &mut keys, &mut others)?;
+        if c.source_type == SourceType::Table && keys.is_empty() {
+            return Err(invalid("Tables require a PRIMARY KEY. Please define the PRIMARY KEY."));
+        }
         let columns: Vec<Column> = keys.into_iter().chain(others).collect();
         let key_fields: Fields = columns.iter().filter(|x| x.is_key()).map(|x| Field::new(&x.name, x.data_type.clone(), true)).collect();
         let value_fields: Fields =
             columns.iter().filter(|x| x.kind == ColumnKind::Value).map(|x| Field::new(&x.name, x.data_type.clone(), true)).collect();
-        w.check_delimiters(&key_format, &value_format)?;
         check_formats(&key_format, &value_format, &key_fields, &value_fields, w.wrap_single_value)?;
+        self.source_schemas(&topic, &mut key_format, &mut value_format, &key_fields, &value_fields, inferred)?;
         let timestamp = match &w.timestamp {
             Some(col) => {
                 let column = columns.iter().find(|x| &x.name == col).ok_or_else(|| {
@@ -347,6 +352,10 @@ pub(crate) fn check_formats(
     }
     if wrap_single_value == Some(true) && matches!(value_format.kind, FormatKind::Kafka | FormatKind::Delimited) {
         return Err(invalid(format!("Format '{}' does not support 'WRAP_SINGLE_VALUE' set to 'true'.", value_format.kind.name())));
+    }
+    // Protobuf has no bare values: a message always wraps the columns.
+    if wrap_single_value == Some(false) && matches!(value_format.kind, FormatKind::Protobuf | FormatKind::ProtobufNoSr) {
+        return Err(invalid(format!("Format '{}' does not support 'WRAP_SINGLE_VALUE' set to 'false'.", value_format.kind.name())));
     }
     Ok(())
 }

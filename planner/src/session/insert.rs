@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{new_null_array, Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use engine::format::{new_encoder, EncodedBatch, Role};
+use engine::format::{new_encoder_with, EncodedBatch, Role};
 use storage::{partition_for_key, RecordIn};
 
 use super::{Output, Session};
@@ -96,8 +96,8 @@ impl Session {
         let enc_err = |e: engine::format::EncodeError| invalid(format!("cannot encode the row for {}: {e}", def.name));
         let mut keys = EncodedBatch::new();
         let mut values = EncodedBatch::new();
-        new_encoder(&def.key_format, Role::Key, &def.key_fields()).map_err(|e| invalid(e.to_string()))?.encode(&key_cols, &mut keys).map_err(enc_err)?;
-        new_encoder(&def.value_format, Role::Value, &def.value_fields()).map_err(|e| invalid(e.to_string()))?.encode(&value_cols, &mut values).map_err(enc_err)?;
+        new_encoder_with(&def.key_format, Role::Key, &def.key_fields(), Some(inner.engine.registry())).map_err(|e| invalid(e.to_string()))?.encode(&key_cols, &mut keys).map_err(enc_err)?;
+        new_encoder_with(&def.value_format, Role::Value, &def.value_fields(), Some(inner.engine.registry())).map_err(|e| invalid(e.to_string()))?.encode(&value_cols, &mut values).map_err(enc_err)?;
         let log = inner.engine.log();
         let partitions = log.describe_topic(&def.topic)?.config.partitions;
         let key = if key_cols.is_empty() { None } else { keys.get(0) };

@@ -17,6 +17,7 @@ pub mod render;
 mod replace;
 mod replay;
 mod queries;
+mod schemas;
 pub mod settings;
 mod show;
 

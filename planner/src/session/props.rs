@@ -1,16 +1,19 @@
 //! `WITH (...)` properties of CREATE statements: which exist, what they mean, and their checks.
 
-use engine::format::{FormatKind, FormatSpec};
+use engine::format::protobuf::Nullable;
+use engine::format::{FormatKind, FormatSpec, SchemaName};
 use storage::{CleanupPolicy, TopicConfig};
 
 use crate::ast::{PropValue, Props};
-use crate::error::{invalid, PlanError, Result};
+use crate::error::{invalid, Result};
 
 /// Properties CREATE STREAM/TABLE (with columns) accepts.
 pub const SOURCE_PROPS: &[&str] = &[
     "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS", "TIMESTAMP", "TIMESTAMP_FORMAT",
     "VALUE_DELIMITER", "KEY_DELIMITER", "WRAP_SINGLE_VALUE", "WINDOW_TYPE", "WINDOW_SIZE", "RETENTION_MS",
     "CLEANUP_POLICY", "RETENTION_BYTES", "SEGMENT_BYTES", "ERROR_TOPIC", "LATE_TOPIC",
+    "KEY_SCHEMA_ID", "VALUE_SCHEMA_ID", "KEY_SCHEMA_FULL_NAME", "VALUE_SCHEMA_FULL_NAME",
+    "KEY_PROTOBUF_NULLABLE_REPRESENTATION", "VALUE_PROTOBUF_NULLABLE_REPRESENTATION",
 ];
 
 /// Properties CREATE ... AS SELECT accepts.
@@ -18,6 +21,8 @@ pub const CAS_PROPS: &[&str] = &[
     "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS", "TIMESTAMP", "TIMESTAMP_FORMAT",
     "VALUE_DELIMITER", "KEY_DELIMITER", "WRAP_SINGLE_VALUE", "RETENTION_MS", "CLEANUP_POLICY", "RETENTION_BYTES",
     "SEGMENT_BYTES",
+    "KEY_SCHEMA_ID", "VALUE_SCHEMA_ID", "KEY_SCHEMA_FULL_NAME", "VALUE_SCHEMA_FULL_NAME",
+    "KEY_PROTOBUF_NULLABLE_REPRESENTATION", "VALUE_PROTOBUF_NULLABLE_REPRESENTATION",
 ];
 
 /// The smallest SEGMENT_BYTES accepted (every segment is an open file).
@@ -60,6 +65,18 @@ pub struct WithProps {
     pub error_topic: Option<String>,
     /// LATE_TOPIC: late-data topic of a source.
     pub late_topic: Option<String>,
+    /// KEY_SCHEMA_ID.
+    pub key_schema_id: Option<u32>,
+    /// VALUE_SCHEMA_ID.
+    pub value_schema_id: Option<u32>,
+    /// KEY_SCHEMA_FULL_NAME.
+    pub key_full_name: Option<SchemaName>,
+    /// VALUE_SCHEMA_FULL_NAME.
+    pub value_full_name: Option<SchemaName>,
+    /// KEY_PROTOBUF_NULLABLE_REPRESENTATION.
+    pub key_nullable: Option<Nullable>,
+    /// VALUE_PROTOBUF_NULLABLE_REPRESENTATION.
+    pub value_nullable: Option<Nullable>,
 }
 
 impl WithProps {
@@ -126,6 +143,37 @@ impl WithProps {
                         invalid(format!("invalid CLEANUP_POLICY '{}': expected 'delete', 'compact' or 'compact,delete'", v.text()))
                     })?)
                 }
+                "KEY_SCHEMA_ID" | "VALUE_SCHEMA_ID" => {
+                    let id: u32 = v.text().parse().map_err(|_| invalid(format!("{name} must be a schema id (a number), got {}", v.text())))?;
+                    if name == "KEY_SCHEMA_ID" {
+                        w.key_schema_id = Some(id);
+                    } else {
+                        w.value_schema_id = Some(id);
+                    }
+                }
+                "KEY_SCHEMA_FULL_NAME" | "VALUE_SCHEMA_FULL_NAME" => {
+                    let t = v.text();
+                    if t.trim().is_empty() {
+                        return Err(invalid("fullSchemaName cannot be empty. Format configuration: {fullSchemaName=}"));
+                    }
+                    if name == "KEY_SCHEMA_FULL_NAME" {
+                        w.key_full_name = Some(SchemaName::new(&t));
+                    } else {
+                        w.value_full_name = Some(SchemaName::new(&t));
+                    }
+                }
+                "KEY_PROTOBUF_NULLABLE_REPRESENTATION" | "VALUE_PROTOBUF_NULLABLE_REPRESENTATION" => {
+                    let n = match v.text().to_uppercase().as_str() {
+                        "OPTIONAL" => Nullable::Optional,
+                        "WRAPPER" => Nullable::Wrapper,
+                        t => return Err(invalid(format!("{name} must be OPTIONAL or WRAPPER, got {t}"))),
+                    };
+                    if name.starts_with("KEY") {
+                        w.key_nullable = Some(n);
+                    } else {
+                        w.value_nullable = Some(n);
+                    }
+                }
                 "ERROR_TOPIC" | "LATE_TOPIC" => {
                     let t = v.text();
                     if t.is_empty() {
@@ -143,12 +191,22 @@ impl WithProps {
         Ok(w)
     }
 
-    /// Refuses delimiters for formats that have none (ksqlDB's "... does not support the
-    /// following configs: [delimiter]").
+    /// Refuses options for formats that have none (ksqlDB's "... does not support the
+    /// following configs: [delimiter]"): delimiters outside DELIMITED, schema ids and full
+    /// names outside the schema-registry formats.
     pub fn check_delimiters(&self, key: &FormatSpec, value: &FormatSpec) -> Result<()> {
         for (given, f) in [(self.key_delimiter, key), (self.value_delimiter, value)] {
             if given.is_some() && f.kind != FormatKind::Delimited {
                 return Err(invalid(format!("{} does not support the following configs: [delimiter]", f.kind.name())));
+            }
+        }
+        for (id, name, f) in [(self.key_schema_id, &self.key_full_name, key), (self.value_schema_id, &self.value_full_name, value)] {
+            let registry = f.kind.uses_registry();
+            if name.is_some() && !(registry || f.kind == FormatKind::ProtobufNoSr) {
+                return Err(invalid(format!("{} does not support the following configs: [fullSchemaName]", f.kind.name())));
+            }
+            if id.is_some() && !registry {
+                return Err(invalid(format!("{} does not support the following configs: [schemaId]", f.kind.name())));
             }
         }
         Ok(())
@@ -203,6 +261,9 @@ impl WithProps {
         if let Some(d) = self.key_delimiter {
             s.delimiter = d;
         }
+        s.schema_id = self.key_schema_id;
+        s.full_name = self.key_full_name;
+        s.nullable = self.key_nullable.unwrap_or_default();
         s
     }
 
@@ -218,6 +279,9 @@ impl WithProps {
         if let Some(w) = self.wrap_single_value {
             s.wrap_single_value = w;
         }
+        s.schema_id = self.value_schema_id;
+        s.full_name = self.value_full_name;
+        s.nullable = self.value_nullable.unwrap_or_default();
         s
     }
 }
@@ -233,16 +297,7 @@ fn column_name(s: &str) -> String {
 
 /// A format by name.
 pub fn format_kind(name: &str) -> Result<FormatKind> {
-    match name.to_uppercase().as_str() {
-        "JSON" => Ok(FormatKind::Json),
-        "DELIMITED" => Ok(FormatKind::Delimited),
-        "KAFKA" => Ok(FormatKind::Kafka),
-        "NONE" => Ok(FormatKind::None),
-        "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => {
-            Err(PlanError::Unsupported { feature: format!("format {} (it needs a schema registry)", name.to_uppercase()) })
-        }
-        other => Err(invalid(format!("Unknown format: {other}"))),
-    }
+    FormatKind::from_name(name).ok_or_else(|| invalid(format!("Unknown format: {}", name.to_uppercase())))
 }
 
 /// A size or time limit: a number of at least `min`, or -1 for none (`None`).

@@ -13,7 +13,7 @@ use datafusion::arrow::compute::{filter_record_batch, lexsort_to_indices, take, 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as AstExpr, SelectItem};
-use engine::format::{new_decoder, new_encoder, EncodedBatch, Role};
+use engine::format::{new_decoder_with, new_encoder_with, EncodedBatch, Role};
 use engine::materialized;
 
 use super::output::RowSet;
@@ -96,7 +96,7 @@ impl Session {
                 entries.push(kv?);
             }
         }
-        let batch = decode_entries(def, &schema, &entries)?;
+        let batch = decode_entries(def, &schema, &entries, self.eddy.inner.engine.registry())?;
 
         // WHERE, ORDER BY, LIMIT, projection.
         let mut batch = batch;
@@ -161,7 +161,7 @@ impl Session {
         }
         let Some(literals) = literals else { return Ok(None) };
         let one = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &RecordBatchOptions::new().with_row_count(Some(1)))?;
-        let mut enc = new_encoder(&def.key_format, Role::Key, &def.key_fields()).map_err(|e| invalid(e.to_string()))?;
+        let mut enc = new_encoder_with(&def.key_format, Role::Key, &def.key_fields(), Some(self.eddy.inner.engine.registry())).map_err(|e| invalid(e.to_string()))?;
         let mut out = Vec::new();
         for l in literals {
             let t = binder.bind(&l)?;
@@ -202,10 +202,10 @@ fn is_literal(e: &AstExpr) -> bool {
 }
 
 /// Decodes materialized entries into a batch of `schema` (keys, window bounds, values, ROWTIME).
-fn decode_entries(def: &SourceDef, schema: &Arc<Schema>, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<RecordBatch> {
+fn decode_entries(def: &SourceDef, schema: &Arc<Schema>, entries: &[(Vec<u8>, Vec<u8>)], registry: &engine::registry::Registry) -> Result<RecordBatch> {
     let prefix_len = materialized::table_prefix(&def.name).len();
-    let mut kdec = new_decoder(&def.key_format, Role::Key, &def.key_fields()).map_err(|e| invalid(e.to_string()))?;
-    let mut vdec = new_decoder(&def.value_format, Role::Value, &def.value_fields()).map_err(|e| invalid(e.to_string()))?;
+    let mut kdec = new_decoder_with(&def.key_format, Role::Key, &def.key_fields(), Some(registry)).map_err(|e| invalid(e.to_string()))?;
+    let mut vdec = new_decoder_with(&def.value_format, Role::Value, &def.value_fields(), Some(registry)).map_err(|e| invalid(e.to_string()))?;
     let mut ts = Vec::new();
     let mut ws = Vec::new();
     let mut we = Vec::new();

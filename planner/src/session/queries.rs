@@ -93,7 +93,7 @@ impl Session {
             (true, FormatKind::None) => {
                 FormatSpec::new(self.default_format(super::ddl::DEFAULT_KEY_FORMAT)?.unwrap_or(FormatKind::Kafka))
             }
-            (true, _) => first.key_format,
+            (true, _) => FormatSpec { schema_id: None, full_name: None, ..first.key_format },
         };
         if !has_key && w.key_format.is_some_and(|k| k != FormatKind::None) && !c.props.iter().any(|(n, _)| n == "FORMAT") {
             return Err(invalid(format!("Key format specified for {} without key columns.", c.source_type.noun())));
@@ -102,14 +102,18 @@ impl Session {
         if !has_key {
             key_format = FormatSpec::none();
         }
-        let value_default =
-            FormatSpec { wrap_single_value: self.flag(super::ddl::WRAP_SINGLE_VALUES, true), ..first.value_format };
+        let value_default = FormatSpec {
+            wrap_single_value: self.flag(super::ddl::WRAP_SINGLE_VALUES, true),
+            schema_id: None,
+            full_name: None,
+            ..first.value_format
+        };
         let value_format = w.value_spec(value_default);
         let partitions = match self.eddy.inner.engine.log().describe_topic(&topic) {
             Ok(info) => info.config.partitions,
             Err(_) => w.partitions.unwrap_or(first.partitions),
         };
-        let def = SourceDef {
+        let mut def = SourceDef {
             name: c.name.clone(),
             source_type: c.source_type,
             topic,
@@ -128,6 +132,8 @@ impl Session {
         };
         w.check_delimiters(&def.key_format, &def.value_format)?;
         check_formats(&def.key_format, &def.value_format, &def.key_fields(), &def.value_fields(), w.wrap_single_value)?;
+        let (key_fields, value_fields) = (def.key_fields(), def.value_fields());
+        self.sink_schemas(&def.topic, &mut def.key_format, &mut def.value_format, &key_fields, &value_fields)?;
         sink_timestamp(&mut pipeline, &w, catalog, &self.eddy.inner.functions)?;
         Ok((pipeline, def))
     }

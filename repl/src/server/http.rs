@@ -114,6 +114,12 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             return r;
         }
     }
+    if super::registry::handles(&path) {
+        return super::registry::serve(shared, req, &path).await;
+    }
+    if super::topics::handles(&path) {
+        return super::topics::serve(shared, req, &path).await;
+    }
     let expected = match path.as_str() {
         "/info" | "/metrics" => Method::GET,
         "/ksql" | "/query" | "/query-stream" | "/inserts" | "/inserts-stream" => Method::POST,

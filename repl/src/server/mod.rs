@@ -17,6 +17,8 @@ pub mod metrics;
 pub mod pg;
 pub mod pgcompat;
 pub mod pgtypes;
+pub mod registry;
+pub mod topics;
 
 use std::io::Write;
 use std::net::SocketAddr;

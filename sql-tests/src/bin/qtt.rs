@@ -37,6 +37,9 @@ const USAGE: &str = "usage: qtt PATH... [--json FILE] [--markdown FILE] [--known
   --tier T0,T1           only cases of these tiers (tiers/*.txt; '-' for unlisted)
   --suite qtt|rest       only one corpus
   --plain-only           only plain cases (JSON/DELIMITED/KAFKA/NONE, no schema registry)
+  --sr-only              only schema-registry cases (AVRO, PROTOBUF, PROTOBUF_NOSR, JSON_SR,
+                         declared schemas; no test-only functions): they count in place of
+                         the plain ones (rates, --known-failures)
   --timeout SECS         time budget per case (default 10)
   --jobs N               worker processes (default: two per CPU, at most 8)
   --in-process           run cases in this process (no protection against hangs)
@@ -55,6 +58,7 @@ struct Args {
     tiers: Vec<String>,
     suite: Option<Suite>,
     plain_only: bool,
+    sr_only: bool,
     timeout: f64,
     jobs: usize,
     in_process: bool,
@@ -75,6 +79,7 @@ fn parse_args() -> Result<Args> {
         tiers: Vec::new(),
         suite: None,
         plain_only: false,
+        sr_only: false,
         timeout: 10.0,
         // Cases mostly wait (fsync, polling), so two workers per core keep the cores busy.
         jobs: std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(2).min(8),
@@ -102,6 +107,7 @@ fn parse_args() -> Result<Args> {
                 })
             }
             "--plain-only" => a.plain_only = true,
+            "--sr-only" => a.sr_only = true,
             "--timeout" => a.timeout = value("--timeout")?.parse().context("--timeout takes seconds")?,
             "--jobs" | "-j" => a.jobs = value("--jobs")?.parse().context("--jobs takes a number")?,
             "--in-process" => a.in_process = true,
@@ -170,7 +176,8 @@ fn real_main() -> Result<ExitCode> {
             let wanted = (args.filters.is_empty() || args.filters.iter().any(|f| id.contains(f.as_str())))
                 && (args.tiers.is_empty() || args.tiers.contains(&tier))
                 && args.suite.is_none_or(|s| s == case.suite)
-                && (!args.plain_only || case.plain);
+                && (!args.plain_only || case.plain)
+                && (!args.sr_only || case.sr);
             if !wanted {
                 continue;
             }
@@ -179,7 +186,8 @@ fn real_main() -> Result<ExitCode> {
                 id,
                 file: file.name.clone(),
                 suite: case.suite,
-                plain: case.plain,
+                // The cases this run counts: schema-registry ones with --sr-only.
+                plain: if args.sr_only { case.sr } else { case.plain },
                 error_case: case.is_error_case(),
                 tier,
                 category: meta.category(&file.name),
@@ -198,12 +206,13 @@ fn real_main() -> Result<ExitCode> {
         let plain = if r.plain { "" } else { " (not plain)" };
         println!("{:<7} {}{plain}: {}", r.result.status.name().to_uppercase(), r.id, r.result.reason);
     }
-    print!("{}", report::summary(&rows, args.top));
+    let label = if args.sr_only { "schema-registry" } else { "plain" };
+    print!("{}", report::summary(&rows, args.top, label));
     if let Some(p) = &args.json {
         report::write_json(p, &rows)?;
     }
     if let Some(p) = &args.markdown {
-        std::fs::write(p, report::markdown(&rows, args.top)).with_context(|| format!("cannot write {}", p.display()))?;
+        std::fs::write(p, report::markdown(&rows, args.top, label)).with_context(|| format!("cannot write {}", p.display()))?;
     }
     let mut ok = rows.iter().all(Row::passed);
     if let Some(path) = &args.known {

@@ -85,9 +85,9 @@ pub fn decode(a: &Actual, serde: &Serde, expect_window: Option<WindowKind>) -> D
         (k, _) => (k.clone(), None),
     };
     Decoded {
-        key: decode_bytes(key_bytes.as_deref(), serde.key_format.kind, &serde.key_fields),
+        key: serde.decode_part(key_bytes.as_deref(), true),
         window,
-        value: decode_bytes(a.value.as_deref(), serde.value_format.kind, &serde.value_fields),
+        value: serde.decode_part(a.value.as_deref(), false),
         timestamp: a.timestamp,
         headers: a.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect(),
     }
@@ -124,6 +124,7 @@ pub fn decode_bytes(b: Option<&[u8]>, kind: FormatKind, fields: &Fields) -> Json
         FormatKind::Json => json::parse(&text()).unwrap_or_else(|_| Json::Str(text())),
         FormatKind::Delimited => Json::Str(text()),
         FormatKind::None => Json::Null,
+        FormatKind::Avro | FormatKind::Protobuf | FormatKind::ProtobufNoSr | FormatKind::JsonSr => Json::Str(base64_encode(b)),
         FormatKind::Kafka => match (fields.first().map(|f| f.data_type()), b.len()) {
             (Some(DataType::Int32), 4) => Json::Num(i32::from_be_bytes(b.try_into().expect("4")).to_string()),
             (Some(DataType::Int64), 8) => Json::Num(i64::from_be_bytes(b.try_into().expect("8")).to_string()),

@@ -19,7 +19,7 @@ fn fields(f: &[(&str, DataType)]) -> Fields {
 }
 
 fn serde(key: FormatSpec, kf: Fields, value: FormatSpec, vf: Fields, window: Option<WindowType>) -> Serde {
-    Serde { key_format: key, value_format: value, key_fields: kf, value_fields: vf, window }
+    Serde { key_format: key, value_format: value, key_fields: kf, value_fields: vf, window, topic: "t".into(), registry: None }
 }
 
 fn rec(key: Option<&str>, value: &str) -> Record {

@@ -54,6 +54,7 @@ pub fn expand(file: &str, suite: Suite, test: &Json) -> Vec<Result<Case, (String
                 Ok(mut case) => {
                     case.not_plain = not_plain_reason(&case, &t);
                     case.plain = case.not_plain.is_none();
+                    case.sr = !case.plain && is_sr(&case, &t);
                     Ok(case)
                 }
                 Err(e) => Err((name, e)),
@@ -61,6 +62,27 @@ pub fn expand(file: &str, suite: Suite, test: &Json) -> Vec<Result<Case, (String
         }
     }
     out
+}
+
+/// Formats that need a schema registry (or, for PROTOBUF_NOSR, derive a schema).
+pub const SR_FORMATS: [&str; 4] = ["AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"];
+
+/// Whether a case that is not plain is a schema-registry case: it uses a schema-registry format
+/// or declares schemas, and no test-only function, and every format it names is one Eddy knows.
+fn is_sr(case: &Case, t: &Json) -> bool {
+    let reason = not_plain_reason(case, t);
+    match reason.as_deref() {
+        Some("schema registry") => true,
+        Some(r) if r.starts_with("format ") => {
+            let f = &r["format ".len()..];
+            SR_FORMATS.contains(&f) && !uses_test_functions(case)
+        }
+        _ => false,
+    }
+}
+
+fn uses_test_functions(case: &Case) -> bool {
+    case.statements.iter().any(|s| function_calls(s).iter().any(|f| TEST_ONLY_FUNCTIONS.contains(&f.as_str())))
 }
 
 /// Why a case is not plain, or `None` when it is.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use datafusion::arrow::datatypes::{DataType, Fields};
 use engine::format::{FormatKind, FormatSpec};
+use engine::registry::Registry;
 use planner::catalog::{Catalog, SourceDef, WindowType};
 use planner::Eddy;
 use storage::{partition_for_key, Header, RecordIn, TopicConfig};
@@ -28,6 +29,10 @@ pub struct Serde {
     pub value_fields: Fields,
     /// The key's window, for windowed tables.
     pub window: Option<WindowType>,
+    /// The topic (schema-registry formats find their subjects by it).
+    pub topic: String,
+    /// The registry of schema-registry formats.
+    pub registry: Option<Registry>,
 }
 
 impl Serde {
@@ -39,7 +44,19 @@ impl Serde {
             key_fields: def.key_fields(),
             value_fields: def.value_fields(),
             window: def.window,
+            topic: def.topic.clone(),
+            registry: None,
         }
+    }
+
+    /// The same serde with the registry of schema-registry formats.
+    pub fn with_registry(self, registry: &Registry) -> Serde {
+        Serde { registry: Some(registry.clone()), ..self }
+    }
+
+    /// Whether keys (values) are in a schema-registry format.
+    pub fn is_sr(spec: &FormatSpec) -> bool {
+        spec.kind.uses_registry() || spec.kind == FormatKind::ProtobufNoSr
     }
 
     /// The serde of `topic`: the stream or table over it (for outputs, `sink` prefers the one a
@@ -60,7 +77,8 @@ impl Serde {
             Some("KAFKA") => FormatSpec::kafka(),
             Some("DELIMITED") => FormatSpec::delimited(b','),
             Some("NONE") => FormatSpec::none(),
-            _ => FormatSpec::json(),
+            Some(other) => FormatKind::from_name(other).map_or_else(FormatSpec::json, FormatSpec::new),
+            None => FormatSpec::json(),
         };
         Serde {
             key_format: fmt(spec.and_then(|s| s.key_format.as_ref())),
@@ -68,17 +86,41 @@ impl Serde {
             key_fields: Fields::empty(),
             value_fields: Fields::empty(),
             window: None,
+            topic: topic.to_string(),
+            registry: None,
         }
     }
 
     /// The key bytes of a record key (before any window suffix).
     pub fn key_bytes(&self, key: &Json) -> Option<Vec<u8>> {
-        serialize(key, &self.key_format, &self.key_fields)
+        self.bytes(key, &self.key_format, &self.key_fields, true)
     }
 
     /// The value bytes of a record value; `None` for a tombstone.
     pub fn value_bytes(&self, value: &Json) -> Option<Vec<u8>> {
-        serialize(value, &self.value_format, &self.value_fields)
+        self.bytes(value, &self.value_format, &self.value_fields, false)
+    }
+
+    fn bytes(&self, v: &Json, spec: &FormatSpec, fields: &Fields, key: bool) -> Option<Vec<u8>> {
+        match &self.registry {
+            Some(r) if Self::is_sr(spec) && !v.is_null() => {
+                // A value that cannot be written the way a client would is written as JSON
+                // text: Eddy then reports it as a bad record, as it would a client's garbage.
+                Some(super::sr::serialize(v, spec, fields, r, &self.topic, key).unwrap_or_else(|_| v.to_string().into_bytes()))
+            }
+            _ => serialize(v, spec, fields),
+        }
+    }
+
+    /// A record's key or value bytes as JSON, in this serde's formats.
+    pub fn decode_part(&self, b: Option<&[u8]>, key: bool) -> Json {
+        let (spec, fields) = if key { (&self.key_format, &self.key_fields) } else { (&self.value_format, &self.value_fields) };
+        match (&self.registry, b) {
+            (Some(r), Some(b)) if Self::is_sr(spec) => {
+                super::sr::deserialize(b, spec, fields, r).unwrap_or_else(|e| Json::Str(format!("undecodable: {e}")))
+            }
+            _ => super::compare::decode_bytes(b, spec.kind, fields),
+        }
     }
 }
 
@@ -92,6 +134,8 @@ pub fn serialize(v: &Json, spec: &FormatSpec, fields: &Fields) -> Option<Vec<u8>
         FormatKind::Delimited => Some(delimited_line(v, fields, spec.delimiter as char).into_bytes()),
         FormatKind::Kafka => Some(kafka_bytes(v, fields.first().map(|f| f.data_type()))),
         FormatKind::None => None,
+        // Written by `Serde`, which has the registry.
+        _ => Some(v.to_string().into_bytes()),
     }
 }
 
@@ -179,11 +223,12 @@ pub fn encode(r: &Record, serde: &Serde) -> Encoded {
 /// `topics[]`, those `CREATE STREAM|TABLE` statements read, and those inputs go to (one
 /// partition unless given). Topics only written by queries are left to the queries.
 pub fn create_topics(eddy: &Eddy, case: &Case) {
-    let mut wanted: Vec<(String, u32)> = Vec::new();
-    let mut add = |name: &str, partitions: Option<u32>| {
-        if !wanted.iter().any(|(n, _)| n == name) {
-            wanted.push((name.to_string(), partitions.unwrap_or(1).max(1)));
-        }
+    // The first count given wins; a topic nobody gives a count for gets one partition.
+    let mut given: Vec<(String, Option<u32>)> = Vec::new();
+    let mut add = |name: &str, partitions: Option<u32>| match given.iter_mut().find(|(n, _)| n == name) {
+        Some((_, p)) if p.is_none() => *p = partitions,
+        Some(_) => {}
+        None => given.push((name.to_string(), partitions)),
     };
     for TopicSpec { name, partitions, .. } in &case.topics {
         add(name, *partitions);
@@ -196,6 +241,7 @@ pub fn create_topics(eddy: &Eddy, case: &Case) {
     for r in &case.inputs {
         add(&r.topic, None);
     }
+    let wanted: Vec<(String, u32)> = given.into_iter().map(|(n, p)| (n, p.unwrap_or(1).max(1))).collect();
     let log = eddy.engine().log();
     for (name, partitions) in wanted {
         if log.describe_topic(&name).is_err() {
@@ -217,7 +263,7 @@ pub fn produce(eddy: &Eddy, case: &Case, timeout: impl Fn() -> Duration) -> Resu
     let mut i = 0;
     while i < case.inputs.len() {
         let topic = &case.inputs[i].topic;
-        let serde = Serde::for_topic(&catalog, case, topic, false);
+        let serde = Serde::for_topic(&catalog, case, topic, false).with_registry(engine.registry());
         let partitions = engine.log().describe_topic(topic).map(|t| t.config.partitions).unwrap_or(1);
         while i < case.inputs.len() && &case.inputs[i].topic == topic {
             let e = encode(&case.inputs[i], &serde);

@@ -18,6 +18,7 @@ pub mod report;
 pub mod rest;
 pub mod run;
 pub mod schema;
+pub mod sr;
 pub mod worker;
 
 /// How a case ended.

@@ -89,6 +89,21 @@ pub struct TopicSpec {
     pub key_format: Option<String>,
     /// Value format name, upper-case.
     pub value_format: Option<String>,
+    /// The key's schema for the registry (Avro/JSON Schema as JSON, Protobuf as text).
+    pub key_schema: Option<SchemaSpec>,
+    /// The value's schema for the registry.
+    pub value_schema: Option<SchemaSpec>,
+}
+
+/// A schema a case registers for a topic's keys or values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaSpec {
+    /// The schema: Avro or JSON Schema as JSON, Protobuf `.proto` text as a string.
+    pub schema: Json,
+    /// The id it must get (`keySchemaId`/`valueSchemaId`).
+    pub id: Option<u32>,
+    /// Schemas it imports: (import name, schema text).
+    pub references: Vec<(String, String)>,
 }
 
 /// One expanded test case.
@@ -104,6 +119,8 @@ pub struct Case {
     pub enabled: bool,
     /// JSON/DELIMITED/KAFKA/NONE formats only, no schema registry, no test-only UDFs.
     pub plain: bool,
+    /// Not plain because of a schema-registry format or schemas only (no test-only UDFs).
+    pub sr: bool,
     /// Why it is not plain.
     pub not_plain: Option<String>,
     /// Statements, in order.
@@ -166,6 +183,7 @@ impl Case {
             suite,
             enabled: t.get("enabled").and_then(Json::as_bool).unwrap_or(true),
             plain: true,
+            sr: false,
             not_plain: None,
             statements: strings("statements"),
             properties,
@@ -188,11 +206,28 @@ fn topic_spec(t: &Json) -> Option<TopicSpec> {
             other => other.to_text().to_uppercase(),
         })
     };
+    let schema = |k: &str| {
+        let s = t.get(&format!("{k}Schema"))?;
+        let id = t.get(&format!("{k}SchemaId")).and_then(Json::as_i64).and_then(|i| u32::try_from(i).ok());
+        let references = t
+            .get(&format!("{k}SchemaReferences"))
+            .and_then(Json::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|r| Some((r.get("name")?.to_text(), r.get("schema").map(|s| match s {
+                Json::Str(text) => text.clone(),
+                other => other.to_string(),
+            })?)))
+            .collect();
+        Some(SchemaSpec { schema: s.clone(), id, references })
+    };
     Some(TopicSpec {
         name: t.get("name")?.to_text(),
         partitions: t.get("partitions").and_then(Json::as_i64).and_then(|p| u32::try_from(p).ok()),
         key_format: fmt("keyFormat").or_else(|| fmt("format")),
         value_format: fmt("valueFormat").or_else(|| fmt("format")),
+        key_schema: schema("key"),
+        value_schema: schema("value"),
     })
 }
 

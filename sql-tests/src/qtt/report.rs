@@ -226,22 +226,22 @@ pub fn top_reasons(rows: &[Row], n: usize) -> Vec<(String, usize)> {
 }
 
 /// The summary printed after the failing cases.
-pub fn summary(rows: &[Row], top: usize) -> String {
+pub fn summary(rows: &[Row], top: usize, label: &str) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "\n== per file (all cases; plain positive; plain error)");
+    let _ = writeln!(s, "\n== per file (all cases; {label} positive; {label} error)");
     for (file, t) in rates_by(rows, |r| r.file.clone()) {
         let all = rows.iter().filter(|r| r.file == file);
         let (p, n) = all.fold((0, 0), |(p, n), r| (p + usize::from(r.passed()), n + 1));
         let _ = writeln!(s, "{file:<58} {p:>4}/{n:<4} {:<20} {}", t.positive.text(), t.error.text());
     }
     for (title, key) in [("category", 0), ("tier", 1)] {
-        let _ = writeln!(s, "\n== per {title} (plain cases): positive | error raised at the right statement | error message matched");
+        let _ = writeln!(s, "\n== per {title} ({label} cases): positive | error raised at the right statement | error message matched");
         let by = rates_by(rows, |r| (r.suite, if key == 0 { r.category.clone() } else { r.tier.clone() }));
         for ((suite, k), t) in by.into_iter().filter(|(_, t)| t.plain_cases() > 0) {
             let _ = writeln!(s, "{:<5} {k:<40} {:<22} {:<22} {}", suite.name(), t.positive.text(), t.error.text(), t.message.text());
         }
     }
-    let _ = writeln!(s, "\n== per corpus (plain cases)");
+    let _ = writeln!(s, "\n== per corpus ({label} cases)");
     for (suite, t) in rates_by(rows, |r| r.suite) {
         let _ = writeln!(
             s,
@@ -252,7 +252,7 @@ pub fn summary(rows: &[Row], top: usize) -> String {
             t.message.text()
         );
     }
-    let _ = writeln!(s, "\n== top failure reasons (plain cases)");
+    let _ = writeln!(s, "\n== top failure reasons ({label} cases)");
     for (class, n) in top_reasons(rows, top) {
         let _ = writeln!(s, "{n:>5}  {class}");
     }
@@ -260,21 +260,21 @@ pub fn summary(rows: &[Row], top: usize) -> String {
 }
 
 /// The pass-rate tables and top failure reasons as Markdown (for docs/conformance.md).
-pub fn markdown(rows: &[Row], top: usize) -> String {
+pub fn markdown(rows: &[Row], top: usize, label: &str) -> String {
     let mut s = String::new();
     let head = "| positive cases passing | error cases: error at the right statement | error cases: message matched |";
-    let _ = writeln!(s, "### Per corpus (plain cases)\n\n| corpus {head}\n|---|---|---|---|");
+    let _ = writeln!(s, "### Per corpus ({label} cases)\n\n| corpus {head}\n|---|---|---|---|");
     for (suite, t) in rates_by(rows, |r| r.suite) {
         let _ = writeln!(s, "| {} | {} | {} | {} |", suite.name(), t.positive.text(), t.error.text(), t.message.text());
     }
     for (title, by_tier) in [("category", false), ("tier", true)] {
-        let _ = writeln!(s, "\n### Per {title} (plain cases)\n\n| corpus | {title} {head}\n|---|---|---|---|---|");
+        let _ = writeln!(s, "\n### Per {title} ({label} cases)\n\n| corpus | {title} {head}\n|---|---|---|---|---|");
         let by = rates_by(rows, |r| (r.suite, if by_tier { r.tier.clone() } else { r.category.clone() }));
         for ((suite, k), t) in by.into_iter().filter(|(_, t)| t.plain_cases() > 0) {
             let _ = writeln!(s, "| {} | {k} | {} | {} | {} |", suite.name(), t.positive.text(), t.error.text(), t.message.text());
         }
     }
-    let _ = writeln!(s, "\n### Top failure reasons (plain cases)\n\n| cases | reason |\n|---:|---|");
+    let _ = writeln!(s, "\n### Top failure reasons ({label} cases)\n\n| cases | reason |\n|---:|---|");
     for (class, n) in top_reasons(rows, top) {
         let _ = writeln!(s, "| {n} | {} |", class.replace('|', "\\|"));
     }

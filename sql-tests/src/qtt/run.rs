@@ -108,6 +108,7 @@ fn run_on(
         session.set_property(k, v);
     }
     create_topics(eddy, case);
+    super::sr::register_topic_schemas(eddy.engine().registry(), case).map_err(Failure::fail)?;
 
     let mut items: Vec<Item> = Vec::new();
     for (i, text) in case.statements.iter().enumerate() {
@@ -261,7 +262,7 @@ fn check_outputs(case: &Case, eddy: &Eddy) -> Result<(), String> {
     let insert_values_only = case.inputs.is_empty() && case.statements.iter().any(|s| is_insert_values(s));
     for topic in topics {
         let expected: Vec<_> = case.outputs.iter().filter(|r| r.topic == topic).collect();
-        let serde = Serde::for_topic(&catalog, case, topic, true);
+        let serde = Serde::for_topic(&catalog, case, topic, true).with_registry(eddy.engine().registry());
         let partitions = log.describe_topic(topic).map(|t| t.config.partitions).unwrap_or(1);
         let actual = read_topic(log.as_ref(), topic);
         compare_topic(topic, &expected, &actual, partitions, &serde, !insert_values_only)?;

@@ -18,11 +18,12 @@ use std::collections::BTreeMap;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::{build, stored, unstored, Codec, Joined, KeyedStore};
+use super::{build, stored, unstored, Codec, Joined};
 use crate::batch::{op_column, ts_column};
 use crate::error::Result;
 use crate::operator::{OpContext, Operator};
 use crate::spec::{JoinSpec, JoinType};
+use crate::state_cache::StateCache;
 use crate::types::{Epoch, RowOp};
 
 const CAPACITY: usize = 100_000;
@@ -35,7 +36,7 @@ pub struct ForeignKeyJoinOp {
     fk: Codec,
     left_pk: Codec,
     right_key: Codec,
-    right: KeyedStore,
+    right: StateCache,
     /// Left rows written since the last barrier: full key -> row (None: deleted).
     left: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     left_prefix: Vec<u8>,
@@ -49,7 +50,7 @@ impl ForeignKeyJoinOp {
             fk: Codec::new(left, spec.left_keys.clone())?,
             left_pk: Codec::new(left, spec.left_primary_key.clone())?,
             right_key: Codec::new(right, spec.right_keys.clone())?,
-            right: KeyedStore::new(CAPACITY),
+            right: StateCache::new(CAPACITY),
             left: BTreeMap::new(),
             left_prefix: Vec::new(),
             spec,

@@ -10,11 +10,12 @@
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::{build, stored, unstored, Codec, Joined, KeyedStore};
+use super::{build, stored, unstored, Codec, Joined};
 use crate::batch::{op_column, ts_column};
 use crate::error::Result;
 use crate::operator::{OpContext, Operator};
 use crate::spec::{JoinSpec, JoinType};
+use crate::state_cache::StateCache;
 use crate::types::{Epoch, RowOp};
 
 const CAPACITY: usize = 100_000;
@@ -27,7 +28,7 @@ pub struct StreamTableJoinOp {
     right: Codec,
     left_keys: Codec,
     right_keys: Codec,
-    table: KeyedStore,
+    table: StateCache,
 }
 
 impl StreamTableJoinOp {
@@ -40,7 +41,7 @@ impl StreamTableJoinOp {
             right_keys: Codec::new(right, spec.right_keys.clone())?,
             spec,
             schema,
-            table: KeyedStore::new(CAPACITY),
+            table: StateCache::new(CAPACITY),
         })
     }
 }

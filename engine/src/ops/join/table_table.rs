@@ -9,11 +9,12 @@
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::{build, stored, unstored, Codec, Joined, KeyedStore};
+use super::{build, stored, unstored, Codec, Joined};
 use crate::batch::{op_column, ts_column};
 use crate::error::Result;
 use crate::operator::{OpContext, Operator};
 use crate::spec::{JoinSpec, JoinType};
+use crate::state_cache::StateCache;
 use crate::types::{Epoch, RowOp};
 
 const CAPACITY: usize = 100_000;
@@ -24,7 +25,7 @@ pub struct TableTableJoinOp {
     schema: SchemaRef,
     codecs: [Codec; 2],
     keys: [Codec; 2],
-    sides: [KeyedStore; 2],
+    sides: [StateCache; 2],
 }
 
 impl TableTableJoinOp {
@@ -33,7 +34,7 @@ impl TableTableJoinOp {
         Ok(TableTableJoinOp {
             codecs: [Codec::first(left, spec.left_width)?, Codec::first(right, spec.right_width)?],
             keys: [Codec::new(left, spec.left_keys.clone())?, Codec::new(right, spec.right_keys.clone())?],
-            sides: [KeyedStore::new(CAPACITY), KeyedStore::new(CAPACITY)],
+            sides: [StateCache::new(CAPACITY), StateCache::new(CAPACITY)],
             spec,
             schema,
         })
