@@ -169,10 +169,18 @@ fn catalog_identity(log: &dyn TopicLog) -> Result<Option<String>> {
     if p.end_offset <= p.start_offset {
         return Ok(None);
     }
-    let batch = log.read(topic, 0, p.start_offset, 1 << 20).map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
-    if batch.is_empty() {
-        return Ok(None);
-    }
+    // A log polled over the network may answer a first read before its fetch came back.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let batch = loop {
+        let batch = log.read(topic, 0, p.start_offset, 1 << 20).map_err(|e| anyhow::anyhow!(engine::error_chain(&e)))?;
+        if !batch.is_empty() {
+            break batch;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("cannot read the first record of the command topic {topic} (offsets {} to {}) within 30 s", p.start_offset, p.end_offset);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     let r = batch.get(0);
     // FNV-1a: stable across releases (std's hasher is not).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

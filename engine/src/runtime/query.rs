@@ -92,7 +92,13 @@ pub(crate) struct QueryShared {
     pub paused: Mutex<Option<String>>,
     /// Paused by the user: tasks take part in checkpoints but read no input.
     pub user_paused: AtomicBool,
+    /// Commits of its tasks in progress (a task's own, over Kafka): task -> since when. One
+    /// that takes long (a broker that went away) is shown as why the query waits.
+    pub committing: Mutex<std::collections::BTreeMap<(usize, u32), (u64, std::time::Instant)>>,
 }
+
+/// A commit in progress longer than this shows in SHOW QUERIES as why the query waits.
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl QueryShared {
     pub fn set_paused(&self, why: Option<String>) {
@@ -134,7 +140,13 @@ impl RunningQuery {
             errors: self.shared.errors.load(Ordering::Relaxed),
             late_records: self.shared.late.load(Ordering::Relaxed),
             tasks: tasks.len(),
-            paused: self.shared.paused.lock().clone(),
+            paused: self.shared.paused.lock().clone().or_else(|| {
+                let committing = self.shared.committing.lock();
+                let slow = committing.iter().filter(|(_, (_, since))| since.elapsed() > SLOW_COMMIT).max_by_key(|(_, (_, since))| since.elapsed());
+                slow.map(|((s, p), (epoch, since))| {
+                    format!("waiting for the backend: the commit of task {s}/{p}'s epoch {epoch} has taken {} s so far", since.elapsed().as_secs())
+                })
+            }),
             task_status: tasks
                 .iter()
                 .map(|t| TaskStatus {

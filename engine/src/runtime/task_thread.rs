@@ -129,7 +129,11 @@ impl TaskThread {
                     }
                     if let Some(c) = self.committer.as_mut() {
                         // The task's own commit first; the coordinator then only paces epochs.
-                        match c.commit(Epoch(req), &batch, &inputs, self.state.as_ref()) {
+                        let task_key = (key.1, key.2);
+                        self.shared.committing.lock().insert(task_key, (req, std::time::Instant::now()));
+                        let r = c.commit(Epoch(req), &batch, &inputs, self.state.as_ref());
+                        self.shared.committing.lock().remove(&task_key);
+                        match r {
                             Ok(()) => {
                                 batch = StateBatch::default();
                                 committed = true;
@@ -184,10 +188,13 @@ impl TaskThread {
         if persistent {
             self.ckpt.deregister(&key);
         }
-        // Whatever the task wrote after its last commit is dropped.
+        // Whatever the task wrote after its last commit is dropped (the abort, too, waits for
+        // the backend, and shows so).
         if let Some(c) = self.committer.as_mut() {
+            self.shared.committing.lock().insert((key.1, key.2), (done_epoch + 1, std::time::Instant::now()));
             c.abort();
         }
+        self.shared.committing.lock().remove(&(key.1, key.2));
     }
 
     /// Where the task's dead-letter and late-data records go: into its epoch.
