@@ -759,12 +759,14 @@ impl TaskThread {
                         self.shared.fail(error_chain(&e));
                         break;
                     }
+                    task.publish_progress();
                 }
                 Ok(false) => {
                     if let Err(e) = self.flush_errors(&mut task) {
                         self.shared.fail(error_chain(&e));
                         break;
                     }
+                    task.publish_progress();
                     self.signal.wait(Duration::from_millis(200));
                 }
                 Err(e) => {
