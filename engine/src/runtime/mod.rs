@@ -5,6 +5,7 @@ mod checkpoint;
 mod engine;
 mod health;
 mod pausing_log;
+mod plans;
 pub mod keys;
 mod query;
 mod retention;
