@@ -102,6 +102,17 @@ pub enum EngineError {
         /// The parse error.
         reason: String,
     },
+    /// The cleaner cannot tell which input a query that does not run still needs.
+    #[error(
+        "no topic is cleaned: query \"{query}\" does not run and has checkpointed offsets, but {why}; \
+         start it or TERMINATE it"
+    )]
+    CleanerBlocked {
+        /// The query.
+        query: String,
+        /// Why its input is unknown.
+        why: String,
+    },
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,

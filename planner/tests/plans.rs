@@ -23,10 +23,15 @@ const ID: &str = "CTAS_COUNTS_1";
 
 /// A data directory with an aggregate that has counted two rows, closed.
 fn data_dir() -> tempfile::TempDir {
+    data_dir_with("")
+}
+
+/// [`data_dir`] with more settings for the source topic.
+fn data_dir_with(settings: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let eddy = Eddy::open(dir.path(), EngineConfig::default()).unwrap();
     let mut s = eddy.session();
-    run(&mut s, "CREATE STREAM s (id INT KEY, v STRING) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);");
+    run(&mut s, &format!("CREATE STREAM s (id INT KEY, v STRING) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1{settings});"));
     run(&mut s, "SET 'auto.offset.reset'='earliest';");
     run(&mut s, "CREATE TABLE counts AS SELECT id, COUNT(*) AS n FROM s GROUP BY id;");
     run(&mut s, "INSERT INTO s (id, v) VALUES (1, 'a'); INSERT INTO s (id, v) VALUES (1, 'b');");
@@ -37,12 +42,20 @@ fn data_dir() -> tempfile::TempDir {
 
 /// Rewrites the stored plan of `ID` in a closed data directory.
 fn edit_plan(dir: &std::path::Path, f: impl FnOnce(&mut PlanData)) {
+    overwrite_plan(dir, |engine| {
+        let mut plan = engine.stored_plan(ID).unwrap().expect("stored");
+        f(&mut plan);
+        serde_json::to_vec(&plan).unwrap()
+    })
+}
+
+/// Replaces the stored plan of `ID` in a closed data directory with the bytes `f` makes.
+fn overwrite_plan(dir: &std::path::Path, f: impl FnOnce(&engine::Engine) -> Vec<u8>) {
     let eddy = Eddy::open(dir, EngineConfig::default()).unwrap();
     let engine = eddy.engine().clone();
-    let mut plan = engine.stored_plan(ID).unwrap().expect("stored");
-    f(&mut plan);
+    let bytes = f(&engine);
     let mut b = StateBatch::default();
-    b.put(&plan_key(ID), &serde_json::to_vec(&plan).unwrap());
+    b.put(&plan_key(ID), &bytes);
     eddy.shutdown().unwrap();
     // After the final checkpoint, so that nothing writes the plan again before the next start.
     engine.state().commit(&b, true).unwrap();
@@ -119,4 +132,43 @@ fn a_plan_that_does_not_fit_the_state_is_refused() {
     let msg = engine::error_chain(&err);
     assert!(msg.contains(&format!("query \"{ID}\" cannot resume its state: this release plans it differently")), "{msg}");
     assert!(msg.contains("SUM"), "{msg}");
+}
+
+#[test]
+fn a_query_that_does_not_run_keeps_its_unread_input() {
+    let dir = data_dir_with(", RETENTION_BYTES=2048, SEGMENT_BYTES=1024");
+    edit_plan(dir.path(), |p| p.format_version = PLAN_FORMAT_VERSION + 1);
+    let eddy = Eddy::open_with(dir.path(), EngineConfig::default(), OpenOptions { skip_damaged_commands: true }).unwrap();
+    assert!(eddy.engine().query(ID).is_none());
+    let mut s = eddy.session();
+    for i in 0..60 {
+        run(&mut s, &format!("INSERT INTO s (id, v) VALUES ({i}, 'payload-{i:04}-abcdefghijklmnopqrstuvwxyz');"));
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    eddy.engine().clean_now(now).unwrap();
+    // The refused query had read 2 records: the 60 after them wait for it, whatever the limit.
+    let part = eddy.engine().log().describe_topic("s").unwrap().partitions[0];
+    assert!(part.start_offset <= 2 && part.size_bytes > 2048, "{part:?}");
+    eddy.shutdown().unwrap();
+}
+
+#[test]
+fn a_query_whose_input_cannot_be_told_stops_cleaning_and_says_why() {
+    let dir = data_dir_with(", RETENTION_BYTES=2048, SEGMENT_BYTES=1024");
+    overwrite_plan(dir.path(), |_| b"not a plan".to_vec());
+    let eddy = Eddy::open_with(dir.path(), EngineConfig::default(), OpenOptions { skip_damaged_commands: true }).unwrap();
+    assert!(eddy.engine().query(ID).is_none());
+    let mut s = eddy.session();
+    for i in 0..60 {
+        run(&mut s, &format!("INSERT INTO s (id, v) VALUES ({i}, 'payload-{i:04}-abcdefghijklmnopqrstuvwxyz');"));
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let err = eddy.engine().clean_now(now).err().expect("a pass that cannot tell its floors fails");
+    let msg = engine::error_chain(&err);
+    assert!(msg.contains(&format!("no topic is cleaned: query \"{ID}\" does not run and has checkpointed offsets")), "{msg}");
+    let status = eddy.engine().cleanup_status("s").expect("a status");
+    assert_eq!(status.error.as_deref(), Some(msg.as_str()));
+    assert!(eddy.engine().cleaner_stats().failures >= 1);
+    assert_eq!(eddy.engine().log().describe_topic("s").unwrap().partitions[0].start_offset, 0);
+    eddy.shutdown().unwrap();
 }

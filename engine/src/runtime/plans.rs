@@ -51,7 +51,30 @@ impl Engine {
         }
     }
 
-    fn has_offsets(&self, id: &str) -> Result<bool> {
+    /// The source topics of every sub-topology of a query's stored plan, in node order, read
+    /// leniently (only `subtopologies[].nodes[].op.Source.topic`), so that a plan this release
+    /// cannot run still tells the cleaner which topics its checkpointed offsets belong to.
+    /// `None` without a stored plan.
+    pub(super) fn stored_plan_sources(&self, id: &str) -> Result<Option<Vec<Vec<String>>>> {
+        let Some(bytes) = self.state.get(&plan_key(id))? else { return Ok(None) };
+        let unreadable = |reason: String| EngineError::PlanUnreadable { query: id.to_string(), reason };
+        let plan: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+        let subs = plan.get("subtopologies").and_then(|s| s.as_array()).ok_or_else(|| unreadable("no subtopologies".into()))?;
+        subs.iter()
+            .map(|dag| {
+                let nodes = dag.get("nodes").and_then(|n| n.as_array()).ok_or_else(|| unreadable("a sub-topology without nodes".into()))?;
+                Ok(nodes
+                    .iter()
+                    .filter_map(|n| n.get("op")?.get("Source"))
+                    .map(|src| src.get("topic").and_then(|t| t.as_str()).map(str::to_string).ok_or_else(|| unreadable("a source without a topic".into())))
+                    .collect::<Result<Vec<_>>>()?)
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// Whether a query has checkpointed source offsets (so state to resume).
+    pub(super) fn has_offsets(&self, id: &str) -> Result<bool> {
         let from = offset_key(id, 0, 0, 0);
         let mut to = query_prefix(id);
         to.push(b'o' + 1);
