@@ -71,6 +71,48 @@ pub enum EngineError {
     /// The schema registry could not be opened.
     #[error("cannot open the schema registry: {0}")]
     Registry(String),
+    /// A query's stored plan is in a format this release cannot read.
+    #[error(
+        "the plan of query \"{query}\" was stored in plan format {version}, which this release cannot read (it reads up to {}): \
+         run it with the release that wrote it, or TERMINATE it and create it again",
+        crate::plan_data::PLAN_FORMAT_VERSION
+    )]
+    PlanVersion {
+        /// The query.
+        query: String,
+        /// The stored format.
+        version: u32,
+    },
+    /// The plan a query is started with does not fit the state it left.
+    #[error(
+        "query \"{query}\" cannot resume its state: this release plans it differently ({why}); \
+         run it with the release that wrote it, or TERMINATE it and create it again"
+    )]
+    PlanChanged {
+        /// The query.
+        query: String,
+        /// What differs.
+        why: String,
+    },
+    /// A query's stored plan cannot be parsed.
+    #[error("the stored plan of query \"{query}\" cannot be read: {reason}")]
+    PlanUnreadable {
+        /// The query.
+        query: String,
+        /// The parse error.
+        reason: String,
+    },
+    /// The cleaner cannot tell which input a query that does not run still needs.
+    #[error(
+        "no topic is cleaned: query \"{query}\" does not run and has checkpointed offsets, but {why}; \
+         start it or TERMINATE it"
+    )]
+    CleanerBlocked {
+        /// The query.
+        query: String,
+        /// Why its input is unknown.
+        why: String,
+    },
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,

@@ -13,6 +13,7 @@ pub mod format;
 pub mod materialized;
 pub mod nexmark;
 pub mod operator;
+pub mod plan_data;
 pub mod ops;
 pub mod processing_log;
 pub mod registry;

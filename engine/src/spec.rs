@@ -15,6 +15,7 @@ use datafusion::arrow::datatypes::{Fields, SchemaRef};
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::format::FormatSpec;
+use crate::plan_data::{AggCallData, DagData, FieldData, NodeData, OpData, PlanData, PLAN_FORMAT_VERSION};
 use crate::types::OpId;
 
 /// A whole query: what the planner produced for one persistent or push query.
@@ -70,7 +71,7 @@ pub enum OpSpec {
 }
 
 /// Table functions (ksqlDB's built-in UDTFs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TableFunction {
     /// `EXPLODE(array)`: a row per element.
     Explode,
@@ -79,7 +80,7 @@ pub enum TableFunction {
 }
 
 /// One table function call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableFunctionCall {
     /// Which function.
     pub function: TableFunction,
@@ -96,7 +97,7 @@ pub struct ExplodeSpec {
 }
 
 /// Join types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum JoinType {
     /// Matches only.
     Inner,
@@ -109,7 +110,7 @@ pub enum JoinType {
 }
 
 /// What is joined with what.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum JoinKindSpec {
     /// Each left (stream) row looks up the right (table) side as it is at that moment; right
     /// changes do not emit.
@@ -156,7 +157,7 @@ pub struct JoinSpec {
 }
 
 /// Window types of aggregations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WindowKind {
     /// Fixed-size, non-overlapping windows.
     Tumbling {
@@ -178,7 +179,7 @@ pub enum WindowKind {
 }
 
 /// A window clause, resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowDef {
     /// Type and sizes.
     pub kind: WindowKind,
@@ -230,7 +231,7 @@ pub struct MaterializeSpec {
 }
 
 /// Whether a topic is read as events or as a changelog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SourceKind {
     /// Every record is an event.
     Stream,
@@ -239,7 +240,7 @@ pub enum SourceKind {
 }
 
 /// A column a source emits, in order, before `_ts` and `_op`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SourceColumn {
     /// The i-th key field.
     Key(usize),
@@ -260,7 +261,7 @@ pub enum SourceColumn {
 }
 
 /// The window layout of a windowed source's keys (see [`SinkWindow`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceWindow {
     /// Session keys carry end then start; time-window keys only the start.
     pub session: bool,
@@ -310,7 +311,7 @@ pub struct FilterSpec {
 }
 
 /// How a filter treats rows of different ops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FilterMode {
     /// Streams: failing rows and null-valued records are dropped.
     Stream,
@@ -337,7 +338,7 @@ pub struct ProjectSpec {
 }
 
 /// How a sink writes rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SinkKind {
     /// Every row is a record; a `Delete` row (null-valued stream record) writes a null value.
     Stream,
@@ -382,7 +383,7 @@ pub const OP_HEADER: &str = "_op";
 
 /// Where a windowed sink finds the window of each row, and how it writes it into the key:
 /// time windows append the 8-byte big-endian start; session windows the end, then the start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SinkWindow {
     /// Input column of the window start (Int64 ms).
     pub start_column: usize,
@@ -454,74 +455,97 @@ impl QuerySpec {
 }
 
 impl fmt::Display for QuerySpec {
-    /// The operator DAG as `EXPLAIN` prints it.
+    /// The operator DAG as `EXPLAIN` prints it (the same text as the stored plan's).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, dag) in self.subtopologies.iter().enumerate() {
-            writeln!(f, "Sub-topology {i}:")?;
-            for n in dag.nodes.iter().rev() {
-                let inputs: Vec<String> = n.inputs.iter().map(|i| format!("#{}", i.0)).collect();
-                let cols: Vec<String> = n
-                    .schema
-                    .fields()
-                    .iter()
-                    .filter(|f| !f.name().starts_with('_'))
-                    .map(|f| f.name().clone())
-                    .collect();
-                write!(f, "  #{} {}", n.id.0, describe_op(&n.op))?;
-                if !inputs.is_empty() {
-                    write!(f, " <- {}", inputs.join(", "))?;
-                }
-                writeln!(f, "  [{}]", cols.join(", "))?;
-            }
-        }
-        Ok(())
+        self.to_plan_data().fmt(f)
     }
 }
 
-fn describe_op(op: &OpSpec) -> String {
+impl QuerySpec {
+    /// The plan as data (expressions as text, aggregate functions by name), for storing it with
+    /// the query's state.
+    pub fn to_plan_data(&self) -> PlanData {
+        PlanData {
+            format_version: PLAN_FORMAT_VERSION,
+            query_id: self.id.clone(),
+            subtopologies: self
+                .subtopologies
+                .iter()
+                .map(|d| DagData {
+                    nodes: d
+                        .nodes
+                        .iter()
+                        .map(|n| NodeData {
+                            id: n.id.0,
+                            inputs: n.inputs.iter().map(|i| i.0).collect(),
+                            op: op_data(&n.op),
+                            schema: field_data(n.schema.fields()),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn field_data(fields: &Fields) -> Vec<FieldData> {
+    fields.iter().map(|f| FieldData { name: f.name().clone(), data_type: f.data_type().to_string() }).collect()
+}
+
+fn op_data(op: &OpSpec) -> OpData {
+    let text = |e: &Arc<dyn PhysicalExpr>| e.to_string();
     match op {
-        OpSpec::Source(s) => format!(
-            "Source topic={} kind={:?} key={:?} value={:?}{}",
-            s.topic,
-            s.kind,
-            s.key_format.kind,
-            s.value_format.kind,
-            if s.timestamp.is_some() { " timestamp=column" } else { "" }
-        ),
-        OpSpec::Filter(s) => format!("Filter {}", s.predicate),
-        OpSpec::Project(p) => {
-            let e: Vec<String> = p.exprs.iter().map(|e| e.to_string()).collect();
-            format!("Project {}", e.join(", "))
-        }
-        OpSpec::Sink(s) => format!(
-            "Sink topic={} kind={:?} key={:?} value={:?}{}{}",
-            s.topic,
-            s.kind,
-            s.key_format.kind,
-            s.value_format.kind,
-            if s.append { "" } else { " append=false" },
-            s.materialize.as_ref().map(|m| format!(" materialize={m}")).unwrap_or_default()
-        ),
-        OpSpec::Collect => "Collect (push query client)".to_string(),
-        OpSpec::Aggregate(a) => {
-            let calls: Vec<String> = a.calls.iter().map(|c| format!("{}{:?}", c.function.name(), c.args)).collect();
-            let window = match &a.window {
-                None => String::new(),
-                Some(w) => format!(" window={:?} grace={}ms", w.kind, w.grace_ms),
-            };
-            format!(
-                "Aggregate group={:?} calls=[{}]{window}{}{}",
-                a.group_columns,
-                calls.join(", "),
-                if a.emit_final { " emit=final" } else { "" },
-                if a.retract { " retract" } else { "" }
-            )
-        }
-        OpSpec::Materialize(m) => format!("Materialize key={:?}", m.key_columns),
-        OpSpec::Explode(e) => {
-            let calls: Vec<String> = e.functions.iter().map(|c| format!("{:?}(#{})", c.function, c.arg)).collect();
-            format!("Explode {}", calls.join(", "))
-        }
-        OpSpec::Join(j) => format!("Join {:?} {:?} left={:?} right={:?}", j.kind, j.join_type, j.left_keys, j.right_keys),
+        OpSpec::Source(s) => OpData::Source {
+            topic: s.topic.clone(),
+            kind: s.kind,
+            key_format: s.key_format,
+            value_format: s.value_format,
+            key_fields: field_data(&s.key_fields),
+            value_fields: field_data(&s.value_fields),
+            columns: s.columns.clone(),
+            window: s.window,
+            internal: s.internal,
+            timestamp: s.timestamp.as_ref().map(text),
+            error_topic: s.error_topic.clone(),
+            late_topic: s.late_topic.clone(),
+        },
+        OpSpec::Filter(x) => OpData::Filter { predicate: text(&x.predicate), mode: x.mode },
+        OpSpec::Project(p) => OpData::Project { exprs: p.exprs.iter().map(text).collect(), timestamp: p.timestamp.as_ref().map(text) },
+        OpSpec::Sink(s) => OpData::Sink {
+            topic: s.topic.clone(),
+            kind: s.kind,
+            key_format: s.key_format,
+            value_format: s.value_format,
+            key_columns: s.key_columns.clone(),
+            value_columns: s.value_columns.clone(),
+            key_fields: field_data(&s.key_fields),
+            value_fields: field_data(&s.value_fields),
+            window: s.window,
+            append: s.append,
+            materialize: s.materialize.clone(),
+            internal: s.internal,
+        },
+        OpSpec::Collect => OpData::Collect,
+        OpSpec::Aggregate(a) => OpData::Aggregate {
+            group_columns: a.group_columns.clone(),
+            calls: a.calls.iter().map(|c| AggCallData { function: c.function.name().to_string(), args: c.args.clone() }).collect(),
+            window: a.window,
+            emit_final: a.emit_final,
+            retract: a.retract,
+            emit_old: a.emit_old,
+            table: a.table,
+        },
+        OpSpec::Materialize(m) => OpData::Materialize { key_columns: m.key_columns.clone(), table: m.table },
+        OpSpec::Join(j) => OpData::Join {
+            kind: j.kind,
+            join_type: j.join_type,
+            left_keys: j.left_keys.clone(),
+            right_keys: j.right_keys.clone(),
+            left_width: j.left_width,
+            right_width: j.right_width,
+            left_primary_key: j.left_primary_key.clone(),
+            table: j.table,
+        },
+        OpSpec::Explode(e) => OpData::Explode { functions: e.functions.clone() },
     }
 }

@@ -35,6 +35,28 @@ fn readme_quickstart_is_true() {
     assert_eq!(text(&out.stdout), expected);
 }
 
+/// The README's Avro section, run after its quickstart on the same data directory, prints what
+/// the README says: the CSAS registers its schema and the stream without value columns takes
+/// them from the registry.
+#[test]
+fn readme_avro_section_is_true() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let quickstart = block_after(&readme, "```sql\n");
+    let section = &readme[readme.find("## Avro, Protobuf and JSON Schema topics").expect("the Avro section")..];
+    let sql = block_after(section, "```sql\n");
+    let expected = block_after(section, "which, after the quickstart above, prints\n\n```\n");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (first, second) = (dir.path().join("quickstart.sql"), dir.path().join("avro.sql"));
+    std::fs::write(&first, quickstart).unwrap();
+    std::fs::write(&second, sql).unwrap();
+    let out = eddy(&data, &["-f", first.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = eddy(&data, &["-f", second.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), expected);
+}
+
 fn block_after<'a>(s: &'a str, marker: &str) -> &'a str {
     let start = s.find(marker).expect("marker") + marker.len();
     let end = s[start..].find("```").expect("end of block") + start;

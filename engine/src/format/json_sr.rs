@@ -56,12 +56,44 @@ pub(crate) struct JsonSrEncoder {
     inner: JsonEncoder,
     id: u32,
     scratch: EncodedBatch,
+    /// `"name":value` pairs (comma-separated, no braces) for the registered schema's properties
+    /// that no column writes: each takes its `default`, or null.
+    extra: Vec<u8>,
 }
 
 impl JsonSrEncoder {
-    pub fn new(fields: &Fields, unwrapped: bool, id: u32) -> Self {
-        JsonSrEncoder { inner: JsonEncoder::new(fields, unwrapped), id, scratch: EncodedBatch::new() }
+    /// An encoder of `fields` framed with schema `id`. `schema` is the registered JSON Schema's
+    /// text, when known: an object's properties that match no column (ignoring case) are written
+    /// too, as ksqlDB writes every field of the schema a `*_SCHEMA_ID` names.
+    pub fn new(fields: &Fields, unwrapped: bool, id: u32, schema: Option<&str>) -> Self {
+        let extra = match schema {
+            Some(text) if !unwrapped => extra_properties(fields, text),
+            _ => Vec::new(),
+        };
+        JsonSrEncoder { inner: JsonEncoder::new(fields, unwrapped), id, scratch: EncodedBatch::new(), extra }
     }
+}
+
+/// The `"name":default` pairs of the properties of the object schema `text` that no field of
+/// `fields` names (ignoring case), in the schema's order; empty when `text` is not an object
+/// schema or every property has a column.
+fn extra_properties(fields: &Fields, text: &str) -> Vec<u8> {
+    let Ok(v) = serde_json::from_str::<Value>(text) else { return Vec::new() };
+    let Some(props) = non_null(&v).get("properties").and_then(Value::as_object) else { return Vec::new() };
+    let mut out = Vec::new();
+    for (name, p) in props {
+        if fields.iter().any(|f| f.name().eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        let default = p.get("default").unwrap_or(&Value::Null);
+        serde_json::to_writer(&mut out, name).expect("JSON serializes");
+        out.push(b':');
+        serde_json::to_writer(&mut out, default).expect("JSON serializes");
+    }
+    out
 }
 
 impl RecordEncoder for JsonSrEncoder {
@@ -74,7 +106,17 @@ impl RecordEncoder for JsonSrEncoder {
                 Some(b) => {
                     let buf = out.buffer();
                     frame(self.id, buf);
-                    buf.extend_from_slice(b);
+                    match b.split_last() {
+                        Some((b'}', head)) if !self.extra.is_empty() => {
+                            buf.extend_from_slice(head);
+                            if head != b"{" {
+                                buf.push(b',');
+                            }
+                            buf.extend_from_slice(&self.extra);
+                            buf.push(b'}');
+                        }
+                        _ => buf.extend_from_slice(b),
+                    }
                     out.end_entry();
                 }
             }
@@ -218,4 +260,42 @@ fn to_arrow(v: &Value, depth: usize, upper: bool) -> Result<DataType, String> {
         },
         (t, _) => return Err(format!("no SQL type for JSON Schema type {t}")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Fields};
+    use storage::{FileLog, LogOptions, TopicLog};
+
+    use crate::format::{new_encoder_with, FormatKind, FormatSpec, Role};
+    use crate::registry::{EmbeddedRegistry, Registry, Schema, SchemaType};
+
+    /// Writing with a registered schema, its properties that no column writes come out as their
+    /// default or null, as ksqlDB's JSON_SR serializer writes every field of the schema.
+    #[test]
+    fn a_schema_id_writes_every_property_of_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let log: Arc<dyn TopicLog> = Arc::new(FileLog::open(dir.path(), LogOptions::default()).unwrap());
+        let r = Registry(Arc::new(EmbeddedRegistry::open(log).unwrap()));
+        let text = r#"{"type":"object","properties":{"c1":{"type":"integer"},"c2":{"type":"string"},"c3":{"type":"integer","default":7}}}"#;
+        let id = r.register("out-value", &Schema::new(SchemaType::Json, text), None).unwrap();
+        let spec = FormatSpec { schema_id: Some(id), ..FormatSpec::new(FormatKind::JsonSr) };
+        let fields = Fields::from(vec![Field::new("C1", DataType::Int64, true)]);
+        let mut enc = new_encoder_with(&spec, Role::Value, &fields, Some(&r)).unwrap();
+        let col: ArrayRef = Arc::new(Int64Array::from(vec![Some(4), None]));
+        let mut out = crate::format::EncodedBatch::new();
+        enc.encode_rows(&[col], 2, &mut out).unwrap();
+        let docs: Vec<serde_json::Value> = out.iter().map(|b| serde_json::from_slice(&b.unwrap()[5..]).unwrap()).collect();
+        assert_eq!(docs[0], serde_json::json!({"C1": 4, "c2": null, "c3": 7}));
+        assert_eq!(docs[1], serde_json::json!({"C1": null, "c2": null, "c3": 7}));
+        // Without the registry's schema (no registry given) only the columns are written.
+        let mut enc = super::JsonSrEncoder::new(&fields, false, id, None);
+        let mut out = crate::format::EncodedBatch::new();
+        let col: ArrayRef = Arc::new(Int64Array::from(vec![Some(4)]));
+        crate::format::RecordEncoder::encode_rows(&mut enc, &[col], 1, &mut out).unwrap();
+        assert_eq!(&out.iter().next().unwrap().unwrap()[5..], br#"{"C1":4}"#);
+    }
 }

@@ -305,7 +305,15 @@ pub fn new_encoder_with(
         FormatKind::Kafka => Box::new(kafka::KafkaEncoder::new(fields)),
         FormatKind::None => Box::new(none::NoneEncoder),
         FormatKind::Avro => Box::new(avro::AvroEncoder::new(fields, unwrapped, registry()?, id()?)?),
-        FormatKind::JsonSr => Box::new(json_sr::JsonSrEncoder::new(fields, unwrapped, id()?)),
+        FormatKind::JsonSr => {
+            let id = id()?;
+            // Without a registry (tests, tools) the record carries only the columns.
+            let schema = match registry() {
+                Ok(r) => Some(r.schema_by_id(id).map_err(|e| FormatError::Registry { id: Some(id), reason: e.to_string() })?.schema),
+                Err(_) => None,
+            };
+            Box::new(json_sr::JsonSrEncoder::new(fields, unwrapped, id, schema.as_deref()))
+        }
         FormatKind::Protobuf => protobuf::ProtobufEncoder::new(fields, role == Role::Key, Some((registry()?, id()?)), spec)?,
         FormatKind::ProtobufNoSr => protobuf::ProtobufEncoder::new(fields, role == Role::Key, None, spec)?,
     })

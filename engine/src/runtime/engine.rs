@@ -364,6 +364,9 @@ impl Engine {
         if self.queries.lock().contains_key(&spec.id) {
             return Err(EngineError::QueryExists(spec.id.clone()));
         }
+        if opts.persistent {
+            self.check_stored_plan(&spec)?;
+        }
         let shared = Arc::new(QueryShared {
             id: spec.id.clone(),
             persistent: opts.persistent,

@@ -4,6 +4,7 @@
 //! c/epoch                                   -> u64 BE: last committed checkpoint
 //! c/sink/<topic>\0<partition u32 BE>        -> i64 BE: end offset of a sink partition at that checkpoint
 //! q/<query id>\0o<sub u32 BE><source u32 BE><partition u32 BE> -> i64 BE: next offset to read
+//! q/<query id>\0p                           -> the query's plan as JSON (crate::plan_data::PlanData)
 //! q/<query id>\0s<table u32 BE><key...>     -> operator state (see each operator)
 //! q/<query id>\0t<what><sub u32 BE><partition u32 BE> -> a per-task committer's bookkeeping
 //! ```
@@ -69,6 +70,13 @@ pub fn task_meta_key(query_id: &str, sub: usize, partition: u32, what: u8) -> Ve
     k.push(what);
     k.extend_from_slice(&(sub as u32).to_be_bytes());
     k.extend_from_slice(&partition.to_be_bytes());
+    k
+}
+
+/// Key of a persistent query's stored plan.
+pub fn plan_key(query_id: &str) -> Vec<u8> {
+    let mut k = query_prefix(query_id);
+    k.push(b'p');
     k
 }
 

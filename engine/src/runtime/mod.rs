@@ -6,6 +6,7 @@ pub mod commit;
 mod engine;
 mod health;
 mod pausing_log;
+mod plans;
 pub mod keys;
 mod query;
 mod retention;

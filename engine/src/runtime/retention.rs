@@ -9,7 +9,12 @@
 //!   from there;
 //! - for every push query reading it, the offset it has read up to;
 //! - for every topic a persistent query writes, the end offset recorded by the last checkpoint:
-//!   recovery cuts output written after it, so nothing after it may be compacted away.
+//!   recovery cuts output written after it, so nothing after it may be compacted away;
+//! - for a query that has state but does not run (refused at start, see `plans.rs`), the
+//!   checkpointed offsets of the topics its stored plan reads: it resumes from there later (a
+//!   pass whose floors cannot be told fails, cleaning nothing, and every topic shows why);
+//! - every sink position a checkpoint recorded (also of writers that do not run): recovery cuts
+//!   back to it on the next open.
 //!
 //! and the log deletes or compacts only closed segments wholly below it (see
 //! `storage::CleanRequest`). Repartition topics (the internal topics between the sub-topologies
@@ -25,7 +30,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use storage::{CleanRequest, Offset, RetentionReport};
 
-use super::keys::{decode_i64, offset_key, sink_key};
+use super::keys::{decode_i64, offset_key, parse_sink_key, prefix_end, query_prefix, sink_key, SINK_PREFIX};
 use super::query::RunningQuery;
 use super::Engine;
 use crate::error::{error_chain, EngineError, Result};
@@ -107,7 +112,23 @@ impl Engine {
     pub fn clean_now(&self, now_ms: i64) -> Result<RetentionReport> {
         let _one = self.cleaner.running.lock();
         let start = Instant::now();
-        let floors = self.floors()?;
+        let floors = match self.floors() {
+            Ok(f) => f,
+            Err(e) => {
+                // Nothing is cleaned; every topic shows why.
+                let why = error_chain(&e);
+                let mut statuses = self.cleaner.statuses.lock();
+                for topic in self.log.list_topics() {
+                    let s = statuses.entry(topic).or_default();
+                    s.last_run_ms = now_ms;
+                    s.last = RetentionReport::default();
+                    s.error = Some(why.clone());
+                }
+                self.cleaner.failures.fetch_add(1, Ordering::Relaxed);
+                self.cleaner.passes.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         let mut report = RetentionReport::default();
         let mut first_error = None;
         for topic in self.log.list_topics() {
@@ -213,6 +234,40 @@ impl Engine {
                 }
             }
         }
+        // Queries with state that do not run (refused at start, or defined by a skipped command):
+        // their stored plan says which topics their checkpointed offsets belong to. It is read
+        // leniently, so that a plan this release cannot run still protects its input; a query
+        // whose input cannot be told at all stops every pass (counted, shown per topic).
+        let running: HashSet<&str> = queries.iter().map(|q| q.spec.id.as_str()).collect();
+        for id in self.stored_query_ids()? {
+            if running.contains(id.as_str()) || !self.has_offsets(&id)? {
+                continue;
+            }
+            let blocked = |why: String| EngineError::CleanerBlocked { query: id.clone(), why };
+            let subs = match self.stored_plan_sources(&id) {
+                Ok(Some(subs)) => subs,
+                Ok(None) => return Err(blocked("it has no stored plan".into())),
+                Err(e) => return Err(blocked(error_chain(&e))),
+            };
+            for (sub, topics) in subs.iter().enumerate() {
+                for (ix, topic) in topics.iter().enumerate() {
+                    let Ok(info) = self.log.describe_topic(topic) else { continue };
+                    for p in 0..info.config.partitions {
+                        if let Some(o) = self.state.get(&offset_key(&id, sub, ix, p))?.and_then(|v| decode_i64(&v)) {
+                            f.lower(topic, p, o);
+                        }
+                    }
+                }
+            }
+        }
+        // Every position a checkpoint recorded for a topic some query wrote: recovery may cut
+        // back to it.
+        let sinks: Vec<(Vec<u8>, Vec<u8>)> = self.state.scan(SINK_PREFIX, &prefix_end(SINK_PREFIX))?.collect::<storage::Result<_>>()?;
+        for (k, v) in sinks {
+            if let (Some((topic, p)), Some(pos)) = (parse_sink_key(&k), decode_i64(&v)) {
+                f.lower(&topic, p, pos);
+            }
+        }
         // A repartition topic whose reader has gone keeps its records.
         let read: HashSet<&str> = queries.iter().flat_map(|q| q.spec.subtopologies.iter()).flat_map(|d| d.nodes.iter()).filter_map(|n| match &n.op {
             OpSpec::Source(s) => Some(s.topic.as_str()),
@@ -220,6 +275,24 @@ impl Engine {
         }).collect();
         f.consumed.retain(|t| read.contains(t.as_str()));
         Ok(f)
+    }
+}
+
+impl Engine {
+    /// Ids of the queries with keys in the state store (one seek per query).
+    fn stored_query_ids(&self) -> Result<Vec<String>> {
+        let end = prefix_end(b"q/");
+        let mut from = b"q/".to_vec();
+        let mut ids = Vec::new();
+        loop {
+            let first = self.state.scan(&from, &end)?.next().transpose()?;
+            let Some((k, _)) = first else { return Ok(ids) };
+            let rest = &k[2..];
+            let Some(nul) = rest.iter().position(|&b| b == 0) else { return Ok(ids) };
+            let id = String::from_utf8_lossy(&rest[..nul]).into_owned();
+            from = prefix_end(&query_prefix(&id));
+            ids.push(id);
+        }
     }
 }
 

@@ -48,6 +48,9 @@ pub(crate) struct Task {
     pending: Vec<Option<Pending>>,
     /// Per source: the offset of the first row not yet processed.
     resume: Vec<i64>,
+    /// Per source: the position `step` reached, published by `publish_progress` once the
+    /// step's processing-log and dead-letter records are written.
+    reached: Vec<i64>,
 }
 
 /// Rows of one source read ahead of processing (to order several sources by event time).
@@ -99,6 +102,7 @@ impl Task {
             state,
             wants_checkpoint: false,
             pending: (0..sources_len).map(|_| None).collect(),
+            reached: resume_from.clone(),
             resume: resume_from,
         }
     }
@@ -140,10 +144,10 @@ impl Task {
                     Some(_) => {
                         // Every record failed to decode: nothing to process, but progress made.
                         self.resume[i] = src.next_offset;
-                        self.progress.positions[i].store(src.next_offset, Ordering::Release);
+                        self.reached[i] = src.next_offset;
                         return Ok(true);
                     }
-                    None => self.progress.positions[i].store(src.next_offset, Ordering::Release),
+                    None => self.reached[i] = src.next_offset,
                 }
             }
         }
@@ -197,8 +201,17 @@ impl Task {
         self.route(node, msgs)?;
         self.progress.records_in.fetch_add(rows, Ordering::Relaxed);
         self.resume[i] = position;
-        self.progress.positions[i].store(position, Ordering::Release);
+        self.reached[i] = position;
         Ok(true)
+    }
+
+    /// Publishes the positions the steps so far reached. The caller writes the steps' `errors`
+    /// first: whoever waits for a query to catch up (pull queries, tests) then finds its
+    /// processing-log and dead-letter records too.
+    pub fn publish_progress(&self) {
+        for (p, &r) in self.progress.positions.iter().zip(&self.reached) {
+            p.store(r, Ordering::Release);
+        }
     }
 
     /// Flushes every operator for `epoch` and adds the next source offsets to `batch`; returns

@@ -168,12 +168,14 @@ impl TaskThread {
                         self.failed(error_chain(&e), committed);
                         break;
                     }
+                    task.publish_progress();
                 }
                 Ok(false) => {
                     if let Err(e) = self.flush_errors(&mut task) {
                         self.failed(error_chain(&e), committed);
                         break;
                     }
+                    task.publish_progress();
                     // A log that others append to (Kafka) is polled: its reads wait briefly.
                     if self.log.notifies_appends() {
                         self.signal.wait(Duration::from_millis(200));

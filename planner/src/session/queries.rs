@@ -483,6 +483,10 @@ impl Session {
 
     pub(crate) fn explain_query(&mut self, id: &str) -> Result<Output> {
         let q = self.eddy.inner.catalog.read().queries.get(id).cloned().ok_or_else(|| PlanError::UnknownObject { kind: "query", name: id.to_string() })?;
+        // The plan stored with the query's state is the one that runs.
+        if let Some(plan) = self.eddy.inner.engine.stored_plan(id)? {
+            return Ok(text_rows(&plan.to_string()));
+        }
         let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query"))?;
         self.explain_as(&st.statement, id)
     }
@@ -501,7 +505,11 @@ fn sink_timestamp(p: &mut Pipeline, w: &WithProps, catalog: &Catalog, functions:
 }
 
 fn plan_rows(spec: &QuerySpec) -> Output {
-    let text = spec.to_string();
+    text_rows(&spec.to_string())
+}
+
+/// One PLAN row per line of `text`.
+fn text_rows(text: &str) -> Output {
     let lines: Vec<&str> = text.lines().collect();
     let schema = Arc::new(Schema::new(vec![Field::new("PLAN", DataType::Utf8, false)]));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(lines))]).expect("plan rows");

@@ -16,8 +16,8 @@
 //! aggregations altogether).
 //!
 //! The switch: the old query is paused, checkpointed (so that everything it processed is
-//! committed and nothing more is written), stopped, and the new plan starts from those offsets;
-//! if it cannot start, the old plan starts again.
+//! committed and nothing more is written), stopped, the new plan is stored with the state and
+//! starts from those offsets; if it cannot start, the old plan is stored and starts again.
 
 use std::fmt::Write;
 
@@ -88,17 +88,20 @@ impl Session {
         }
         engine.set_query_paused(&id, was_paused);
         let opts = || StartOptions { persistent: true, offset_reset: OffsetReset::Latest, collect: None, guarantee, positions: None };
-        if let Err(e) = engine.start_query(new_spec, opts()) {
+        // The new plan becomes the one stored with the state (it was checked to fit above).
+        let restore = |engine: &engine::Engine, old_spec: QuerySpec| {
+            let _ = engine.store_plan(&old_spec);
             if running {
                 let _ = engine.start_query(old_spec, opts());
             }
-            return Err(e.into());
+        };
+        if let Err(e) = engine.store_plan(&new_spec).map_err(PlanError::from).and_then(|()| Ok(engine.start_query(new_spec, opts())?)) {
+            restore(&engine, old_spec);
+            return Err(e);
         }
         if let Err(e) = self.log_command(sql, Some(id.clone())) {
             let _ = engine.stop_query(&id, false);
-            if running {
-                let _ = engine.start_query(old_spec, opts());
-            }
+            restore(&engine, old_spec);
             return Err(e);
         }
         let mut cat = inner.catalog.write();
