@@ -89,6 +89,19 @@ pub fn render(eddy: &Eddy, stats: &Stats) -> String {
             let _ = writeln!(out, "eddy_query_source_lag_records{{query=\"{}\",topic=\"{}\",partition=\"{p}\"}} {lag}", label(&q.id), label(&topic));
         }
     }
+    head(&mut out, "eddy_query_task", "gauge", "1 per task of a query this instance runs (over Kafka, the tasks are shared by the service's instances).");
+    let instance = label(engine.instance_id().unwrap_or("embedded"));
+    for q in &queries {
+        for t in &q.task_status {
+            let _ = writeln!(
+                out,
+                "eddy_query_task{{query=\"{}\",instance=\"{instance}\",subtopology=\"{}\",partition=\"{}\"}} 1",
+                label(&q.id),
+                t.subtopology,
+                t.partition
+            );
+        }
+    }
     head(&mut out, "eddy_query_state_bytes", "gauge", "Approximate bytes of the query's state in RocksDB.");
     for q in queries.iter().filter(|q| q.persistent) {
         let prefix = query_prefix(&q.id);
