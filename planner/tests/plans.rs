@@ -115,7 +115,31 @@ fn an_unknown_plan_format_is_refused_naming_the_query() {
     let eddy = Eddy::open_with(dir.path(), EngineConfig::default(), OpenOptions { skip_damaged_commands: true }).unwrap();
     assert!(eddy.startup_notes().iter().any(|n| n.contains(ID) && n.contains("plan format")), "{:?}", eddy.startup_notes());
     assert!(eddy.engine().query(ID).is_none());
+    // SHOW QUERIES lists it as not started, with why.
+    let mut s = eddy.session();
+    let shown = table(&run(&mut s, "SHOW QUERIES;")[0]);
+    let row = shown.iter().find(|r| r[0] == ID).unwrap_or_else(|| panic!("{shown:?}"));
+    assert!(row[2].starts_with("NOT STARTED: ") && row[2].contains("plan format"), "{row:?}");
+    assert_eq!(row[3], "COUNTS");
+    let extended = table(&run(&mut s, "SHOW QUERIES EXTENDED;")[0]);
+    assert!(extended.iter().any(|r| r[0] == ID && r[2].starts_with("NOT STARTED: ")), "{extended:?}");
+    // TERMINATE drops it and its state.
+    assert!(eddy.engine().stored_plan(ID).is_err());
+    run(&mut s, &format!("TERMINATE {ID};"));
+    assert!(!table(&run(&mut s, "SHOW QUERIES;")[0]).iter().any(|r| r[0] == ID));
+    assert!(eddy.engine().stored_plan(ID).unwrap().is_none());
     eddy.shutdown().unwrap();
+}
+
+/// Every row of a table of strings.
+fn table(out: &Output) -> Vec<Vec<String>> {
+    let Output::Rows(rows) = out else { panic!("rows") };
+    let mut all = Vec::new();
+    for b in &rows.batches {
+        let cols: Vec<_> = b.columns().iter().map(|c| c.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap()).collect();
+        all.extend((0..b.num_rows()).map(|i| cols.iter().map(|c| c.value(i).to_string()).collect::<Vec<_>>()));
+    }
+    all
 }
 
 #[test]

@@ -12,7 +12,7 @@
 use serde::Deserialize;
 use storage::StateBatch;
 
-use super::keys::{offset_key, plan_key, query_prefix};
+use super::keys::{offset_key, plan_key, prefix_end, query_prefix, sink_key};
 use super::Engine;
 use crate::error::{EngineError, Result};
 use crate::plan_data::{PlanCheck, PlanData, PLAN_FORMAT_VERSION};
@@ -71,6 +71,24 @@ impl Engine {
             })
             .collect::<Result<Vec<_>>>()
             .map(Some)
+    }
+
+    /// Forgets the offsets, operator state and stored plan of a persistent query that does not
+    /// run (`TERMINATE` of a query refused at start), and the recorded end offsets of `outputs`
+    /// unless a running persistent query writes them too (as [`Engine::stop_query`] does for a
+    /// running one). Until then the cleaner keeps the input it has not read.
+    pub fn forget_query(&self, id: &str, outputs: &[String]) -> Result<()> {
+        let prefix = query_prefix(id);
+        let mut b = StateBatch::default();
+        b.delete_range(&prefix, &prefix_end(&prefix));
+        let written: Vec<String> =
+            self.queries.lock().values().filter(|o| o.shared.persistent).flat_map(|o| o.spec.output_topics()).collect();
+        for t in outputs.iter().filter(|t| !written.contains(t)) {
+            let to = sink_key(t, u32::MAX);
+            b.delete_range(&sink_key(t, 0), &to);
+            b.delete(&to);
+        }
+        Ok(self.state.commit(&b, true)?)
     }
 
     /// Whether a query has checkpointed source offsets (so state to resume).

@@ -55,6 +55,23 @@ impl Session {
                 def.map(|d| d.sql.clone()).unwrap_or_default(),
             ]);
         }
+        for (id, why, def) in self.not_started(&catalog) {
+            let zero = || "0".to_string();
+            rows.push(vec![
+                id,
+                "PERSISTENT".into(),
+                format!("NOT STARTED: {why}"),
+                def.sources.join(", "),
+                def.sink,
+                def.sink_topic,
+                zero(),
+                zero(),
+                zero(),
+                zero(),
+                zero(),
+                def.sql,
+            ]);
+        }
         string_rows(
             &[
                 "Query ID", "Query Type", "Status", "Sources", "Sink Name", "Sink Kafka Topics", "Records In", "Records Out",

@@ -68,6 +68,9 @@ pub(crate) struct Inner {
     pub commands_applied: std::sync::atomic::AtomicI64,
     /// What opening skipped (see [`OpenOptions`]), for the operator's log.
     pub startup_notes: Mutex<Vec<String>>,
+    /// Persistent queries that opening could not start (skipped with [`OpenOptions`]), and why:
+    /// `SHOW QUERIES` lists them as `NOT STARTED` while they stay in the catalog.
+    pub not_started: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 /// An open Eddy instance: engine, catalog, functions.
@@ -120,6 +123,7 @@ impl Eddy {
                 own_commands: Mutex::new(Default::default()),
                 commands_applied: std::sync::atomic::AtomicI64::new(0),
                 startup_notes: Mutex::new(Vec::new()),
+                not_started: Mutex::new(std::collections::BTreeMap::new()),
             }),
         };
         eddy.register_processing_log();

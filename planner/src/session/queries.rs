@@ -435,7 +435,14 @@ impl Session {
             None => inner.catalog.read().queries.keys().cloned().collect(),
         };
         for q in &ids {
-            let _ = inner.engine.stop_query(q, true);
+            if inner.engine.query(q).is_some() {
+                let _ = inner.engine.stop_query(q, true);
+            } else if !self.replaying {
+                // Not running (refused at start): its state would otherwise stay, and the cleaner
+                // would keep its input for it. (On replay the state went when it was terminated.)
+                let sink = inner.catalog.read().queries.get(q).map(|d| d.sink_topic.clone());
+                inner.engine.forget_query(q, &sink.into_iter().collect::<Vec<_>>())?;
+            }
             delete_internal_topics(self, q);
         }
         self.log_command(sql, None)?;

@@ -84,11 +84,12 @@ impl Eddy {
                 if !options.skip_damaged_commands {
                     return Err(PlanError::QueryStart { query: q.id.clone(), source: Box::new(e) });
                 }
+                let why = engine::error_chain(&e);
                 self.inner.startup_notes.lock().push(format!(
-                    "startup: persistent query \"{}\" was not started ({}); its state is kept: TERMINATE it to drop it",
-                    q.id,
-                    engine::error_chain(&e)
+                    "startup: persistent query \"{}\" was not started ({why}); its state is kept: TERMINATE it to drop it",
+                    q.id
                 ));
+                self.inner.not_started.lock().insert(q.id.clone(), why);
             }
         }
         Ok(())

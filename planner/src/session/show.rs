@@ -132,6 +132,9 @@ impl Session {
                         def.map(|d| d.sql.clone()).unwrap_or_default(),
                     ]);
                 }
+                for (id, why, def) in self.not_started(&catalog) {
+                    rows.push(vec![id, "PERSISTENT".into(), format!("NOT STARTED: {why}"), def.sink, def.sink_topic, def.sql]);
+                }
                 string_rows(&["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"], rows)
             }
             ShowWhat::Properties => {
@@ -402,5 +405,19 @@ pub(super) fn task_summary(engine: &engine::Engine, info: &engine::QueryInfo) ->
     match engine.instance_id() {
         Some(i) => format!("instance {i}: {}{guarantee}", if parts.is_empty() { "none".into() } else { parts.join(", ") }),
         None => format!("{}{guarantee}", parts.join(", ")),
+    }
+}
+
+impl Session {
+    /// The persistent queries of the catalog that opening could not start (and that are not
+    /// running now), with why, for `SHOW QUERIES`.
+    pub(crate) fn not_started(&self, catalog: &crate::catalog::Catalog) -> Vec<(String, String, crate::catalog::QueryDef)> {
+        let engine = &self.eddy.inner.engine;
+        let not_started = self.eddy.inner.not_started.lock().clone();
+        not_started
+            .into_iter()
+            .filter(|(id, _)| engine.query(id).is_none())
+            .filter_map(|(id, why)| Some((id.clone(), why, catalog.queries.get(&id)?.clone())))
+            .collect()
     }
 }

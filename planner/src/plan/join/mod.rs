@@ -177,6 +177,7 @@ fn join_one(cx: &PlanContext<'_>, p: &mut Pipeline, mut b: Binary<'_>, counter: 
         names,
         primary_key: left.primary_key.clone(),
         key_format: if right_join { right.key_format } else { left.key_format },
+        key_names: if right_join { right.key_names.clone() } else { left.key_names.clone() },
     };
     Ok((joined, (candidates, join_type == JoinType::Full, kind == JoinKindSpec::ForeignKey, rowkey_fields)))
 }
@@ -348,17 +349,22 @@ fn co_partition(
         (false, true) => (left.key_format, left.key_format),
         _ => (FormatSpec::json(), FormatSpec::json()),
     };
+    let (lnames, rnames) = match (lre, rre) {
+        (true, false) => (right.key_names.clone(), Vec::new()),
+        (false, true) => (Vec::new(), left.key_names.clone()),
+        _ => (Vec::new(), Vec::new()),
+    };
     let (lscope, lschema) = (left.scope.clone(), left.schema.clone());
     let (rscope, rschema) = (right.scope.clone(), right.schema.clone());
     let lbinder = cx.binder(&lscope, &lschema)?;
     let rbinder = cx.binder(&rscope, &rschema)?;
     let base = format!("{}_join{n}", cx.id);
-    let how = Keying { binder: &lbinder, keys: &keys.left, repartition: lre, partitions, key_format: lfmt, topic_base: format!("{base}_left") };
+    let how = Keying { binder: &lbinder, keys: &keys.left, repartition: lre, partitions, key_format: lfmt, key_names: &lnames, topic_base: format!("{base}_left") };
     let (lk, moved) = keyed(p, left, how, counter)?;
     if let Some(map) = moved {
         right.tail = OpId(map[&right.tail.0]);
     }
-    let how = Keying { binder: &rbinder, keys: &keys.right, repartition: rre, partitions, key_format: rfmt, topic_base: format!("{base}_right") };
+    let how = Keying { binder: &rbinder, keys: &keys.right, repartition: rre, partitions, key_format: rfmt, key_names: &rnames, topic_base: format!("{base}_right") };
     let (rk, moved) = keyed(p, right, how, counter)?;
     if let Some(map) = moved {
         left.tail = OpId(map[&left.tail.0]);

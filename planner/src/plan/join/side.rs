@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 
 use datafusion::arrow::datatypes::{Field, SchemaRef};
+use datafusion::common::DFSchema;
 use engine::format::FormatSpec;
 use engine::spec::{OpSpec, SourceKind};
 use engine::types::OpId;
 
 use super::super::context::{column_ref, PlanContext, Projection};
-use super::super::pipeline::{user_fields, Pipeline};
+use super::super::pipeline::{batch_schema, user_fields, Pipeline};
 use super::super::repartition::{topic_specs, TopicFormat};
 use super::super::source::plan_source;
 use crate::ast::SourceType;
@@ -39,6 +40,9 @@ pub struct Side {
     /// The key format whose bytes decide the side's partitions (murmur2): a repartition of the
     /// other side must encode its keys the same way to land in the same partitions.
     pub key_format: FormatSpec,
+    /// The names `key_format` writes the key columns under (a registered Avro record or
+    /// Protobuf message finds its fields by name).
+    pub key_names: Vec<String>,
 }
 
 /// How a side is to be keyed for its join.
@@ -53,6 +57,10 @@ pub struct Keying<'a> {
     pub partitions: u32,
     /// Key format of the repartition topic.
     pub key_format: FormatSpec,
+    /// The names the other side's key format writes its key columns under: a repartition
+    /// with a registered schema writes the join keys under them, as Kafka Streams serializes a
+    /// foreign key with the other table's key serde, so that equal keys are equal bytes.
+    pub key_names: &'a [String],
     /// The repartition topic is `_eddy_<topic_base>_repartition`.
     pub topic_base: String,
 }
@@ -83,6 +91,7 @@ pub fn source_side(cx: &PlanContext<'_>, p: &mut Pipeline, def: &SourceDef, alia
         names: vec![def.name.clone()],
         primary_key: if def.source_type == SourceType::Table { keys } else { Vec::new() },
         key_format: def.key_format,
+        key_names: def.key_columns().map(|c| c.name.clone()).collect(),
     })
 }
 
@@ -121,9 +130,31 @@ pub fn keyed(p: &mut Pipeline, side: &mut Side, how: Keying<'_>, counter: &mut u
     };
     let kind = if side.kind == SourceType::Table { SourceKind::Table } else { SourceKind::Stream };
     side.key_format = key_format;
-    let (sink, source) = topic_specs(&topic, &fields, k, TopicFormat { key: key_format, value: FormatSpec::json(), kind });
+    // With a registered schema the keys are written under the other side's key names; the
+    // side reads them back under its own.
+    let renamed = key_format.schema_id.is_some() && how.key_names.len() == k;
+    let topic_fields: Vec<Field> = if renamed {
+        let keys = fields[..k].iter().zip(how.key_names).map(|(f, n)| f.clone().with_name(n.as_str()));
+        keys.chain(fields[k..].iter().cloned()).collect()
+    } else {
+        fields.clone()
+    };
+    side.key_names = topic_fields[..k].iter().map(|f| f.name().clone()).collect();
+    let (sink, source) = topic_specs(&topic, &topic_fields, k, TopicFormat { key: key_format, value: FormatSpec::json(), kind });
     let map = p.cut(tail, OpSpec::Sink(sink));
-    side.tail = p.push_node(OpSpec::Source(source), schema, vec![]);
+    if renamed {
+        let read = batch_schema(topic_fields.clone());
+        let source = p.push_node(OpSpec::Source(source), read.clone(), vec![]);
+        let input = DFSchema::try_from(read.as_ref().clone()).expect("a batch schema has unique names");
+        let mut back = Projection::default();
+        for (f, t) in fields.iter().zip(&topic_fields) {
+            back.internal(f.clone(), &column_ref(t.name(), t.data_type().clone()), &input)?;
+        }
+        let (op, schema) = back.into_node();
+        side.tail = p.push_node(op, schema, vec![source]);
+    } else {
+        side.tail = p.push_node(OpSpec::Source(source), schema, vec![]);
+    }
     p.internal_topics.push((topic, how.partitions));
     side.partitions = how.partitions;
     Ok(((0..k).collect(), Some(map)))
