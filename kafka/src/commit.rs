@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use engine::operator::TaskInfo;
 use engine::runtime::keys::{decode_i64, task_meta_key};
-use engine::runtime::{CommitError, ProcessingGuarantee, QueryMembership, RestoreReport, TaskCommitter, TaskCommitters};
+use engine::runtime::{CommitError, ProcessingGuarantee, QueryMembership, RestoreProgress, RestoreReport, TaskCommitter, TaskCommitters};
 use engine::spec::QuerySpec;
 use engine::types::Epoch;
 use engine::EngineError;
@@ -190,6 +190,7 @@ impl TaskCommitters for KafkaCommitters {
             attempt,
             in_txn: false,
             begin_failed: None,
+            progress: Arc::new(RestoreProgress::default()),
         }))
     }
 
@@ -281,6 +282,8 @@ struct KafkaTaskCommitter {
     /// Opening the transaction after the last commit failed: the next commit fails with this
     /// (the committed epoch does not).
     begin_failed: Option<KafkaError>,
+    /// How far `restore` has come (SHOW QUERIES shows it while it runs).
+    progress: Arc<RestoreProgress>,
 }
 
 impl KafkaTaskCommitter {
@@ -351,6 +354,9 @@ impl KafkaTaskCommitter {
         let local = state.get(&pos_key)?.and_then(|v| decode_i64(&v));
         let (low, end) = self.cluster.watermarks(&self.changelog).map_err(backend)?;
         let from = local.unwrap_or(low).max(low);
+        self.progress.start.store(from, Ordering::Relaxed);
+        self.progress.at.store(from, Ordering::Relaxed);
+        self.progress.end.store(end, Ordering::Relaxed);
         let mut applier = Applier::default();
         let mut position = from;
         if from < end {
@@ -364,6 +370,7 @@ impl KafkaTaskCommitter {
                         if p > position {
                             position = p;
                             last_progress = Instant::now();
+                            self.progress.at.store(position, Ordering::Relaxed);
                         }
                     }
                     if last_progress.elapsed() > RESTORE_STALL {
@@ -379,6 +386,7 @@ impl KafkaTaskCommitter {
                     position = position.max(f.offset + 1);
                     applier.push(&f, state, |k| self.offset_keys.iter().any(|(ok, _)| ok.as_slice() == k))?;
                 }
+                self.progress.at.store(position, Ordering::Relaxed);
             }
             let mut done = StateBatch::default();
             done.put(&pos_key, &position.to_be_bytes());
@@ -474,6 +482,10 @@ impl TaskCommitter for KafkaTaskCommitter {
 
     fn restore(&mut self, state: &dyn KvStore) -> engine::Result<RestoreReport> {
         self.restore_inner(state)
+    }
+
+    fn restore_progress(&self) -> Option<Arc<RestoreProgress>> {
+        Some(self.progress.clone())
     }
 
     fn commit(&mut self, _epoch: Epoch, batch: &StateBatch, inputs: &[(String, u32, Offset)], state: &dyn KvStore) -> Result<(), CommitError> {

@@ -165,6 +165,10 @@ impl Worker {
         committers.prepare(&spec, &[2], guarantee).map_err(failed)?;
         let mut committer = committers.task(&info(), &["in".to_string()], guarantee).map_err(failed)?;
         committer.restore(state.as_ref()).map_err(failed)?;
+        // A finished restore reports that it reached the changelog's end.
+        let progress = committer.restore_progress().expect("the Kafka committer reports its restore");
+        let (at, end) = (progress.at.load(std::sync::atomic::Ordering::Relaxed), progress.end.load(std::sync::atomic::Ordering::Relaxed));
+        assert!(at >= end, "restore progress at {at}, end {end}");
         let next = state.get(&input_offset_key()).map_err(failed)?.and_then(|v| decode_i64(&v)).unwrap_or(0);
         Ok(Worker { fake: host.clone(), guarantee, log, committer, state, next, epoch: 0, visible_after_error: Vec::new() })
     }

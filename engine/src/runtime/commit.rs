@@ -84,6 +84,19 @@ pub struct RestoreReport {
     pub millis: u64,
 }
 
+/// How far a task's restore from its changelog has come, shared with whoever shows it (SHOW
+/// QUERIES): changelog offsets from `start` to `end`, now at `at` (offsets, not records: a
+/// changelog's offsets have gaps).
+#[derive(Debug, Default)]
+pub struct RestoreProgress {
+    /// Where the restore began.
+    pub start: std::sync::atomic::AtomicI64,
+    /// Where it is.
+    pub at: std::sync::atomic::AtomicI64,
+    /// Where it ends (the changelog's end when it began).
+    pub end: std::sync::atomic::AtomicI64,
+}
+
 /// One task's side of per-task commits.
 pub trait TaskCommitter: Send {
     /// The log the task's sinks and fault topics write to: appends land in the open epoch.
@@ -92,6 +105,11 @@ pub trait TaskCommitter: Send {
     /// Brings the task's local state up to what the backend has committed and fences earlier
     /// owners of the task. Called once, before the task reads its start offsets from `state`.
     fn restore(&mut self, state: &dyn KvStore) -> Result<RestoreReport>;
+
+    /// Where [`Self::restore`] reports its progress while it runs, if it does.
+    fn restore_progress(&self) -> Option<Arc<RestoreProgress>> {
+        None
+    }
 
     /// Commits the epoch: the task's outputs since the last commit, `batch` (its state writes and
     /// next input offsets), and `inputs` (the next offset of each input partition) become

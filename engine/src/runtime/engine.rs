@@ -379,6 +379,7 @@ impl Engine {
             paused: Mutex::new(None),
             user_paused: AtomicBool::new(self.user_paused.lock().contains(&spec.id)),
             committing: Mutex::new(BTreeMap::new()),
+            restoring: Mutex::new(BTreeMap::new()),
         });
         // Persistent queries pause on a full disk; push queries fail (their client sees why).
         let out_log: Arc<dyn TopicLog> = if opts.persistent {

@@ -16,7 +16,7 @@ mod start;
 mod task;
 mod task_thread;
 
-pub use commit::{CommitError, Ownership, ProcessingGuarantee, QueryMembership, RestoreReport, TaskCommitter, TaskCommitters};
+pub use commit::{CommitError, Ownership, ProcessingGuarantee, QueryMembership, RestoreProgress, RestoreReport, TaskCommitter, TaskCommitters};
 pub use engine::{Engine, EngineConfig, OffsetReset, StartOptions};
 pub use health::CheckpointHealth;
 pub use query::{QueryInfo, QueryState, TaskStatus};

@@ -95,6 +95,8 @@ pub(crate) struct QueryShared {
     /// Commits of its tasks in progress (a task's own, over Kafka): task -> since when. One
     /// that takes long (a broker that went away) is shown as why the query waits.
     pub committing: Mutex<std::collections::BTreeMap<(usize, u32), (u64, std::time::Instant)>>,
+    /// Tasks restoring their state from a changelog, with how far they are.
+    pub restoring: Mutex<std::collections::BTreeMap<(usize, u32), Arc<super::commit::RestoreProgress>>>,
 }
 
 /// A commit in progress longer than this shows in SHOW QUERIES as why the query waits.
@@ -127,6 +129,20 @@ pub(crate) struct RunningQuery {
 }
 
 impl RunningQuery {
+    /// Why the query waits while tasks restore their state: `restoring task 0/1 from its
+    /// changelog: offset 1200 of 0..5000`.
+    fn restoring(&self) -> Option<String> {
+        let restoring = self.shared.restoring.lock();
+        let parts: Vec<String> = restoring
+            .iter()
+            .map(|((s, p), r)| {
+                let (start, at, end) = (r.start.load(Ordering::Relaxed), r.at.load(Ordering::Relaxed), r.end.load(Ordering::Relaxed));
+                format!("task {s}/{p} at changelog offset {at} of {start}..{end}")
+            })
+            .collect();
+        (!parts.is_empty()).then(|| format!("restoring state: {}", parts.join(", ")))
+    }
+
     pub fn info(&self) -> QueryInfo {
         let tasks = self.tasks.lock();
         QueryInfo {
@@ -140,7 +156,7 @@ impl RunningQuery {
             errors: self.shared.errors.load(Ordering::Relaxed),
             late_records: self.shared.late.load(Ordering::Relaxed),
             tasks: tasks.len(),
-            paused: self.shared.paused.lock().clone().or_else(|| {
+            paused: self.shared.paused.lock().clone().or_else(|| self.restoring()).or_else(|| {
                 let committing = self.shared.committing.lock();
                 let slow = committing.iter().filter(|(_, (_, since))| since.elapsed() > SLOW_COMMIT).max_by_key(|(_, (_, since))| since.elapsed());
                 slow.map(|((s, p), (epoch, since))| {

@@ -100,7 +100,15 @@ impl Engine {
             None => None,
         };
         if let Some(c) = committer.as_mut() {
-            c.restore(self.state.as_ref())?;
+            let progress = c.restore_progress();
+            if let Some(r) = &progress {
+                st.shared.restoring.lock().insert((sub, p), r.clone());
+            }
+            let restored = c.restore(self.state.as_ref());
+            if progress.is_some() {
+                st.shared.restoring.lock().remove(&(sub, p));
+            }
+            restored?;
         }
         let task_out: Arc<dyn TopicLog> = committer.as_ref().map_or_else(|| st.out_log.clone(), |c| c.output());
         let mut ops: Vec<Option<Box<dyn Operator>>> = Vec::new();
