@@ -26,10 +26,12 @@ pub fn run(place: &crate::place::Place, topic: &str, partitions: u32, key: Optio
         }
     };
     let stdin = std::io::stdin();
-    let mut pending: Vec<(Option<Vec<u8>>, Vec<u8>, i64)> = Vec::new();
+    // (key, value, timestamp) per record read and not yet appended.
+    type Pending = Vec<(Option<Vec<u8>>, Vec<u8>, i64)>;
+    let mut pending: Pending = Vec::new();
     let mut total = 0u64;
     let mut next_partition = 0u32;
-    let mut flush = |pending: &mut Vec<(Option<Vec<u8>>, Vec<u8>, i64)>| -> Result<()> {
+    let mut flush = |pending: &mut Pending| -> Result<()> {
         let mut by_partition: Vec<Vec<RecordIn<'_>>> = vec![Vec::new(); n as usize];
         for (k, v, t) in pending.iter() {
             let p = match k {

@@ -346,7 +346,8 @@ fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> 
     let engine = eddy.engine().clone();
     let nexmark_topics: Vec<&str> = EventKind::ALL.iter().map(|k| k.topic()).collect();
     // Pending batches: (append time, cumulative appended per topic).
-    let pending: Arc<Mutex<std::collections::VecDeque<(Instant, [u64; 3])>>> = Arc::default();
+    type Pending = std::collections::VecDeque<(Instant, [u64; 3])>;
+    let pending: Arc<Mutex<Pending>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
     let feeder = {
         let (pending, done, log) = (pending.clone(), done.clone(), log.clone());
@@ -358,7 +359,9 @@ fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> 
             let start = Instant::now();
             let mut sent = 0u64;
             let mut buf = Vec::new();
-            let mut recs: Vec<Vec<(usize, usize, i64, [u8; 8])>> = vec![Vec::new(); 3];
+            // Per topic: (value start, value end, timestamp, key) per record.
+            type Rec = (usize, usize, i64, [u8; 8]);
+            let mut recs: Vec<Vec<Rec>> = vec![Vec::new(); 3];
             while start.elapsed().as_secs_f64() < secs {
                 let due = (start.elapsed().as_secs_f64() * rate) as u64;
                 if due <= sent {

@@ -81,7 +81,7 @@ fn ids_grow_and_bids_name_recent_auctions_hot_ones_mostly() {
         assert_eq!(v["date_time"].as_i64().unwrap(), m.timestamp);
     }
     // Half the bids go to hot auctions (one per block of 100 auctions).
-    let hot: u64 = per_auction.iter().filter(|(a, _)| (*a - FIRST_AUCTION_ID) % HOT_BLOCK == 0).map(|(_, n)| n).sum();
+    let hot: u64 = per_auction.iter().filter(|(a, _)| (*a - FIRST_AUCTION_ID).is_multiple_of(HOT_BLOCK)).map(|(_, n)| n).sum();
     let share = hot as f64 / bids as f64;
     assert!((0.45..0.6).contains(&share), "hot share {share}");
 }

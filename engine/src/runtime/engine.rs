@@ -137,7 +137,7 @@ impl Engine {
     /// Opens (or creates) a data directory: the log under `topics/`, the state under `state/`.
     pub fn open(dir: &Path, config: EngineConfig) -> Result<Arc<Engine>> {
         let fsync = if config.fsync { FsyncPolicy::Always } else { FsyncPolicy::OnSync };
-        let log = FileLog::open(&dir.join("topics"), LogOptions { fsync, ..LogOptions::default() })?;
+        let log = FileLog::open(&dir.join("topics"), LogOptions { fsync })?;
         let repairs: Vec<RecoveryReport> = log.recovery_report().iter().filter(|r| !r.is_clean()).cloned().collect();
         let state = Arc::new(RocksStore::open(&dir.join("state"), StateOptions::default())?);
         Self::build(Arc::new(log), state, config, repairs, None)

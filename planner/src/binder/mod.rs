@@ -304,7 +304,7 @@ impl<'a> Binder<'a> {
     /// The SQL type a sqlparser type stands for.
     pub fn ast_type(&self, t: &AstType) -> Result<DataType> {
         let sql = match t {
-            AstType::Custom(name, _) => parse_type_str(&name.to_string().trim_matches('"').to_string())
+            AstType::Custom(name, _) => parse_type_str(name.to_string().trim_matches('"'))
                 .map_err(|e| invalid(format!("invalid type {name}: {e}")))?,
             other => parse_type_str(&other.to_string()).map_err(|e| invalid(format!("invalid type {other}: {e}")))?,
         };
@@ -459,10 +459,12 @@ impl<'a> Binder<'a> {
                 ty(&b)
             )));
         }
-        if op == Arith::Add && (is_string(&a.dt) || is_string(&b.dt)) {
-            if (is_string(&a.dt) || a.dt == DataType::Null) && (is_string(&b.dt) || b.dt == DataType::Null) {
-                return self.functions.call(self, "CONCAT", vec![Arg::Value(a), Arg::Value(b)]);
-            }
+        if op == Arith::Add
+            && (is_string(&a.dt) || is_string(&b.dt))
+            && (is_string(&a.dt) || a.dt == DataType::Null)
+            && (is_string(&b.dt) || b.dt == DataType::Null)
+        {
+            return self.functions.call(self, "CONCAT", vec![Arg::Value(a), Arg::Value(b)]);
         }
         let (a, b) = match (&a.dt, &b.dt) {
             (DataType::Null, DataType::Null) => (a.cast_to(&DataType::Int32), b.cast_to(&DataType::Int32)),

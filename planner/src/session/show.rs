@@ -293,7 +293,7 @@ impl Session {
                     let mut offs = Vec::new();
                     for r in batch.iter() {
                         seen += 1;
-                        if (seen - 1) % every != 0 {
+                        if !(seen - 1).is_multiple_of(every) {
                             continue;
                         }
                         cols[0].push(Some(print::rowtime(r.timestamp)));

@@ -279,9 +279,9 @@ impl Operator for AggregateOp {
         // The state keys each row touches.
         let mut wins = Vec::new();
         let mut touched: Vec<(usize, Option<i64>, Vec<u8>)> = Vec::with_capacity(batch.num_rows());
-        for i in 0..batch.num_rows() {
+        for (i, &ok) in valid.iter().enumerate() {
             let op = RowOp::from_code(ops.value(i));
-            if !valid[i] || (!self.spec.retract && !op.is_add()) {
+            if !ok || (!self.spec.retract && !op.is_add()) {
                 continue;
             }
             let g = rows.row(i);

@@ -96,8 +96,8 @@ impl AggregateOp {
         let args: Vec<Vec<ArrayRef>> =
             self.spec.calls.iter().map(|c| c.args.iter().map(|&i| batch.column(i).clone()).collect()).collect();
         let mut out = Vec::new();
-        for i in 0..batch.num_rows() {
-            if !valid[i] || !RowOp::from_code(ops.value(i)).is_add() {
+        for (i, &ok) in valid.iter().enumerate() {
+            if !ok || !RowOp::from_code(ops.value(i)).is_add() {
                 continue;
             }
             let t = ts.value(i);

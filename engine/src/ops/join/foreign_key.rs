@@ -107,10 +107,10 @@ impl Operator for ForeignKeyJoinOp {
             let rows = self.codecs[0].rows(&batch)?;
             let keys: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| fks.row(i).as_ref().to_vec()).collect();
             self.right.prefetch(&keys, cx.state)?;
-            for i in 0..batch.num_rows() {
+            for (i, key) in keys.iter().enumerate() {
                 let op = RowOp::from_code(ops.value(i));
                 let null_fk = self.fk.has_null(&batch, i);
-                let mut full = self.fk_prefix(&keys[i]);
+                let mut full = self.fk_prefix(key);
                 full.extend_from_slice(pks.row(i).as_ref());
                 let row = rows.row(i).as_ref().to_vec();
                 let t = ts.value(i);
@@ -126,7 +126,7 @@ impl Operator for ForeignKeyJoinOp {
                         if !null_fk {
                             self.left.insert(full, Some(stored(t, &row)));
                         }
-                        let found = if null_fk { None } else { self.right.get(&keys[i]).and_then(unstored).map(|(rt, r)| (rt, r.to_vec())) };
+                        let found = if null_fk { None } else { self.right.get(key).and_then(unstored).map(|(rt, r)| (rt, r.to_vec())) };
                         match found {
                             Some((rt, r)) => out.push(Joined { left: Some(row), right: Some(r), ts: t.max(rt), op: RowOp::Insert }),
                             None if left_outer => out.push(Joined { left: Some(row), right: None, ts: t, op: RowOp::Insert }),
@@ -141,15 +141,15 @@ impl Operator for ForeignKeyJoinOp {
             let rows = self.codecs[1].rows(&batch)?;
             let keys: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| keys_rows.row(i).as_ref().to_vec()).collect();
             self.right.prefetch(&keys, cx.state)?;
-            for i in 0..batch.num_rows() {
+            for (i, key) in keys.iter().enumerate() {
                 let op = RowOp::from_code(ops.value(i));
                 if op == RowOp::UpdateBefore || self.right_key.has_null(&batch, i) {
                     continue;
                 }
                 let t = ts.value(i);
                 let new = if op == RowOp::Delete { None } else { Some(rows.row(i).as_ref().to_vec()) };
-                self.right.set(&keys[i], new.as_ref().map(|r| stored(t, r)));
-                for (_, l) in self.left_rows(&keys[i], cx)? {
+                self.right.set(key, new.as_ref().map(|r| stored(t, r)));
+                for (_, l) in self.left_rows(key, cx)? {
                     let Some((lt, lrow)) = unstored(&l) else { continue };
                     let ts = t.max(lt);
                     match &new {

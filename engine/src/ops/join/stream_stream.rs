@@ -59,6 +59,9 @@ struct Entry {
     matched: bool,
 }
 
+/// One side's rows in memory: join key -> (event time, sequence) -> row.
+type SideRows = hashbrown::HashMap<Vec<u8>, BTreeMap<(i64, u64), Entry>>;
+
 /// One row matched by a probe: its event time, sequence and row bytes.
 type Match = (i64, u64, Vec<u8>);
 
@@ -86,7 +89,7 @@ pub struct StreamStreamJoinOp {
     after: i64,
     grace: Option<i64>,
     /// Rows in memory, per side and key.
-    bufs: [hashbrown::HashMap<Vec<u8>, BTreeMap<(i64, u64), Entry>>; 2],
+    bufs: [SideRows; 2],
     /// The rows in memory by the time their window closes.
     expiry: BTreeMap<(i64, u64), (usize, Vec<u8>, i64)>,
     observed: i64,
@@ -193,6 +196,9 @@ impl StreamStreamJoinOp {
     }
 
     /// Appends a row's entry (and, when `new`, its index entry) to the pending writes.
+    // One call per row on the hot path: the parts of the row's key stay separate arguments
+    // rather than a struct built for each call.
+    #[allow(clippy::too_many_arguments)]
     fn write_row(&mut self, side: usize, key: &[u8], ts: i64, seq: u64, matched: bool, row: &[u8], new: bool) {
         if !self.persistent {
             return;

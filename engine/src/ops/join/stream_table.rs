@@ -64,7 +64,7 @@ impl Operator for StreamTableJoinOp {
             let rows = self.right.rows(&batch)?;
             // A table change replaces the row whatever it was: no lookup.
             let ks: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| keys.row(i).as_ref().to_vec()).collect();
-            for i in 0..batch.num_rows() {
+            for (i, k) in ks.iter().enumerate() {
                 if self.right_keys.has_null(&batch, i) {
                     continue;
                 }
@@ -73,7 +73,7 @@ impl Operator for StreamTableJoinOp {
                     continue;
                 }
                 let value = if op == RowOp::Delete { None } else { Some(stored(ts.value(i), rows.row(i).as_ref())) };
-                self.table.set(&ks[i], value);
+                self.table.set(k, value);
             }
             if self.table.over_budget() {
                 cx.request_checkpoint();
@@ -85,7 +85,7 @@ impl Operator for StreamTableJoinOp {
         let ks: Vec<Vec<u8>> = (0..batch.num_rows()).map(|i| keys.row(i).as_ref().to_vec()).collect();
         self.table.prefetch(&ks, cx.state)?;
         let mut out = Vec::new();
-        for i in 0..batch.num_rows() {
+        for (i, k) in ks.iter().enumerate() {
             if !RowOp::from_code(ops.value(i)).is_add() {
                 continue;
             }
@@ -93,7 +93,7 @@ impl Operator for StreamTableJoinOp {
             let found = if self.left_keys.has_null(&batch, i) {
                 None
             } else {
-                self.table.get(&ks[i]).and_then(unstored)
+                self.table.get(k).and_then(unstored)
             };
             match found {
                 // Kafka Streams gives a stream-table join's output the stream record's time.

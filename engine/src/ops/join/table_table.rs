@@ -73,12 +73,11 @@ impl Operator for TableTableJoinOp {
         self.sides[me].prefetch(&ks, cx.state)?;
         self.sides[other].prefetch(&ks, cx.state)?;
         let mut out = Vec::new();
-        for i in 0..batch.num_rows() {
+        for (i, k) in ks.iter().enumerate() {
             let op = RowOp::from_code(ops.value(i));
             if op == RowOp::UpdateBefore || self.keys[me].has_null(&batch, i) {
                 continue;
             }
-            let k = &ks[i];
             let old = self.sides[me].get(k).map(|v| v.to_vec());
             let new = if op == RowOp::Delete { None } else { Some(stored(ts.value(i), rows.row(i).as_ref())) };
             let theirs = self.sides[other].get(k).map(|v| v.to_vec());

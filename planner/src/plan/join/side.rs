@@ -95,10 +95,13 @@ pub fn source_side(cx: &PlanContext<'_>, p: &mut Pipeline, def: &SourceDef, alia
     })
 }
 
+/// How a repartition renumbered the nodes that stayed in the current sub-topology: old -> new.
+pub type Renumbering = HashMap<u32, u32>;
+
 /// Adds the join key columns to a side (first), repartitioning it by them when needed; returns
 /// the key column indices in the side's new schema and, after a repartition, how the nodes that
 /// stayed in the current sub-topology were renumbered.
-pub fn keyed(p: &mut Pipeline, side: &mut Side, how: Keying<'_>, counter: &mut usize) -> Result<(Vec<usize>, Option<HashMap<u32, u32>>)> {
+pub fn keyed(p: &mut Pipeline, side: &mut Side, how: Keying<'_>, counter: &mut usize) -> Result<(Vec<usize>, Option<Renumbering>)> {
     let mut out = Projection::default();
     let mut fields = Vec::new();
     for k in how.keys {
