@@ -2,27 +2,26 @@
 
 use std::time::Duration;
 
+/// `getrusage(RUSAGE_SELF)`: the one unsafe call of the workspace (no safe wrapper in std).
+#[allow(unsafe_code)]
+fn rusage() -> Option<libc::rusage> {
+    // SAFETY: rusage is plain old data (all-zero is a valid value); getrusage writes into the
+    // struct we pass, and RUSAGE_SELF is always valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    (rc == 0).then_some(ru)
+}
+
 /// CPU time (user + system) used by this process so far.
 pub fn process_cpu_time() -> Duration {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into the struct we pass; RUSAGE_SELF is always valid.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
+    let Some(ru) = rusage() else { return Duration::ZERO };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// Peak resident set size of this process, in bytes.
 pub fn peak_rss_bytes() -> u64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    if rc != 0 {
-        return 0;
-    }
-    ru.ru_maxrss as u64 * 1024
+    rusage().map_or(0, |ru| ru.ru_maxrss as u64 * 1024)
 }
 
 /// A small deterministic random generator (xorshift64*), so runs are reproducible.
@@ -119,7 +118,8 @@ pub fn load_topic(
     let mut i = 0;
     while i < n {
         let m = CHUNK.min(n - i);
-        let mut recs: Vec<Vec<(Vec<u8>, Vec<u8>, i64)>> = vec![Vec::new(); partitions as usize];
+        type Rec = (Vec<u8>, Vec<u8>, i64);
+        let mut recs: Vec<Vec<Rec>> = vec![Vec::new(); partitions as usize];
         for j in i..i + m {
             let (k, v, t) = gen(j, rng);
             let key = k.to_be_bytes().to_vec();

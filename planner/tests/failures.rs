@@ -2,6 +2,9 @@
 //! queries' state while it persists; a damaged command log stops the start with an error naming
 //! the record, unless the operator asks to start without it.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,6 +2,9 @@
 //! persistent query has not checkpointed past, the query's output stays whole while its input
 //! shrinks, and a compacted changelog keeps the latest value per key.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use eddy_planner::{Eddy, Session};
@@ -22,8 +25,11 @@ fn run(s: &mut Session, sql: &str) {
     s.execute_all(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// A record of a topic: (offset, key, value).
+type Rec = (Offset, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Every (offset, key, value) of partition 0 of `topic`.
-fn records(log: &dyn TopicLog, topic: &str) -> Vec<(Offset, Option<Vec<u8>>, Option<Vec<u8>>)> {
+fn records(log: &dyn TopicLog, topic: &str) -> Vec<Rec> {
     let mut out = Vec::new();
     let mut from = 0;
     loop {
@@ -116,7 +122,7 @@ fn a_compacted_changelog_keeps_the_latest_value_per_key() {
     for r in &after {
         assert!(before.contains(r));
     }
-    let last = |recs: &[(Offset, Option<Vec<u8>>, Option<Vec<u8>>)], key: &[u8]| {
+    let last = |recs: &[Rec], key: &[u8]| {
         recs.iter().rev().find(|r| r.1.as_deref() == Some(key)).cloned()
     };
     for k in 0..5 {

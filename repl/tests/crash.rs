@@ -30,6 +30,9 @@
 //! `EDDY_CRASH_KEEP=1` keeps the data directories. The long form (`cargo test --release -p eddy
 //! --test crash -- --ignored`) defaults to 1,000,000 records and 100 cycles.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

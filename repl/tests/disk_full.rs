@@ -5,6 +5,9 @@
 //! fails with EFBIG instead of killing the process), set by the shell that starts the child and
 //! lifted from outside with `prlimit`. Skipped where `bash` or `prlimit` is missing.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

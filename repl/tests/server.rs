@@ -2,6 +2,9 @@
 //! protocol (through `psql` when it is installed, and through tokio-postgres for the extended
 //! protocol), the REPL as a client, restarts, cancellation and authentication.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

@@ -10,6 +10,9 @@
 //! creates `fixtures/upgrade/<name>/` (data directory, `setup.sql`, `resume.sql`,
 //! `expected.txt`); commit it. Add one whenever the on-disk format or the plans change.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

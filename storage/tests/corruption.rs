@@ -6,6 +6,9 @@
 //! Every case is seeded; a failure prints the seed (`EDDY_CORRUPTION_SEED` replays one seed,
 //! `EDDY_CORRUPTION_ROUNDS` changes the number of rounds).
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use eddy_storage::{FileLog, LogOptions, RecordIn, StorageError, TopicAdmin, TopicConfig, TopicLog};

@@ -67,18 +67,21 @@ fn start(eddy: &PathBuf, dir: &std::path::Path) -> Result<Server> {
         .spawn()
         .with_context(|| format!("cannot start {}", eddy.display()))?;
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut http, mut pg) = (None, None);
-    while http.is_none() || pg.is_none() {
+    let (mut http_at, mut pg_at): (Option<String>, Option<u16>) = (None, None);
+    let (http, pg) = loop {
+        if let (Some(h), Some(p)) = (&http_at, pg_at) {
+            break (h.clone(), p);
+        }
         let Some(line) = lines.next() else { bail!("the server exited before listening") };
         let line = line?;
         if let Some(a) = line.strip_prefix("http listening on ") {
-            http = Some(format!("http://{a}"));
+            http_at = Some(format!("http://{a}"));
         }
         if let Some(a) = line.strip_prefix("pg listening on ") {
-            pg = Some(a.rsplit(':').next().unwrap_or_default().parse()?);
+            pg_at = Some(a.rsplit(':').next().unwrap_or_default().parse()?);
         }
-    }
-    Ok(Server { child, http: http.unwrap(), pg: pg.unwrap() })
+    };
+    Ok(Server { child, http, pg })
 }
 
 fn new_agent() -> ureq::Agent {
