@@ -264,8 +264,8 @@ pub fn new_decoder_with(
         FormatKind::None => Box::new(none::NoneDecoder::default()),
         FormatKind::Avro => Box::new(avro::AvroDecoder::new(fields, unwrapped, registry()?)),
         FormatKind::JsonSr => Box::new(json_sr::JsonSrDecoder::new(fields, unwrapped)),
-        FormatKind::Protobuf => protobuf::ProtobufDecoder::new(fields, unwrapped, Some(registry()?), spec)?,
-        FormatKind::ProtobufNoSr => protobuf::ProtobufDecoder::new(fields, unwrapped, None, spec)?,
+        FormatKind::Protobuf => protobuf::ProtobufDecoder::boxed(fields, unwrapped, Some(registry()?), spec)?,
+        FormatKind::ProtobufNoSr => protobuf::ProtobufDecoder::boxed(fields, unwrapped, None, spec)?,
     })
 }
 
@@ -314,8 +314,8 @@ pub fn new_encoder_with(
             };
             Box::new(json_sr::JsonSrEncoder::new(fields, unwrapped, id, schema.as_deref()))
         }
-        FormatKind::Protobuf => protobuf::ProtobufEncoder::new(fields, role == Role::Key, Some((registry()?, id()?)), spec)?,
-        FormatKind::ProtobufNoSr => protobuf::ProtobufEncoder::new(fields, role == Role::Key, None, spec)?,
+        FormatKind::Protobuf => protobuf::ProtobufEncoder::boxed(fields, role == Role::Key, Some((registry()?, id()?)), spec)?,
+        FormatKind::ProtobufNoSr => protobuf::ProtobufEncoder::boxed(fields, role == Role::Key, None, spec)?,
     })
 }
 

@@ -298,7 +298,7 @@ impl SchemaRegistry for EmbeddedRegistry {
             return Err(RegistryError::Incompatible { subject: subject.to_string(), level: level.name(), reason: reasons.join("; ") });
         }
         // New ids follow the largest below the ids asked for explicitly (tests ask for ids).
-        let next = st.by_id.keys().filter(|i| **i < 1_000_000).next_back().map_or(1, |m| m + 1);
+        let next = st.by_id.keys().rfind(|i| **i < 1_000_000).map_or(1, |m| m + 1);
         let id = want.or(existing_id).unwrap_or(next);
         let version = st.subjects.get(subject).and_then(|v| v.keys().next_back()).map_or(1, |m| m + 1);
         let value = SchemaValue {

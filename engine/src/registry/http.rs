@@ -36,13 +36,17 @@ struct SchemaBody {
     id: Option<u32>,
 }
 
+/// The subject, version and id a registry's answer named, when it did.
+type Named = (Option<String>, Option<i32>, Option<u32>);
+
 impl SchemaBody {
-    fn schema(self) -> RegistryResult<(Schema, Option<String>, Option<i32>, Option<u32>)> {
+    /// The schema, and the subject, version and id the answer named.
+    fn schema(self) -> RegistryResult<(Schema, Named)> {
         let schema_type = match self.schema_type.as_deref() {
             None => SchemaType::Avro,
             Some(t) => SchemaType::from_name(t).ok_or_else(|| RegistryError::Remote { code: 0, message: format!("unknown schemaType {t}") })?,
         };
-        Ok((Schema { schema_type, schema: self.schema, references: self.references }, self.subject, self.version, self.id))
+        Ok((Schema { schema_type, schema: self.schema, references: self.references }, (self.subject, self.version, self.id)))
     }
 }
 
@@ -147,7 +151,7 @@ impl SchemaRegistry for HttpRegistry {
             return Ok(s.clone());
         }
         let v = self.call("GET", &format!("/schemas/ids/{id}"), None).map_err(|e| Self::not_found(e, "", None, Some(id)))?;
-        let (schema, ..) = parse::<SchemaBody>(v)?.schema()?;
+        let (schema, _) = parse::<SchemaBody>(v)?.schema()?;
         self.by_id.lock().insert(id, schema.clone());
         Ok(schema)
     }
@@ -166,13 +170,13 @@ impl SchemaRegistry for HttpRegistry {
     fn version(&self, subject: &str, version: VersionRef) -> RegistryResult<SubjectVersion> {
         let path = format!("/subjects/{}/versions/{}", enc(subject), version_path(version));
         let v = self.call("GET", &path, None).map_err(|e| Self::not_found(e, subject, Some(version), None))?;
-        let (schema, _, number, id) = parse::<SchemaBody>(v)?.schema()?;
+        let (schema, (_, number, id)) = parse::<SchemaBody>(v)?.schema()?;
         Ok(SubjectVersion { subject: subject.to_string(), version: number.unwrap_or(0), id: id.unwrap_or(0), schema })
     }
 
     fn lookup(&self, subject: &str, schema: &Schema) -> RegistryResult<SubjectVersion> {
         let v = self.call("POST", &format!("/subjects/{}", enc(subject)), Some(body_of(schema))).map_err(|e| Self::not_found(e, subject, None, None))?;
-        let (schema, _, number, id) = parse::<SchemaBody>(v)?.schema()?;
+        let (schema, (_, number, id)) = parse::<SchemaBody>(v)?.schema()?;
         Ok(SubjectVersion { subject: subject.to_string(), version: number.unwrap_or(0), id: id.unwrap_or(0), schema })
     }
 

@@ -109,11 +109,12 @@ fn version_json(v: &SubjectVersion) -> Value {
     o
 }
 
-fn schema_of(body: &[u8]) -> Result<(Schema, Option<u32>), Response<Body>> {
-    let r: Register = serde_json::from_slice(body).map_err(|e| error(42201, 422, &format!("invalid schema request: {e}")))?;
+/// The schema of a registration request, or the error response (boxed: a response is large).
+fn schema_of(body: &[u8]) -> Result<(Schema, Option<u32>), Box<Response<Body>>> {
+    let r: Register = serde_json::from_slice(body).map_err(|e| Box::new(error(42201, 422, &format!("invalid schema request: {e}"))))?;
     let schema_type = match r.schema_type.as_deref() {
         None => SchemaType::Avro,
-        Some(t) => SchemaType::from_name(t).ok_or_else(|| error(42201, 422, &format!("unknown schemaType {t}")))?,
+        Some(t) => SchemaType::from_name(t).ok_or_else(|| Box::new(error(42201, 422, &format!("unknown schemaType {t}"))))?,
     };
     Ok((Schema { schema_type, schema: r.schema, references: r.references }, r.id))
 }
@@ -152,14 +153,14 @@ fn dispatch(r: &Registry, method: &Method, seg: &[String], query: &str, body: &[
         ("POST", ["subjects", subject, "versions"]) => {
             let (schema, id) = match schema_of(body) {
                 Ok(x) => x,
-                Err(resp) => return resp,
+                Err(resp) => return *resp,
             };
             r.register(subject, &schema, id).map(|id| ok(json!({ "id": id })))
         }
         ("POST", ["subjects", subject]) => {
             let (schema, _) = match schema_of(body) {
                 Ok(x) => x,
-                Err(resp) => return resp,
+                Err(resp) => return *resp,
             };
             r.lookup(subject, &schema).map(|sv| ok(version_json(&sv)))
         }
@@ -186,7 +187,7 @@ fn dispatch(r: &Registry, method: &Method, seg: &[String], query: &str, body: &[
             let Some(v) = version_ref(v) else { return error(42202, 422, &format!("invalid version {v}")) };
             let (schema, _) = match schema_of(body) {
                 Ok(x) => x,
-                Err(resp) => return resp,
+                Err(resp) => return *resp,
             };
             let verbose = query.split('&').any(|p| p == "verbose=true");
             r.test_compatibility(subject, &schema, v).map(|why| {

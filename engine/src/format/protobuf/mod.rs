@@ -142,20 +142,24 @@ pub fn write_indexes(path: &[i64], out: &mut Vec<u8>) {
     }
 }
 
+/// How to read one message type: its descriptor and, per column, the field it comes from.
+type Plan = (MessageDescriptor, Vec<Option<FieldDescriptor>>);
+
 /// Decodes Protobuf records.
 pub(crate) struct ProtobufDecoder {
     fields: Fields,
     cols: Vec<ColumnBuilder>,
     registry: Option<Registry>,
     /// PROTOBUF_NOSR: the message generated from the columns.
-    fixed: Option<(MessageDescriptor, Vec<Option<FieldDescriptor>>)>,
-    plans: HashMap<(u32, Vec<i64>), (MessageDescriptor, Vec<Option<FieldDescriptor>>)>,
+    fixed: Option<Plan>,
+    plans: HashMap<(u32, Vec<i64>), Plan>,
     rows: usize,
     last_null: bool,
 }
 
 impl ProtobufDecoder {
-    pub fn new(fields: &Fields, _unwrapped: bool, registry: Option<Registry>, spec: &FormatSpec) -> Result<Box<dyn RecordDecoder>, FormatError> {
+    /// A decoder of `fields`, by the registry's schema ids or (without a registry) PROTOBUF_NOSR's message.
+    pub fn boxed(fields: &Fields, _unwrapped: bool, registry: Option<Registry>, spec: &FormatSpec) -> Result<Box<dyn RecordDecoder>, FormatError> {
         let fixed = match &registry {
             Some(_) => None,
             None => {
@@ -266,7 +270,8 @@ pub(crate) struct ProtobufEncoder {
 }
 
 impl ProtobufEncoder {
-    pub fn new(fields: &Fields, key: bool, registry: Option<(&Registry, u32)>, spec: &FormatSpec) -> Result<Box<dyn RecordEncoder>, FormatError> {
+    /// An encoder of `fields` with the registered schema `id` or (without a registry) PROTOBUF_NOSR's message.
+    pub fn boxed(fields: &Fields, key: bool, registry: Option<(&Registry, u32)>, spec: &FormatSpec) -> Result<Box<dyn RecordEncoder>, FormatError> {
         let (desc, framing) = match registry {
             None => (nosr_message(fields, spec)?, None),
             Some((registry, id)) => {
