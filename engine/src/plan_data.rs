@@ -73,6 +73,8 @@ pub struct AggCallData {
 }
 
 /// The operator of a node, with every parameter; expressions as text.
+// Each variant's fields are those of the spec it names, documented there.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OpData {
     /// See [`crate::spec::SourceSpec`].

@@ -2,6 +2,9 @@
 //! version) when it starts; `EXPLAIN <query id>` shows it; a later start refuses a plan format it
 //! does not know, or a plan that does not fit the state, naming the query.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use eddy_planner::{Eddy, OpenOptions, Output, PlanError, Session};
 use engine::plan_data::{OpData, PlanData, PLAN_FORMAT_VERSION};
 use engine::runtime::keys::plan_key;
@@ -187,7 +190,7 @@ fn a_query_whose_input_cannot_be_told_stops_cleaning_and_says_why() {
         run(&mut s, &format!("INSERT INTO s (id, v) VALUES ({i}, 'payload-{i:04}-abcdefghijklmnopqrstuvwxyz');"));
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let err = eddy.engine().clean_now(now).err().expect("a pass that cannot tell its floors fails");
+    let err = eddy.engine().clean_now(now).expect_err("a pass that cannot tell its floors fails");
     let msg = engine::error_chain(&err);
     assert!(msg.contains(&format!("no topic is cleaned: query \"{ID}\" does not run and has checkpointed offsets")), "{msg}");
     let status = eddy.engine().cleanup_status("s").expect("a status");

@@ -63,11 +63,11 @@ impl Engine {
         subs.iter()
             .map(|dag| {
                 let nodes = dag.get("nodes").and_then(|n| n.as_array()).ok_or_else(|| unreadable("a sub-topology without nodes".into()))?;
-                Ok(nodes
+                nodes
                     .iter()
                     .filter_map(|n| n.get("op")?.get("Source"))
                     .map(|src| src.get("topic").and_then(|t| t.as_str()).map(str::to_string).ok_or_else(|| unreadable("a source without a topic".into())))
-                    .collect::<Result<Vec<_>>>()?)
+                    .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()
             .map(Some)
