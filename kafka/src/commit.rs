@@ -48,6 +48,9 @@ use crate::error::KafkaError;
 use crate::log::KafkaLog;
 use crate::txn_log::{epoch_headers, TxnLog};
 
+/// A changelog record: state key and value (`None`: a tombstone).
+type ChangelogRecord = (Vec<u8>, Option<Vec<u8>>);
+
 /// How long transaction calls wait for the brokers.
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The broker aborts a transaction left open this long (an instance that stopped mid-epoch).
@@ -312,7 +315,7 @@ impl KafkaTaskCommitter {
 
     /// The epoch's changelog records: puts and deletes as they are, a range deletion as one
     /// tombstone per key in the range that the local state or this batch holds.
-    fn changelog_records(batch: &StateBatch, state: &dyn KvStore) -> engine::Result<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+    fn changelog_records(batch: &StateBatch, state: &dyn KvStore) -> engine::Result<Vec<ChangelogRecord>> {
         let mut out = Vec::with_capacity(batch.len());
         let mut put_here: BTreeSet<Vec<u8>> = BTreeSet::new();
         for op in batch.iter() {

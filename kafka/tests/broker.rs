@@ -16,8 +16,11 @@ fn cluster(addr: &str) -> Arc<dyn Cluster> {
     Arc::new(RdCluster::connect(addr, BTreeMap::new()).expect("connect"))
 }
 
+/// A record read back: (offset, key, value, headers).
+type Read = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Vec<Header>);
+
 /// Reads a partition from `from` until `count` records came or 10 s passed.
-fn read_n(log: &dyn TopicLog, topic: &str, p: u32, from: i64, count: usize) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>, Vec<Header>)> {
+fn read_n(log: &dyn TopicLog, topic: &str, p: u32, from: i64, count: usize) -> Vec<Read> {
     let mut out = Vec::new();
     let mut pos = from;
     let deadline = Instant::now() + Duration::from_secs(10);

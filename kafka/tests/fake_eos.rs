@@ -17,6 +17,9 @@
 //! owner and runs to the end, then replays that run with each fault class at each call in turn;
 //! others put two faults in one run, and run the same under at-least-once (nothing lost).
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,6 +3,9 @@
 //! membership across a restart, a killed instance's partitions moving after its session timeout,
 //! and a paused instance that wakes after its task moved: fenced, it writes nothing more.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! names, records round trip, and reads over transactional topics, where offsets are not dense
 //! and a caught-up reader must reach the end offset (the last stable offset).
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

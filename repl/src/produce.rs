@@ -60,7 +60,6 @@ pub fn run(place: &crate::place::Place, topic: &str, partitions: u32, key: Optio
             Ok(v) => v,
             Err(e) => {
                 flush(&mut pending)?;
-                drop(flush);
                 handle.close().ok();
                 bail!("line {} is not valid JSON ({e}); {total} records were appended before it", i + 1);
             }
@@ -78,7 +77,6 @@ pub fn run(place: &crate::place::Place, topic: &str, partitions: u32, key: Optio
                 Some(t) => t,
                 None => {
                     flush(&mut pending)?;
-                    drop(flush);
                 handle.close().ok();
                     bail!("line {}: field \"{f}\" is missing or not an integer timestamp; {total} records were appended before it", i + 1);
                 }
@@ -93,7 +91,6 @@ pub fn run(place: &crate::place::Place, topic: &str, partitions: u32, key: Optio
     }
     flush(&mut pending)?;
     eprintln!("{total} records appended to {topic}");
-    drop(flush);
     handle.close()?;
     Ok(0)
 }

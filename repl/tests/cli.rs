@@ -1,5 +1,8 @@
 //! The `eddy` binary as users run it: scripts, output modes, restarts, produce/consume, test.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -2,6 +2,9 @@
 //! `RUN SCRIPT`, statements run one by one, values rendered as ksqlDB's CLI renders them,
 //! `PRINT` lines, and what a push query says when it ends.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 

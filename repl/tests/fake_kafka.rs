@@ -3,6 +3,9 @@
 //! SQL in, `read_committed` output checked exactly-once, with faults injected into the commits
 //! and an instance killed and replaced by another.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,6 +2,9 @@
 //! and a differential test that runs one SQL script on the embedded log and over Kafka and
 //! compares what the queries wrote.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 #[path = "../../kafka/tests/support/mod.rs"]
 mod support;
 

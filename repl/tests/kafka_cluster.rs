@@ -8,6 +8,9 @@
 //! `eddy.epoch` and `eddy.attempt`, and per (task, epoch) only the records of the greatest attempt
 //! count (an attempt that did not commit was fenced by the next one, which redid its epoch).
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 #[path = "../../kafka/tests/support/mod.rs"]
 mod support;
 
@@ -224,9 +227,12 @@ fn partitions_move_when_an_instance_joins_and_when_it_leaves() {
     one.terminate();
 }
 
+/// An expected output record: (partition, key, columns by name).
+type Expected = (u32, String, BTreeMap<String, String>);
+
 /// Seeded `kill -9` of either of two instances while records flow; returns the committed output
 /// and the expected ids.
-fn kill_run(kind: Kind, guarantee: &str, records: u64, kills: u64) -> Option<(Vec<String>, Vec<(u32, String, BTreeMap<String, String>)>)> {
+fn kill_run(kind: Kind, guarantee: &str, records: u64, kills: u64) -> Option<(Vec<String>, Vec<Expected>)> {
     let b = broker(kind)?;
     let seed = std::env::var("EDDY_KAFKA_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64

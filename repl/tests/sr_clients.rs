@@ -6,6 +6,9 @@
 //! The Python test needs the venv `.ci/run` builds (`EDDY_PYTHON`); without it the test fails
 //! under `CI=true` and is skipped, loudly, elsewhere.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -248,11 +248,14 @@ impl Injection {
     }
 }
 
+/// The calls recorded, and how many of each operation on each name.
+type Recording = (Vec<Call>, std::collections::HashMap<(Op, String), u64>);
+
 /// The injections waiting and the calls recorded.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     rules: Vec<(Injection, u64)>,
-    recording: Option<(Vec<Call>, std::collections::HashMap<(Op, String), u64>)>,
+    recording: Option<Recording>,
 }
 
 impl Faults {

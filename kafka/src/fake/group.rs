@@ -146,7 +146,7 @@ impl FakeGroupConsumer {
         let g = groups.entry(self.opts.group_id.clone()).or_default();
         let instance = self.opts.instance_id.clone();
         if let Some(id) = self.member_id.clone() {
-            if !g.members.get(&id).is_some_and(|m| m.handle == self.handle) {
+            if g.members.get(&id).is_none_or(|m| m.handle != self.handle) {
                 if g.static_fenced(instance.as_deref(), &id) {
                     let m = format!(
                         "FENCED_INSTANCE_ID: group.instance.id \"{}\" of group \"{}\" was taken by another consumer",

@@ -306,19 +306,19 @@ fn offsets_sent_to_a_transaction_commit_with_it_or_not_at_all() {
     assert!(c.group_offsets("grp").is_empty());
     // A read_committed consumer asking meanwhile gets UNSTABLE_OFFSET_COMMIT (retriable).
     let mut m = c.group_consumer(&group_opts("grp", &["in"], None)).unwrap();
-    assert!(m.committed(&[inp.clone()], T).unwrap_err().is_retriable());
+    assert!(m.committed(std::slice::from_ref(&inp), T).unwrap_err().is_retriable());
     p.abort_transaction(T).unwrap();
-    assert_eq!(m.committed(&[inp.clone()], T).unwrap(), vec![None]);
+    assert_eq!(m.committed(std::slice::from_ref(&inp), T).unwrap(), vec![None]);
     p.begin_transaction().unwrap();
     p.send_offsets_to_transaction(&[(inp.clone(), 9)], &g, T).unwrap();
     p.commit_transaction(T).unwrap();
-    assert_eq!(m.committed(&[inp.clone()], T).unwrap(), vec![Some(9)]);
+    assert_eq!(m.committed(std::slice::from_ref(&inp), T).unwrap(), vec![Some(9)]);
     assert_eq!(c.committed_offsets("grp", &[inp.clone(), Tp::new("out", 0)]).unwrap(), vec![Some(9), None]);
     p.begin_transaction().unwrap();
     p.send_offsets_to_transaction(&[(inp.clone(), 11)], &g, T).unwrap();
-    assert!(c.committed_offsets("grp", &[inp.clone()]).unwrap_err().is_retriable(), "unstable while open");
+    assert!(c.committed_offsets("grp", std::slice::from_ref(&inp)).unwrap_err().is_retriable(), "unstable while open");
     p.commit_transaction(T).unwrap();
-    assert_eq!(c.committed_offsets("grp", &[inp.clone()]).unwrap(), vec![Some(11)]);
+    assert_eq!(c.committed_offsets("grp", std::slice::from_ref(&inp)).unwrap(), vec![Some(11)]);
     // A new member starts from the committed offset.
     let polled = m.poll(Duration::ZERO, 10).unwrap();
     assert_eq!(polled.events, vec![GroupEvent::Assigned(vec![inp.clone()])]);
@@ -616,9 +616,9 @@ fn group_members_fetch_from_committed_offsets_and_pause_resume_and_seek() {
     assert_eq!(got.iter().map(|f| f.offset).collect::<Vec<_>>(), vec![2, 3]);
     assert_eq!(m.position(&tp).unwrap(), Some(4));
     m.seek(&tp, 1).unwrap();
-    m.pause(&[tp.clone()]).unwrap();
+    m.pause(std::slice::from_ref(&tp)).unwrap();
     assert!(m.poll(Duration::ZERO, 10).unwrap().records.is_empty());
-    m.resume(&[tp.clone()]).unwrap();
+    m.resume(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(m.poll(Duration::ZERO, 10).unwrap().records.len(), 3);
     assert!(m.seek(&Tp::new("out", 0), 0).is_err(), "not assigned");
 }
