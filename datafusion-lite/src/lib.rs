@@ -4,9 +4,9 @@
 //!
 //! Eddy binds expressions (`logical_expr`), simplifies them (`optimizer`), compiles them
 //! (`physical_expr`) and calls DataFusion's scalar functions; it parses with `sqlparser`. The
-//! `datafusion` crate would also build DataFusion's query engine (physical plans and their
-//! optimizer, data sources, catalogs, the SQL planner), which Eddy never calls: leaving those
-//! crates out shortens a cold build and the release binary (figures in docs/building.md).
+//! streaming engine never calls DataFusion's query engine; pull queries with joins and
+//! aggregates and the PostgreSQL system catalogs do (`prelude`, `execution`, `catalog`,
+//! `datasource`, `physical_plan`, `sql::parser`).
 
 pub use arrow;
 
@@ -50,7 +50,33 @@ pub mod functions_nested {
     pub use datafusion_functions_nested::*;
 }
 
-/// `datafusion::sql`: the SQL parser.
+/// `datafusion::sql`: the SQL parser, and DataFusion's statements over it.
 pub mod sql {
+    pub use datafusion_engine::sql::parser;
     pub use sqlparser;
+}
+
+/// `datafusion::prelude`: sessions of the query engine.
+pub mod prelude {
+    pub use datafusion_engine::prelude::*;
+}
+
+/// `datafusion::execution`: the query engine's sessions and runtime.
+pub mod execution {
+    pub use datafusion_engine::execution::*;
+}
+
+/// `datafusion::catalog`: schemas and the session API table providers see.
+pub mod catalog {
+    pub use datafusion_engine::catalog::*;
+}
+
+/// `datafusion::datasource`: table providers (in-memory tables, sources of plans).
+pub mod datasource {
+    pub use datafusion_engine::datasource::*;
+}
+
+/// `datafusion::physical_plan`: execution plans.
+pub mod physical_plan {
+    pub use datafusion_engine::physical_plan::*;
 }
