@@ -13,6 +13,8 @@ mod print;
 pub mod props;
 mod pull;
 mod pull_check;
+mod pull_provider;
+mod pull_sql;
 pub mod render;
 mod replace;
 mod replay;

@@ -1,5 +1,7 @@
 //! Pull queries on materialized tables: key lookups (`K = x`, `K IN (...)`), scans with any
-//! WHERE, window bounds on windowed tables, expressions in the projection, ORDER BY and LIMIT.
+//! WHERE (key ranges included), window bounds on windowed tables, expressions in the
+//! projection, ORDER BY and LIMIT. Joins, GROUP BY, HAVING and aggregates go to the full-SQL
+//! planner ([`super::pull_sql`]); this path stays the fast one for key lookups.
 //!
 //! A pull query sees its own writes: it first waits until every persistent query has processed
 //! what was appended before it began, then (if anything changed) runs a checkpoint, which writes
@@ -17,7 +19,7 @@ use engine::format::{new_decoder_with, new_encoder_with, EncodedBatch, Role};
 use engine::materialized;
 
 use super::output::RowSet;
-use super::pull_check::{check_key_lookup, check_null_keys, check_pull_query, LIMIT_ENABLED, TABLE_SCAN_ENABLED};
+use super::pull_check::{check_key_lookup, check_null_keys, check_table_pull_query, LIMIT_ENABLED, MAX_SCANNED_ROWS, TABLE_SCAN_ENABLED};
 use super::{Output, Session};
 use crate::ast::Query;
 use crate::binder::{Binder, Scope, ScopeColumn, Typed};
@@ -28,12 +30,15 @@ use crate::plan::names::{ROWTIME, WINDOW_COLUMNS};
 
 impl Session {
     pub(crate) fn pull(&mut self, q: &Query, def: &SourceDef) -> Result<Output> {
-        check_pull_query(q, self.flag(LIMIT_ENABLED, true))?;
+        check_table_pull_query(q, self.flag(LIMIT_ENABLED, true))?;
         if let Some(w) = &q.selection {
             check_null_keys(def, w)?;
         }
-        if !self.flag(TABLE_SCAN_ENABLED, true) {
+        if !self.flag(TABLE_SCAN_ENABLED, true) && q.joins.is_empty() {
             check_key_lookup(def, q.selection.as_ref())?;
+        }
+        if super::pull_sql::needs_full_sql(q) {
+            return self.pull_sql(q);
         }
         if !def.materialized {
             return Err(invalid(format!(
@@ -41,19 +46,9 @@ impl Session {
                 def.name
             )));
         }
+        self.pull_catch_up(&def.name)?;
         let inner = self.eddy.inner.clone();
         let engine = &inner.engine;
-        let timeout = self.pull_timeout();
-        engine.wait_caught_up(None, timeout).map_err(|_| {
-            invalid(format!(
-                "pull query on {} timed out after {} ms waiting for the queries that feed it to catch up",
-                def.name,
-                timeout.as_millis()
-            ))
-        })?;
-        if engine.is_dirty() {
-            engine.checkpoint()?;
-        }
 
         // The table's columns as rows: keys, window bounds, values, ROWTIME.
         let qualifier = q.from.alias.clone().unwrap_or_else(|| def.name.clone());
@@ -90,10 +85,17 @@ impl Session {
             Some(ks) => ks.iter().map(|k| materialized::key_prefix(&def.name, k)).collect(),
             None => vec![materialized::table_prefix(&def.name)],
         };
+        let limit = self.max_scanned_rows();
         for p in prefixes {
             let end = engine::runtime::keys::prefix_end(&p);
             for kv in state.scan(&p, &end)? {
                 entries.push(kv?);
+                if entries.len() as u64 > limit {
+                    return Err(invalid(format!(
+                        "pull query scanned more than {limit} rows (reading table {}): narrow the WHERE clause to key values, or raise '{MAX_SCANNED_ROWS}'",
+                        def.name
+                    )));
+                }
             }
         }
         let batch = decode_entries(def, &schema, &entries, self.eddy.inner.engine.registry())?;
@@ -202,7 +204,7 @@ fn is_literal(e: &AstExpr) -> bool {
 }
 
 /// Decodes materialized entries into a batch of `schema` (keys, window bounds, values, ROWTIME).
-fn decode_entries(def: &SourceDef, schema: &Arc<Schema>, entries: &[(Vec<u8>, Vec<u8>)], registry: &engine::registry::Registry) -> Result<RecordBatch> {
+pub(crate) fn decode_entries(def: &SourceDef, schema: &Arc<Schema>, entries: &[(Vec<u8>, Vec<u8>)], registry: &engine::registry::Registry) -> Result<RecordBatch> {
     let prefix_len = materialized::table_prefix(&def.name).len();
     let mut kdec = new_decoder_with(&def.key_format, Role::Key, &def.key_fields(), Some(registry)).map_err(|e| invalid(e.to_string()))?;
     let mut vdec = new_decoder_with(&def.value_format, Role::Value, &def.value_fields(), Some(registry)).map_err(|e| invalid(e.to_string()))?;

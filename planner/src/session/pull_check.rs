@@ -20,26 +20,41 @@ use crate::types::type_name;
 pub const TABLE_SCAN_ENABLED: &str = "ksql.query.pull.table.scan.enabled";
 /// Session property: may pull queries have a LIMIT (default true)?
 pub const LIMIT_ENABLED: &str = "ksql.query.pull.limit.clause.enabled";
+/// Session property: the most state rows one pull query may read.
+pub const MAX_SCANNED_ROWS: &str = "eddy.pull.max.scanned.rows";
+/// The default of [`MAX_SCANNED_ROWS`].
+pub const DEFAULT_MAX_SCANNED_ROWS: u64 = 10_000_000;
 
 const MORE: &str = "See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue a push query.";
 
-/// Refuses the clauses and columns pull queries (on streams or tables) cannot have.
+/// ksqlDB's error for a clause pull queries do not have.
+pub fn clause_error(what: &str) -> crate::error::PlanError {
+    invalid(format!("Pull queries don't support {what} clauses. {MORE}"))
+}
+
+/// Refuses the clauses and columns pull queries on streams cannot have.
 pub fn check_pull_query(q: &Query, limit_enabled: bool) -> Result<()> {
-    let clause = |what: &str| invalid(format!("Pull queries don't support {what} clauses. {MORE}"));
     if !q.joins.is_empty() {
-        return Err(clause("JOIN"));
+        return Err(clause_error("JOIN"));
     }
+    if !q.group_by.is_empty() {
+        return Err(clause_error("GROUP BY"));
+    }
+    if q.having.is_some() {
+        return Err(clause_error("HAVING"));
+    }
+    check_table_pull_query(q, limit_enabled)
+}
+
+/// Refuses what pull queries on tables cannot have: WINDOW and PARTITION BY (joins of tables,
+/// GROUP BY and HAVING they have, see `pull_sql`), a LIMIT when disabled, pseudo columns.
+pub fn check_table_pull_query(q: &Query, limit_enabled: bool) -> Result<()> {
+    let clause = clause_error;
     if q.window.is_some() {
         return Err(clause("WINDOW"));
     }
-    if !q.group_by.is_empty() {
-        return Err(clause("GROUP BY"));
-    }
     if !q.partition_by.is_empty() {
         return Err(clause("PARTITION BY"));
-    }
-    if q.having.is_some() {
-        return Err(clause("HAVING"));
     }
     if q.limit.is_some() && !limit_enabled {
         return Err(invalid(format!(

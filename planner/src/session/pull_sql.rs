@@ -1,0 +1,360 @@
+//! Full-SQL pull queries: GROUP BY and aggregates, HAVING, joins of tables, ORDER BY and LIMIT
+//! over materialized tables, planned and run by DataFusion over the tables' state.
+//!
+//! Each table of the query is a [`StateTable`] scan (its fields prefixed `_t<i>_`, so that join
+//! sides stay apart); joins, filters, the aggregation, sorting and the limit are DataFusion plan
+//! nodes, whose expressions Eddy's binder binds from ksqlDB's SQL, so functions, casts and
+//! comparisons mean what they mean everywhere else in Eddy. Aggregates are ksqlDB's own
+//! ([`EddyAggregate`]). DataFusion's optimizer pushes key filters into the scans.
+//!
+//! Like every pull query this one sees its own writes: the tables' queries catch up and
+//! checkpoint first (see [`super::pull`]). Key lookups without joins or aggregates keep their
+//! own fast path there and never come here.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::DataFusionError;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{lit, AggregateUDF, Expr, JoinType, LogicalPlanBuilder, SortExpr};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast::{Expr as AstExpr, SelectItem};
+
+use super::output::RowSet;
+use super::pull_check::clause_error;
+use super::pull_provider::{table_schema, EddyAggregate, ScanBudget, StateTable};
+use super::{Output, Session};
+use crate::ast::{JoinKind, Query, SourceType};
+use crate::binder::aggregate::{contains_aggregate, first_aggregate, norm_text, AggScope, GroupExpr};
+use crate::binder::{predicate, Binder, Scope, ScopeColumn, Typed};
+use crate::catalog::SourceDef;
+use crate::error::{invalid, PlanError, Result};
+use crate::parser::norm_ident;
+
+/// True when a pull query on a table needs the full-SQL planner: joins, GROUP BY, HAVING or
+/// aggregate calls.
+pub(crate) fn needs_full_sql(q: &Query) -> bool {
+    !q.joins.is_empty()
+        || !q.group_by.is_empty()
+        || q.having.is_some()
+        || q.select.iter().any(|i| matches!(i, SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } if contains_aggregate(e)))
+}
+
+fn df_error(e: DataFusionError) -> PlanError {
+    // A limit or a decoding error raised inside a scan comes back as it was raised.
+    match e {
+        DataFusionError::External(inner) => match inner.downcast::<PlanError>() {
+            Ok(p) => *p,
+            Err(other) => PlanError::DataFusion(DataFusionError::External(other)),
+        },
+        DataFusionError::Context(_, inner) => df_error(*inner),
+        DataFusionError::Shared(inner) => match Arc::try_unwrap(inner) {
+            Ok(e) => df_error(e),
+            Err(shared) => PlanError::DataFusion(DataFusionError::Shared(shared)),
+        },
+        other => PlanError::DataFusion(other),
+    }
+}
+
+/// The name a select item gets: its alias, its column's name, or ksqlDB's `KSQL_COL_<n>`.
+fn output_name(e: &AstExpr, alias: Option<&str>, generated: &mut usize) -> String {
+    if let Some(a) = alias {
+        return a.to_string();
+    }
+    match e {
+        AstExpr::Identifier(id) => norm_ident(id),
+        AstExpr::CompoundIdentifier(p) => p.last().map(norm_ident).unwrap_or_default(),
+        _ => {
+            *generated += 1;
+            format!("KSQL_COL_{}", *generated - 1)
+        }
+    }
+}
+
+fn strip_nested(e: &AstExpr) -> &AstExpr {
+    match e {
+        AstExpr::Nested(inner) => strip_nested(inner),
+        other => other,
+    }
+}
+
+impl Session {
+    /// Runs a pull query with joins or aggregates (see the module docs).
+    pub(crate) fn pull_sql(&mut self, q: &Query) -> Result<Output> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let mut defs: Vec<(SourceDef, String)> = Vec::new();
+        for (i, r) in std::iter::once(&q.from).chain(q.joins.iter().map(|j| &j.source)).enumerate() {
+            let def = catalog
+                .sources
+                .get(&r.name)
+                .ok_or_else(|| PlanError::UnknownObject { kind: "stream or table", name: r.name.clone() })?;
+            if def.source_type == SourceType::Stream {
+                // Joins with a stream are push queries (ksqlDB's answer, kept).
+                return Err(if i == 0 && q.joins.is_empty() { clause_error("GROUP BY") } else { clause_error("JOIN") });
+            }
+            if !def.materialized {
+                return Err(invalid(format!(
+                    "Table {} is not materialized: pull queries need a table created with CREATE TABLE ... AS SELECT or CREATE SOURCE TABLE; use EMIT CHANGES for a push query",
+                    def.name
+                )));
+            }
+            defs.push((def.clone(), r.alias.clone().unwrap_or_else(|| def.name.clone())));
+        }
+        if q.joins.iter().any(|j| j.within.is_some()) {
+            return Err(invalid("WITHIN is for joins of two streams; a join of tables has no window"));
+        }
+        self.pull_catch_up(&defs[0].0.name)?;
+
+        let engine = inner.engine.clone();
+        let budget = Arc::new(ScanBudget { scanned: AtomicU64::new(0), limit: self.max_scanned_rows() });
+        let mut scope = Scope::default();
+        let mut fields: Vec<Field> = Vec::new();
+        let mut builder: Option<LogicalPlanBuilder> = None;
+        for (i, (def, qualifier)) in defs.iter().enumerate() {
+            let prefix = format!("_t{i}_");
+            let schema = table_schema(def, &prefix);
+            for f in schema.fields() {
+                let name = f.name()[prefix.len()..].to_string();
+                scope.columns.push(ScopeColumn { qualifier: Some(qualifier.clone()), name, field: f.name().clone(), data_type: f.data_type().clone() });
+                fields.push(f.as_ref().clone());
+            }
+            let table = Arc::new(StateTable::new(def.clone(), schema, engine.state().clone(), budget.clone(), engine.registry().clone()));
+            let scan = LogicalPlanBuilder::scan(format!("t{i}"), provider_as_source(table), None)?;
+            builder = Some(match builder {
+                None => scan,
+                Some(left) => {
+                    let join = &q.joins[i - 1];
+                    let binder = Binder::new(&scope, &Schema::new(fields.clone()), &catalog.types, &inner.functions)?;
+                    let on = binder.bind(&join.on)?;
+                    if on.dt != DataType::Boolean {
+                        return Err(invalid(format!("the join condition {} is not a BOOLEAN expression", join.on)));
+                    }
+                    let kind = match join.kind {
+                        JoinKind::Inner => JoinType::Inner,
+                        JoinKind::Left => JoinType::Left,
+                        JoinKind::Right => JoinType::Right,
+                        JoinKind::Full => JoinType::Full,
+                    };
+                    left.join_on(scan.build()?, kind, vec![on.expr])?
+                }
+            });
+        }
+        let mut builder = builder.expect("at least one table");
+        let input_schema = Schema::new(fields);
+        let binder = Binder::new(&scope, &input_schema, &catalog.types, &inner.functions)?;
+        if let Some(w) = &q.selection {
+            if contains_aggregate(w) {
+                return Err(invalid("Aggregate functions are not allowed in WHERE: use HAVING"));
+            }
+            let t = binder.bind(w)?;
+            if t.dt != DataType::Boolean && t.dt != DataType::Null {
+                return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
+            }
+            builder = builder.filter(predicate(t.cast_to(&DataType::Boolean)).expr)?;
+        }
+
+        // The select list, as (expression, alias); a star lists every table's columns.
+        let mut select: Vec<(AstExpr, Option<String>)> = Vec::new();
+        for item in &q.select {
+            match item {
+                SelectItem::UnnamedExpr(e) => select.push((e.clone(), None)),
+                SelectItem::ExprWithAlias { expr, alias } => select.push((expr.clone(), Some(norm_ident(alias)))),
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                    let qualified = match item {
+                        SelectItem::QualifiedWildcard(kind, _) => Some(norm_text_of(kind)),
+                        _ => None,
+                    };
+                    for c in scope.columns.iter().filter(|c| c.name != crate::plan::source::ROWTIME) {
+                        let q_name = c.qualifier.clone().unwrap_or_default();
+                        if qualified.as_ref().is_some_and(|w| !w.eq_ignore_ascii_case(&q_name)) {
+                            continue;
+                        }
+                        let id = |s: &str| datafusion::sql::sqlparser::ast::Ident::with_quote('`', s);
+                        let e = AstExpr::CompoundIdentifier(vec![id(&q_name), id(&c.name)]);
+                        // Columns of a join are named after their table, as ksqlDB names them.
+                        let alias = (defs.len() > 1 && qualified.is_none()).then(|| format!("{q_name}_{}", c.name));
+                        select.push((e, alias));
+                    }
+                }
+                other => return Err(PlanError::Unsupported { feature: format!("select item {other}") }),
+            }
+        }
+
+        let aggregating = needs_full_sql(q) && (!q.group_by.is_empty() || q.having.is_some() || select.iter().any(|(e, _)| contains_aggregate(e)));
+        let mut generated = 0;
+        let (items, order, mut builder) = if aggregating {
+            self.plan_aggregation(q, &select, &binder, builder, &mut generated)?
+        } else {
+            let mut items = Vec::new();
+            for (e, alias) in &select {
+                items.push((output_name(e, alias.as_deref(), &mut generated), binder.bind(e)?));
+            }
+            let order = bind_order(q, &items, &binder)?;
+            (items, order, builder)
+        };
+        if !order.is_empty() {
+            builder = builder.sort(order)?;
+        }
+        if let Some(n) = q.limit {
+            builder = builder.limit(0, Some(n as usize))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut exprs = Vec::new();
+        for (name, t) in items {
+            if !names.insert(name.clone()) {
+                return Err(invalid(format!("the select list names column {name} twice: give one of them another alias")));
+            }
+            let dt = if t.dt == DataType::Null { DataType::Utf8 } else { t.dt.clone() };
+            exprs.push(t.cast_to(&dt).expr.alias(name));
+        }
+        let plan = builder.project(exprs)?.build()?;
+        // The plan's schema: a result without rows still has its columns.
+        let schema = Arc::new(plan.schema().as_arrow().clone());
+        let batches = run_plan(plan)?;
+        Ok(Output::Rows(RowSet { schema, batches }))
+    }
+
+    /// GROUP BY, aggregates and HAVING: the aggregation node, then the select list and ORDER BY
+    /// over its groups and results.
+    fn plan_aggregation(
+        &self,
+        q: &Query,
+        select: &[(AstExpr, Option<String>)],
+        binder: &Binder<'_>,
+        builder: LogicalPlanBuilder,
+        generated: &mut usize,
+    ) -> Result<(Vec<(String, Typed)>, Vec<SortExpr>, LogicalPlanBuilder)> {
+        let inner = self.eddy.inner.clone();
+        let catalog = inner.catalog.read().clone();
+        let group_by: Vec<AstExpr> = match q.group_by.as_slice() {
+            [AstExpr::Tuple(items)] => items.iter().map(|e| strip_nested(e).clone()).collect(),
+            list => list.iter().map(|e| strip_nested(e).clone()).collect(),
+        };
+        let mut groups = Vec::new();
+        let mut group_exprs = Vec::new();
+        let mut post_scope = Scope::default();
+        let mut post_fields = Vec::new();
+        for (i, g) in group_by.iter().enumerate() {
+            if contains_aggregate(g) {
+                let name = first_aggregate(g).unwrap_or_default();
+                return Err(invalid(format!("GROUP BY does not support aggregate functions: {name} is an aggregate function.")));
+            }
+            let t = binder.bind(g)?;
+            let field = format!("_g{i}");
+            groups.push(GroupExpr { text: norm_text(g), field: field.clone(), data_type: t.dt.clone() });
+            let (qualifier, name) = match g {
+                AstExpr::Identifier(id) => (None, norm_ident(id)),
+                AstExpr::CompoundIdentifier(parts) if parts.len() == 2 => (Some(norm_ident(&parts[0])), norm_ident(&parts[1])),
+                _ => (None, field.clone()),
+            };
+            post_scope.columns.push(ScopeColumn { qualifier, name, field: field.clone(), data_type: t.dt.clone() });
+            post_fields.push(Field::new(&field, t.dt.clone(), true));
+            group_exprs.push(t.expr.alias(field));
+        }
+        let post_schema = Schema::new(post_fields);
+        let mut post = Binder::new(&post_scope, &post_schema, &catalog.types, &inner.functions)?;
+        post.agg = Some(AggScope { source: binder, groups, calls: Default::default() });
+        let not_grouped = |e: PlanError| match e {
+            PlanError::UnknownObject { kind: "column", name } => {
+                invalid(format!("Non-aggregate SELECT expression(s) not part of GROUP BY: {name}"))
+            }
+            other => other,
+        };
+        let mut items = Vec::new();
+        for (e, alias) in select {
+            items.push((output_name(e, alias.as_deref(), generated), post.bind(e).map_err(not_grouped)?));
+        }
+        let having = match &q.having {
+            Some(h) => {
+                let t = post.bind(h).map_err(not_grouped)?;
+                if t.dt != DataType::Boolean {
+                    return Err(invalid(format!("HAVING must be a BOOLEAN expression, but {h} is {}", crate::types::type_name(&t.dt))));
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        let order = bind_order(q, &items, &post).map_err(not_grouped)?;
+        let calls = post.agg.as_ref().expect("set above").calls.borrow().clone();
+        let mut aggr_exprs = Vec::new();
+        for (i, c) in calls.iter().enumerate() {
+            let types: Vec<DataType> = c.args.iter().map(|a| a.dt.clone()).collect();
+            let udaf = EddyAggregate::new(format!("{}#{i}", c.function.name()), c.function.clone(), types);
+            let mut args: Vec<Expr> = c.args.iter().map(|a| a.expr.clone()).collect();
+            if udaf.counted() {
+                args = vec![lit(true)];
+            }
+            aggr_exprs.push(AggregateUDF::new_from_impl(udaf).call(args).alias(&c.field));
+        }
+        let mut builder = builder.aggregate(group_exprs, aggr_exprs)?;
+        if let Some(h) = having {
+            builder = builder.filter(predicate(h).expr)?;
+        }
+        Ok((items, order, builder))
+    }
+
+    /// Waits until the queries feeding `table` caught up, then checkpoints what changed, so the
+    /// state holds every row written before the query began.
+    pub(crate) fn pull_catch_up(&self, table: &str) -> Result<()> {
+        let engine = &self.eddy.inner.engine;
+        let timeout = self.pull_timeout();
+        engine.wait_caught_up(None, timeout).map_err(|_| {
+            invalid(format!(
+                "pull query on {table} timed out after {} ms waiting for the queries that feed it to catch up",
+                timeout.as_millis()
+            ))
+        })?;
+        if engine.is_dirty() {
+            engine.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// The most state entries one pull query may read (`eddy.pull.max.scanned.rows`).
+    pub(crate) fn max_scanned_rows(&self) -> u64 {
+        self.props.get(super::pull_check::MAX_SCANNED_ROWS).and_then(|v| v.trim().parse().ok()).unwrap_or(super::pull_check::DEFAULT_MAX_SCANNED_ROWS)
+    }
+}
+
+fn norm_text_of(kind: &datafusion::sql::sqlparser::ast::SelectItemQualifiedWildcardKind) -> String {
+    use datafusion::sql::sqlparser::ast::SelectItemQualifiedWildcardKind as K;
+    match kind {
+        K::ObjectName(n) => n.0.last().and_then(|p| p.as_ident()).map(norm_ident).unwrap_or_default(),
+        K::Expr(e) => norm_text(e),
+    }
+}
+
+/// ORDER BY items: a select alias names its expression, anything else binds with `binder`.
+fn bind_order(q: &Query, items: &[(String, Typed)], binder: &Binder<'_>) -> Result<Vec<SortExpr>> {
+    let mut out = Vec::new();
+    for o in &q.order_by {
+        let alias = match &o.expr {
+            AstExpr::Identifier(id) => items.iter().find(|(n, _)| *n == norm_ident(id)).map(|(_, t)| t.clone()),
+            _ => None,
+        };
+        let t = match alias {
+            Some(t) => t,
+            None => binder.bind(&o.expr)?,
+        };
+        out.push(t.expr.sort(o.asc, o.nulls_first));
+    }
+    Ok(out)
+}
+
+/// Plans and runs `plan` on one core. DataFusion is async; the query runs on a thread of its own
+/// with a current-thread runtime, so that callers inside and outside a runtime can wait for it.
+fn run_plan(plan: datafusion::logical_expr::LogicalPlan) -> Result<Vec<RecordBatch>> {
+    let config = SessionConfig::new().with_target_partitions(1).with_batch_size(8192);
+    let ctx = SessionContext::new_with_config(config);
+    let run = move || -> Result<Vec<RecordBatch>> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| invalid(format!("cannot run the pull query: {e}")))?;
+        rt.block_on(async move {
+            let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
+            df.collect().await.map_err(df_error)
+        })
+    };
+    std::thread::scope(|s| s.spawn(run).join()).unwrap_or_else(|_| Err(invalid("the pull query failed")))
+}
