@@ -1,15 +1,19 @@
-//! The HTTP API (HTTP/1.1, JSON), close to ksqlDB's REST API; see docs/http-api.md.
+//! The HTTP API, close to ksqlDB's REST API; see docs/http-api.md. HTTP/1.1 and HTTP/2 over
+//! cleartext share the port: HTTP/2 by prior knowledge (the connection preface is detected) or by
+//! upgrade from HTTP/1.1 (`Upgrade: h2c`, [`super::h2c`]), as ksqlDB's clients speak it.
 //!
 //! - `POST /ksql`: statements other than queries; a JSON array with one entity per statement.
 //! - `POST /query`: one query in ksqlDB's v1 format (a JSON array, one element per line).
-//! - `POST /query-stream`: one query as JSON lines: a header object, then one array per row.
-//!   Push queries stream until LIMIT or until the client disconnects; idle streams get a blank
-//!   line every second, which also notices clients that went away.
-//! - `POST /inserts`: JSON lines, `{"target":"S"}` then one object per row; acks per row.
+//! - `POST /query-stream`: one query; ksqlDB's delimited form (a header object, then one array
+//!   per row, each on its own line) or, with `Accept: application/json`, one JSON array
+//!   ([`super::query`]). `POST /close-query` ends a push query by id.
+//! - `POST /inserts-stream` (and `/inserts`): JSON lines, `{"target":"S"}` then one object per
+//!   row; acks per row as each is written ([`super::inserts`]).
 //! - `GET /info`, `GET /healthcheck`, `GET /metrics`.
 //!
-//! Every failure is a JSON error body with an HTTP status; nothing a client sends can panic the
-//! server (statement workers that panic become 503 errors).
+//! Every failure is a JSON error body (`@type`, `error_code`, `message`) with an HTTP status;
+//! nothing a client sends can panic the server (statement workers that panic become 503 errors).
+//! Each HTTP/2 stream is its own request: a stream reset ends that stream's query only.
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -17,30 +21,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use datafusion::arrow::record_batch::RecordBatch;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use planner::{Output, PushQuery, RowSet};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::error::ServerError;
-use super::exec::{self, blocking};
+use super::exec::blocking;
 use super::json::{self, StatementRequest};
-use super::metrics::{self, GaugeGuard};
-use super::Shared;
+use super::metrics;
+use super::query::{self, Form};
+use super::{h2c, Shared};
 
-type Body = UnsyncBoxBody<Bytes, Infallible>;
+/// A response body: whole or streamed.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// What a request body must be: hyper's, or one already read (an upgraded request's).
+pub trait ReqBody: hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Send + Unpin + 'static {}
+impl<B: hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Send + Unpin + 'static> ReqBody for B {}
 
 /// Largest request body for /ksql and /query.
 pub const MAX_BODY: usize = 1 << 20;
-/// Largest request body for /inserts.
+/// Largest request body for /inserts, and longest line of /inserts-stream.
 pub const MAX_INSERT_BODY: usize = 16 << 20;
-/// How often an idle push query writes a blank line.
-const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Accepts connections until `stop` turns true.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -59,23 +66,39 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(shared, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().max_buf_size(64 * 1024);
+            let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(shared)).await;
         });
     }
 }
 
-fn full(body: impl Into<Bytes>) -> Body {
+/// The API as a hyper service (its future boxed: an upgraded connection serves it again).
+#[derive(Clone)]
+struct Api(Arc<Shared>);
+
+impl hyper::service::Service<Request<Incoming>> for Api {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let shared = self.0.clone();
+        Box::pin(async move { Ok(handle(shared, req).await) })
+    }
+}
+
+fn service(shared: Arc<Shared>) -> Api {
+    Api(shared)
+}
+
+/// A whole response body.
+pub fn full(body: impl Into<Bytes>) -> Body {
     Full::new(body.into()).boxed_unsync()
 }
 
-fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+/// A whole response.
+pub fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
@@ -87,20 +110,51 @@ fn json_response(status: u16, body: String) -> Response<Body> {
     respond(status, "application/json", body)
 }
 
-fn error_response(e: &ServerError, entities: &[String]) -> Response<Body> {
+/// The error as ksqlDB's clients parse it.
+pub fn error_response(e: &ServerError, entities: &[String]) -> Response<Body> {
     json_response(e.status(), json::error_body(e, entities))
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     shared.stats.http_requests.fetch_add(1, Ordering::Relaxed);
-    let resp = route(&shared, req).await;
+    let resp = if req.version() == Version::HTTP_11 && h2c::wants_upgrade(req.headers()) {
+        upgrade(&shared, req).await
+    } else {
+        route(&shared, req).await
+    };
     if resp.status().as_u16() >= 400 {
         shared.stats.http_errors.fetch_add(1, Ordering::Relaxed);
     }
     resp
 }
 
-async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+/// `Upgrade: h2c`: answers 101 and serves the connection as HTTP/2, the request as stream 1.
+async fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Response<Body> {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e, &[]),
+    };
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let Some(frames) = h2c::request_frames(parts.method.as_str(), path, &parts.headers, &body) else {
+        // Too large to replay as stream 1: answer over HTTP/1.1, as if no upgrade was asked.
+        return route(shared, Request::from_parts(parts, Full::new(body))).await;
+    };
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let io = TokioIo::new(h2c::Injected::new(TokioIo::new(upgraded), frames));
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(io, service(shared)).await;
+    });
+    let mut r = Response::builder().status(101);
+    for (k, v) in h2c::switching_headers() {
+        r = r.header(k, v);
+    }
+    r.body(Empty::new().boxed_unsync()).expect("valid response")
+}
+
+async fn route<B: ReqBody>(shared: &Arc<Shared>, req: Request<B>) -> Response<Body> {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let method = req.method().clone();
     if path == "/healthcheck" && method == Method::GET {
@@ -122,12 +176,14 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     }
     let expected = match path.as_str() {
         "/info" | "/metrics" => Method::GET,
-        "/ksql" | "/query" | "/query-stream" | "/inserts" | "/inserts-stream" => Method::POST,
+        "/ksql" | "/query" | "/query-stream" | "/close-query" | "/inserts" | "/inserts-stream" => Method::POST,
         _ => return json_response(404, json::plain_error(404, &format!("no endpoint {path}"))),
     };
     if method != expected {
         return json_response(405, json::plain_error(405, &format!("{path} takes {expected} requests, not {method}")));
     }
+    let form = Form::of(&path, req.headers());
+    let http2 = req.version() == Version::HTTP_2;
     match path.as_str() {
         "/info" => json_response(
             200,
@@ -148,22 +204,27 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             Err(e) => error_response(&e, &[]),
         },
         "/query" | "/query-stream" => match read_request(req, MAX_BODY).await {
-            Ok(r) => query(shared, r, path == "/query").await,
+            Ok(r) => query::run(shared, r, form, http2).await,
             Err(e) => error_response(&e, &[]),
         },
-        _ => match read_body(req, MAX_INSERT_BODY).await {
-            Ok(b) => inserts(shared, b).await,
+        "/close-query" => match read_body(req.into_body(), MAX_BODY).await {
+            Ok(b) => query::close(shared, &b),
+            Err(e) => error_response(&e, &[]),
+        },
+        "/inserts-stream" => super::inserts::stream(shared, req.into_body(), form).await,
+        _ => match read_body(req.into_body(), MAX_INSERT_BODY).await {
+            Ok(b) => super::inserts::whole(shared, b).await,
             Err(e) => error_response(&e, &[]),
         },
     }
 }
 
-async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ServerError> {
+/// Reads a whole request body of at most `limit` bytes.
+pub async fn read_body<B: ReqBody>(mut body: B, limit: usize) -> Result<Bytes, ServerError> {
     // A body over the limit is still read (and dropped) up to DRAIN_FACTOR times the limit, so
     // that a client still sending gets the 413 instead of a broken pipe; past that the
     // connection is given up.
     const DRAIN_FACTOR: usize = 8;
-    let mut body = req.into_body();
     let mut buf = bytes::BytesMut::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
@@ -183,20 +244,20 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Server
     Ok(buf.freeze())
 }
 
-async fn read_request(req: Request<Incoming>, limit: usize) -> Result<StatementRequest, ServerError> {
-    let body = read_body(req, limit).await?;
-    serde_json::from_slice(&body).map_err(|e| ServerError::BadRequest(format!("invalid request body: {e}")))
+async fn read_request<B: ReqBody>(req: Request<B>, limit: usize) -> Result<StatementRequest, ServerError> {
+    let body = read_body(req.into_body(), limit).await?;
+    StatementRequest::parse(&body)
 }
 
 /// POST /ksql: runs the statements in order; stops at the first error.
 async fn ksql(shared: &Arc<Shared>, r: StatementRequest) -> Response<Body> {
     let eddy = shared.eddy.clone();
     let ran = blocking(move || -> Result<Vec<String>, (ServerError, Vec<String>)> {
-        let mut s = exec::session(&eddy, &r.properties, &r.variables).map_err(|e| (e, Vec::new()))?;
-        let statements = exec::parse(&s, &r.ksql).map_err(|e| (e, Vec::new()))?;
+        let mut s = super::exec::session(&eddy, &r.properties, &r.variables).map_err(|e| (e, Vec::new()))?;
+        let statements = super::exec::parse(&s, &r.ksql).map_err(|e| (e, Vec::new()))?;
         let mut entities = Vec::new();
         for st in statements {
-            if exec::is_query(&st) {
+            if super::exec::is_query(&st) {
                 let e = ServerError::Statement {
                     statement: st.text.clone(),
                     message: "queries (SELECT, PRINT) go to the /query or /query-stream endpoint".into(),
@@ -204,9 +265,9 @@ async fn ksql(shared: &Arc<Shared>, r: StatementRequest) -> Response<Body> {
                 return Err((e, entities));
             }
             match s.execute(&st) {
-                Ok(Output::Message(m)) => entities.push(json::status_entity(&st.text, &m)),
-                Ok(Output::Rows(rows)) => entities.push(json::rows_entity(&st.text, &rows)),
-                Ok(Output::Stream(mut pq)) => {
+                Ok(planner::Output::Message(m)) => entities.push(json::status_entity(&st.text, &m)),
+                Ok(planner::Output::Rows(rows)) => entities.push(json::rows_entity(&st.text, &rows)),
+                Ok(planner::Output::Stream(mut pq)) => {
                     pq.finish();
                     let e = ServerError::Statement { statement: st.text.clone(), message: "this statement streams rows: use /query".into() };
                     return Err((e, entities));
@@ -220,138 +281,6 @@ async fn ksql(shared: &Arc<Shared>, r: StatementRequest) -> Response<Body> {
     match ran {
         Ok(Ok(entities)) => json_response(200, format!("[{}]", entities.join(","))),
         Ok(Err((e, entities))) => error_response(&e, &entities),
-        Err(e) => error_response(&e, &[]),
-    }
-}
-
-/// POST /query (`v1`: ksqlDB's JSON array) and /query-stream (JSON lines).
-async fn query(shared: &Arc<Shared>, r: StatementRequest, v1: bool) -> Response<Body> {
-    let eddy = shared.eddy.clone();
-    let ran = blocking(move || -> Result<Output, ServerError> {
-        let mut s = exec::session(&eddy, &r.properties, &r.variables)?;
-        let mut statements = exec::parse(&s, &r.ksql)?;
-        if statements.len() != 1 || !exec::is_query(&statements[0]) {
-            return Err(ServerError::BadRequest("/query takes exactly one SELECT or PRINT statement; use /ksql for the others".into()));
-        }
-        let st = statements.pop().expect("one statement");
-        s.execute(&st).map_err(|e| ServerError::statement(&st.text, &e))
-    })
-    .await;
-    let output = match ran {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) | Err(e) => return error_response(&e, &[]),
-    };
-    let content_type = if v1 { "application/json" } else { "application/vnd.ksqlapi.delimited.v1" };
-    match output {
-        Output::Message(m) => json_response(200, format!("[{}]", json::status_entity("", &m))),
-        Output::Rows(rows) => {
-            shared.stats.pull_queries.fetch_add(1, Ordering::Relaxed);
-            let id = format!("pull_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
-            respond(200, content_type, pull_body(&id, &rows, v1))
-        }
-        Output::Stream(pq) => {
-            shared.stats.push_queries.fetch_add(1, Ordering::Relaxed);
-            let (tx, rx) = mpsc::channel::<Bytes>(64);
-            let s = shared.clone();
-            tokio::spawn(async move {
-                let _active = GaugeGuard::new(&s.stats.push_active);
-                stream_rows(pq, tx, v1).await;
-            });
-            let body = futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
-            });
-            Response::builder()
-                .status(StatusCode::OK)
-                .header("content-type", content_type)
-                .body(StreamBody::new(body).boxed_unsync())
-                .expect("valid response")
-        }
-    }
-}
-
-fn pull_body(id: &str, rows: &RowSet, v1: bool) -> String {
-    let mut out = String::new();
-    if v1 {
-        out.push('[');
-        out.push_str(&json::v1_header(id, &rows.schema));
-        for b in &rows.batches {
-            for r in 0..b.num_rows() {
-                out.push_str(",\n");
-                out.push_str(&json::v1_row(b, r));
-            }
-        }
-        out.push_str("]\n");
-    } else {
-        out.push_str(&json::stream_header(id, &rows.schema, false));
-        out.push('\n');
-        for b in &rows.batches {
-            push_lines(b, &mut out);
-        }
-    }
-    out
-}
-
-fn push_lines(b: &RecordBatch, out: &mut String) {
-    for r in 0..b.num_rows() {
-        json::row_array(b, r, out);
-        out.push('\n');
-    }
-}
-
-/// Streams a push query's rows into `tx` until it ends or the client goes away.
-async fn stream_rows(mut pq: PushQuery, tx: mpsc::Sender<Bytes>, v1: bool) {
-    let header = if v1 {
-        format!("[{}", json::v1_header(&pq.id, &pq.schema))
-    } else {
-        format!("{}\n", json::stream_header(&pq.id, &pq.schema, true))
-    };
-    if tx.send(header.into()).await.is_err() {
-        return;
-    }
-    let ended = loop {
-        tokio::select! {
-            b = pq.next() => match b {
-                Some(b) => {
-                    let mut out = String::new();
-                    if v1 {
-                        for r in 0..b.num_rows() {
-                            out.push_str(",\n");
-                            out.push_str(&json::v1_row(&b, r));
-                        }
-                    } else {
-                        push_lines(&b, &mut out);
-                    }
-                    if tx.send(out.into()).await.is_err() {
-                        break false;
-                    }
-                }
-                None => break true,
-            },
-            _ = tx.closed() => break false,
-            _ = tokio::time::sleep(HEARTBEAT) => {
-                if tx.send(Bytes::from_static(b"\n")).await.is_err() {
-                    break false;
-                }
-            }
-        }
-    };
-    let done = pq.is_done();
-    pq.finish();
-    if ended && v1 {
-        let msg = if done { "Limit Reached" } else { "Query Completed" };
-        let _ = tx.send(format!(",\n{{\"finalMessage\":\"{msg}\"}}]\n").into()).await;
-    }
-}
-
-/// POST /inserts: the first JSON line names the target (`{"target":"S"}`), each further line is
-/// a row as an object of column values. Answers one JSON line per row: `{"status":"ok","seq":N}`
-/// or, at the first failing row, an error line (and status 400).
-async fn inserts(shared: &Arc<Shared>, body: Bytes) -> Response<Body> {
-    let eddy = shared.eddy.clone();
-    let ran = blocking(move || super::inserts::run(&eddy, &body)).await;
-    match ran {
-        Ok((acks, None)) => respond(200, "application/json", acks),
-        Ok((acks, Some(e))) => respond(e.status(), "application/json", acks + &json::error_body(&e, &[]) + "\n"),
         Err(e) => error_response(&e, &[]),
     }
 }

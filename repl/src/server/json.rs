@@ -13,22 +13,46 @@ use serde::Deserialize;
 
 use super::error::ServerError;
 
-/// Body of POST /ksql, /query and /query-stream.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Body of POST /ksql, /query and /query-stream. Fields Eddy does not know are ignored, as
+/// ksqlDB ignores them.
+#[derive(Debug)]
 pub struct StatementRequest {
-    /// The statements (`sql` as in ksqlDB's /query-stream).
-    #[serde(alias = "sql")]
+    /// The statements (`ksql`, or `sql` as in ksqlDB's /query-stream).
     pub ksql: String,
     /// Session properties (`SET` values) for these statements.
-    #[serde(default, rename = "streamsProperties", alias = "properties")]
     pub properties: BTreeMap<String, serde_json::Value>,
     /// Variables (`DEFINE`) for these statements.
-    #[serde(default, rename = "sessionVariables")]
     pub variables: BTreeMap<String, serde_json::Value>,
-    /// Accepted for ksqlDB compatibility; ignored.
-    #[serde(default, rename = "commandSequenceNumber")]
-    pub _sequence: Option<i64>,
+}
+
+/// The request as sent: ksqlDB's clients name the same things differently per endpoint.
+#[derive(Deserialize)]
+struct RawRequest {
+    #[serde(default)]
+    ksql: Option<String>,
+    #[serde(default)]
+    sql: Option<String>,
+    #[serde(default, rename = "streamsProperties")]
+    streams_properties: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default)]
+    properties: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default, rename = "sessionVariables")]
+    variables: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+impl StatementRequest {
+    /// Parses a request body; `properties` extend `streamsProperties`.
+    pub fn parse(body: &[u8]) -> Result<StatementRequest, ServerError> {
+        let raw: RawRequest =
+            serde_json::from_slice(body).map_err(|e| ServerError::BadRequest(format!("invalid request body: {e}")))?;
+        let ksql = raw
+            .ksql
+            .or(raw.sql)
+            .ok_or_else(|| ServerError::BadRequest("invalid request body: no \"ksql\" (or \"sql\") field with the statements".into()))?;
+        let mut properties = raw.streams_properties.unwrap_or_default();
+        properties.extend(raw.properties.unwrap_or_default());
+        Ok(StatementRequest { ksql, properties, variables: raw.variables.unwrap_or_default() })
+    }
 }
 
 /// A property or variable value as text (`"earliest"`, `5`, `true`).
@@ -159,4 +183,22 @@ pub fn plain_error(code: u16, message: &str) -> String {
     json_string(message, &mut s);
     s.push('}');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StatementRequest;
+
+    #[test]
+    fn requests_ignore_unknown_fields_and_take_either_name() {
+        let r = StatementRequest::parse(br#"{"ksql":"SHOW STREAMS;","sql":"other","extra":{"x":1},"commandSequenceNumber":4}"#).unwrap();
+        assert_eq!(r.ksql, "SHOW STREAMS;");
+        let r = StatementRequest::parse(br#"{"sql":"SELECT 1;","properties":{"a":"b"},"streamsProperties":{"a":"c","d":1}}"#).unwrap();
+        assert_eq!(r.ksql, "SELECT 1;");
+        assert_eq!(r.properties["a"], "b");
+        assert_eq!(r.properties["d"], 1);
+        let e = StatementRequest::parse(br#"{"properties":{}}"#).unwrap_err();
+        assert!(e.to_string().contains("no \"ksql\""), "{e}");
+        assert!(StatementRequest::parse(b"[1]").is_err());
+    }
 }

@@ -10,13 +10,18 @@
 pub mod auth;
 pub mod error;
 pub mod exec;
+pub mod h2c;
 pub mod http;
 pub mod inserts;
 pub mod json;
 pub mod metrics;
 pub mod pg;
+pub mod pgcatalog;
 pub mod pgcompat;
+pub mod pgparams;
+pub mod pgsql;
 pub mod pgtypes;
+pub mod query;
 pub mod registry;
 pub mod topics;
 
@@ -58,6 +63,8 @@ pub struct Shared {
     pub stats: Stats,
     /// Numbers pull-query ids.
     pub ids: AtomicU64,
+    /// Push queries streaming over HTTP, for `/close-query`.
+    pub running: query::Running,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -74,7 +81,7 @@ pub fn run(opts: &ServerOptions) -> Result<(), ServerError> {
         .thread_name("eddy-server")
         .build()
         .map_err(|e| ServerError::Unavailable(format!("cannot start the runtime: {e}")))?;
-    let shared = Arc::new(Shared { eddy: eddy.clone(), creds, stats: Stats::default(), ids: AtomicU64::new(0) });
+    let shared = Arc::new(Shared { eddy: eddy.clone(), creds, stats: Stats::default(), ids: AtomicU64::new(0), running: Default::default() });
     let result = rt.block_on(serve(shared, http_addr, pg_addr));
     // Stop queries with a final checkpoint even when a listener failed.
     let stopped = eddy.shutdown();

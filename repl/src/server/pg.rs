@@ -5,9 +5,11 @@
 //!   ("Stream created") come as notices; result rows as typed rows ([`super::pgtypes`]).
 //!   Push queries send each batch of rows as it arrives, until LIMIT or a cancel request
 //!   (psql's Ctrl-C), which ends them with SQLSTATE 57014.
-//! - Extended protocol (Parse/Bind/Describe/Execute): one statement per Parse, no parameters.
-//!   A row-returning statement has no schema before it runs, so Describe runs it and keeps the
-//!   result for the Execute that follows.
+//! - Extended protocol (Parse/Bind/Describe/Execute): one statement per Parse, with `$n`
+//!   parameters in text or binary format ([`super::pgparams`]). A row-returning statement has no
+//!   schema before it runs, so Describe runs it and keeps the result for the Execute that follows.
+//! - Queries on `pg_catalog` and `information_schema` are answered from Eddy's catalog
+//!   ([`super::pgsql`]), so drivers' and tools' schema browsers list streams and tables.
 //! - Password authentication (MD5) whenever the server has credentials.
 //! - PostgreSQL housekeeping (BEGIN, COMMIT, SET name = value, SHOW transaction_isolation,
 //!   SELECT 1, version()) is answered without the engine ([`super::pgcompat`]).
@@ -28,7 +30,7 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{send_ready_for_query, ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+    DataRowEncoder, DescribePortalResponse, DescribeResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
@@ -41,13 +43,14 @@ use pgwire::messages::simplequery::Query;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use planner::ast::Statement;
 use planner::parser::ParsedStatement;
-use planner::{Output, PushQuery, Session};
+use planner::{Output, PushQuery, RowSet, Session};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use super::exec::blocking;
 use super::metrics::GaugeGuard;
 use super::pgcompat::{recognize, Compat};
+use super::pgparams::{self, Placeholders};
 use super::pgtypes::{pg_type, value};
 use super::Shared;
 
@@ -339,18 +342,7 @@ impl Queries {
                 }
                 client.feed(PgWireBackendMessage::CommandComplete(tag(&statement).into())).await?;
             }
-            Output::Rows(rs) => {
-                let f = Arc::new(fields(&rs.schema, None));
-                client.feed(PgWireBackendMessage::RowDescription(RowDescription::new(f.iter().map(Into::into).collect()))).await?;
-                let mut n = 0;
-                for b in &rs.batches {
-                    for row in encode(b, &f)? {
-                        client.feed(PgWireBackendMessage::DataRow(row)).await?;
-                        n += 1;
-                    }
-                }
-                client.feed(PgWireBackendMessage::CommandComplete(Tag::new("SELECT").with_rows(n).into())).await?;
-            }
+            Output::Rows(rs) => self.send_rows(client, &rs).await?,
             Output::Stream(pq) => self.stream(client, pq).await?,
         }
         Ok(())
@@ -365,18 +357,29 @@ impl Queries {
     {
         match (c, c.rows()) {
             (Compat::Command(t), _) => client.feed(PgWireBackendMessage::CommandComplete(Tag::new(t).into())).await?,
-            (_, Some(rs)) => {
-                let f = Arc::new(fields(&rs.schema, None));
-                client.feed(PgWireBackendMessage::RowDescription(RowDescription::new(f.iter().map(Into::into).collect()))).await?;
-                for b in &rs.batches {
-                    for row in encode(b, &f)? {
-                        client.feed(PgWireBackendMessage::DataRow(row)).await?;
-                    }
-                }
-                client.feed(PgWireBackendMessage::CommandComplete(Tag::new("SELECT").with_rows(1).into())).await?;
-            }
+            (_, Some(rs)) => self.send_rows(client, &rs).await?,
             (_, None) => return Err(user_error("XX000", "cannot build the answer".into())),
         }
+        Ok(())
+    }
+
+    /// Writes a whole result: row description, rows, command tag.
+    async fn send_rows<C>(&self, client: &mut C, rs: &RowSet) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let f = Arc::new(fields(&rs.schema, None));
+        client.feed(PgWireBackendMessage::RowDescription(RowDescription::new(f.iter().map(Into::into).collect()))).await?;
+        let mut n = 0;
+        for b in &rs.batches {
+            for row in encode(b, &f)? {
+                client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                n += 1;
+            }
+        }
+        client.feed(PgWireBackendMessage::CommandComplete(Tag::new("SELECT").with_rows(n).into())).await?;
         Ok(())
     }
 
@@ -444,6 +447,12 @@ impl SimpleQueryHandler for Queries {
                     for text in texts.iter().filter(|t| !t.trim().is_empty()) {
                         r = match recognize(text) {
                             Some(c) => self.simple_compat(client, &c).await,
+                            None if super::pgsql::is_catalog_query(text, &self.shared.eddy.catalog()) => {
+                                match super::pgsql::run(&self.shared.eddy.catalog(), text).await {
+                                    Ok(rs) => self.send_rows(client, &rs).await,
+                                    Err(e) => Err(e),
+                                }
+                            }
                             None => match planner::parser::parse(text) {
                                 Ok(statements) => {
                                     let mut r = Ok(());
@@ -497,35 +506,100 @@ pub enum PgStatement {
     Eddy(ParsedStatement),
     /// A housekeeping statement, with its text.
     Compat(String, Compat),
+    /// A query on the system catalogs.
+    Catalog(String),
+    /// A statement with `$n` parameters: its text, where they are, and their types.
+    Params {
+        /// The text.
+        sql: String,
+        /// Where the parameters are.
+        placeholders: Placeholders,
+        /// Their types: declared by the client, else inferred.
+        types: Vec<Type>,
+    },
+}
+
+/// What one statement text (without parameters) is.
+fn classify(shared: &Shared, sql: &str) -> PgWireResult<Option<PgStatement>> {
+    if let Some(c) = recognize(sql) {
+        return Ok(Some(PgStatement::Compat(sql.to_string(), c)));
+    }
+    if super::pgsql::is_catalog_query(sql, &shared.eddy.catalog()) {
+        return Ok(Some(PgStatement::Catalog(sql.to_string())));
+    }
+    let mut statements = planner::parser::parse(sql).map_err(|e| plan_error(&e))?;
+    match statements.len() {
+        0 => Ok(None),
+        1 => Ok(Some(PgStatement::Eddy(statements.pop().expect("one statement")))),
+        _ => Err(user_error("42601", "cannot insert multiple commands into a prepared statement".into())),
+    }
+}
+
+/// The statement a portal runs: parameters written in as literals.
+fn bind(shared: &Shared, st: &PgStatement, format: &Format, params: &[Option<Bytes>]) -> PgWireResult<Option<Arc<PgStatement>>> {
+    let PgStatement::Params { sql, placeholders, types } = st else { return Err(user_error("XX000", "not a statement with parameters".into())) };
+    if params.len() < placeholders.count {
+        return Err(user_error(
+            "08P01",
+            format!("bind message supplies {} parameters, but prepared statement requires {}", params.len(), placeholders.count),
+        ));
+    }
+    let values = (0..placeholders.count)
+        .map(|i| pgparams::literal(i + 1, &types[i], format.is_binary(i), params[i].as_deref()))
+        .collect::<PgWireResult<Vec<_>>>()?;
+    Ok(classify(shared, &pgparams::substitute(sql, placeholders, &values))?.map(Arc::new))
+}
+
+/// Placeholder values of the right types, to learn a parameterized query's columns before Bind.
+fn sample_values(types: &[Type]) -> Vec<String> {
+    types
+        .iter()
+        .map(|t| match *t {
+            Type::INT2 | Type::INT4 | Type::INT8 | Type::OID | Type::NUMERIC => "0".to_string(),
+            Type::FLOAT4 | Type::FLOAT8 => "CAST(0 AS DOUBLE)".to_string(),
+            Type::BOOL => "FALSE".to_string(),
+            _ => "''".to_string(),
+        })
+        .collect()
 }
 
 /// Parses one statement per Parse message.
-struct Parser;
+struct Parser {
+    shared: Arc<Shared>,
+}
 
 #[async_trait]
 impl QueryParser for Parser {
     type Statement = Arc<PgStatement>;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
         if sql.len() > super::exec::MAX_STATEMENT {
             return Err(user_error("54000", format!("statement text is larger than the limit of {} bytes", super::exec::MAX_STATEMENT)));
         }
-        if let Some(c) = recognize(sql) {
-            return Ok(Some(Arc::new(PgStatement::Compat(sql.to_string(), c))));
+        let placeholders = pgparams::scan(sql);
+        if placeholders.count > 0 {
+            let inferred = pgparams::infer(sql, &placeholders, &self.shared.eddy.catalog());
+            let types = inferred
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| match types.get(i) {
+                    Some(Some(declared)) if *declared != Type::UNKNOWN => declared.clone(),
+                    _ => t,
+                })
+                .collect();
+            return Ok(Some(Arc::new(PgStatement::Params { sql: sql.to_string(), placeholders, types })));
         }
-        let mut statements = planner::parser::parse(sql).map_err(|e| plan_error(&e))?;
-        match statements.len() {
-            0 => Ok(None),
-            1 => Ok(Some(Arc::new(PgStatement::Eddy(statements.pop().expect("one statement"))))),
-            _ => Err(user_error("42601", "cannot insert multiple commands into a prepared statement".into())),
-        }
+        Ok(classify(&self.shared, sql)?.map(Arc::new))
     }
 
-    fn get_parameter_types(&self, _stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        Ok(Vec::new())
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        Ok(match stmt.as_ref() {
+            PgStatement::Params { types, .. } => types.clone(),
+            _ => Vec::new(),
+        })
     }
 
     fn get_result_schema(&self, _stmt: &Self::Statement, _format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
@@ -539,6 +613,26 @@ impl Queries {
         let st = match st {
             PgStatement::Eddy(st) => st,
             PgStatement::Compat(_, c) => return Ok(c.rows().map(|rs| fields(&rs.schema, format)).unwrap_or_default()),
+            PgStatement::Catalog(sql) => {
+                let rs = super::pgsql::run(&self.shared.eddy.catalog(), sql).await?;
+                let f = fields(&rs.schema, format);
+                *conn.described.lock() = Some((id.to_string(), Output::Rows(rs)));
+                return Ok(f);
+            }
+            PgStatement::Params { sql, placeholders, types } => {
+                // Before Bind: learn the columns from sample values; only pull queries and
+                // catalog queries run for that (a push query would start streaming).
+                let sample = pgparams::substitute(sql, placeholders, &sample_values(types));
+                return match classify(&self.shared, &sample) {
+                    Ok(Some(PgStatement::Catalog(sql))) => {
+                        Ok(super::pgsql::run(&self.shared.eddy.catalog(), &sql).await.map(|rs| fields(&rs.schema, format)).unwrap_or_default())
+                    }
+                    Ok(Some(PgStatement::Eddy(p))) if matches!(&p.statement, Statement::Query(q) if q.emit.is_none()) => {
+                        Ok(self.execute(conn, p).await.ok().and_then(|o| schema_of(&o)).map(|s| fields(&s, format)).unwrap_or_default())
+                    }
+                    _ => Ok(Vec::new()),
+                };
+            }
         };
         if !read_only(&st.statement) {
             return Ok(Vec::new());
@@ -560,7 +654,8 @@ impl Queries {
 fn early_key(id: &str, st: &PgStatement) -> String {
     match st {
         PgStatement::Eddy(st) => format!("{id}\0{}", st.text),
-        PgStatement::Compat(text, _) => format!("{id}\0{text}"),
+        PgStatement::Compat(text, _) | PgStatement::Catalog(text) => format!("{id}\0{text}"),
+        PgStatement::Params { sql, .. } => format!("{id}\0{sql}"),
     }
 }
 
@@ -578,7 +673,7 @@ impl ExtendedQueryHandler for Queries {
     type QueryParser = Parser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        Arc::new(Parser)
+        Arc::new(Parser { shared: self.shared.clone() })
     }
 
     async fn do_describe_statement<C>(&self, client: &mut C, target: &StoredStatement<Self::Statement>) -> PgWireResult<DescribeStatementResponse>
@@ -603,7 +698,14 @@ impl ExtendedQueryHandler for Queries {
     {
         let conn = self.conn(client);
         let st = &portal.statement;
-        let f = self.describe(&conn, &early_key(&st.id, &st.statement), &st.statement, Some(&portal.result_column_format)).await?;
+        let bound = match st.statement.as_ref() {
+            PgStatement::Params { .. } => match bind(&self.shared, &st.statement, &portal.parameter_format, &portal.parameters)? {
+                Some(b) => b,
+                None => return Ok(DescribePortalResponse::no_data()),
+            },
+            _ => st.statement.clone(),
+        };
+        let f = self.describe(&conn, &early_key(&st.id, &bound), &bound, Some(&portal.result_column_format)).await?;
         Ok(DescribePortalResponse::new(f))
     }
 
@@ -614,14 +716,39 @@ impl ExtendedQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if !portal.parameters.is_empty() {
-            return Err(user_error("0A000", "statements with parameters are not supported".into()));
-        }
         let conn = self.conn(client);
         let st = &portal.statement;
         let format = &portal.result_column_format;
-        let parsed = match st.statement.as_ref() {
+        let bound = match st.statement.as_ref() {
+            PgStatement::Params { .. } => match bind(&self.shared, &st.statement, &portal.parameter_format, &portal.parameters)? {
+                Some(b) => b,
+                None => return Ok(Response::EmptyQuery),
+            },
+            _ => st.statement.clone(),
+        };
+        let key = early_key(&st.id, &bound);
+        let parsed = match bound.as_ref() {
             PgStatement::Eddy(p) => p,
+            PgStatement::Params { .. } => return Err(user_error("XX000", "parameters left after Bind".into())),
+            PgStatement::Catalog(sql) => {
+                let early = {
+                    let mut d = conn.described.lock();
+                    match d.take() {
+                        Some((id, Output::Rows(rs))) if id == key => Some(rs),
+                        other => {
+                            *d = other;
+                            None
+                        }
+                    }
+                };
+                let rs = match early {
+                    Some(rs) => rs,
+                    None => super::pgsql::run(&self.shared.eddy.catalog(), sql).await?,
+                };
+                let f = Arc::new(fields(&rs.schema, Some(format)));
+                let rows: Vec<_> = rs.batches.iter().map(|b| encode(b, &f)).collect::<PgWireResult<Vec<_>>>()?.into_iter().flatten().map(Ok).collect();
+                return Ok(Response::Query(QueryResponse::new(f, futures::stream::iter(rows))));
+            }
             PgStatement::Compat(_, Compat::Command(t)) => return Ok(Response::Execution(Tag::new(t))),
             PgStatement::Compat(_, c) => {
                 let rs = c.rows().ok_or_else(|| user_error("XX000", "cannot build the answer".into()))?;
@@ -633,7 +760,7 @@ impl ExtendedQueryHandler for Queries {
         let early = {
             let mut d = conn.described.lock();
             match d.take() {
-                Some((id, out)) if id == early_key(&st.id, &st.statement) => Some(out),
+                Some((id, out)) if id == key => Some(out),
                 other => {
                     *d = other;
                     None

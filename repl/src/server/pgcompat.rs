@@ -75,6 +75,11 @@ const SETTINGS: &[(&[&str], &str, &str)] = &[
     (&["max_identifier_length"], "max_identifier_length", "63"),
 ];
 
+/// The settings `SHOW` and `pg_settings` report: (name, value).
+pub fn settings() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SETTINGS.iter().map(|(_, column, value)| (*column, *value))
+}
+
 /// `SHOW name` of a PostgreSQL setting.
 fn show(name: &str) -> Option<Compat> {
     let name = name.to_ascii_lowercase();

@@ -18,8 +18,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -67,12 +66,14 @@ struct Rec {
 }
 
 /// Serves one request.
-pub async fn serve(shared: &Arc<Shared>, req: Request<Incoming>, path: &str) -> Response<Body> {
+pub async fn serve<B: super::http::ReqBody>(shared: &Arc<Shared>, req: Request<B>, path: &str) -> Response<Body> {
     let method = req.method().as_str().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return error(413, &format!("request body over {MAX_BODY} bytes")),
+    // Read as every endpoint reads (a body over the limit is drained, then refused).
+    let body = match super::http::read_body(req.into_body(), MAX_BODY).await {
+        Ok(b) => b,
+        Err(super::error::ServerError::TooLarge { .. }) => return error(413, &format!("request body over {MAX_BODY} bytes")),
+        Err(e) => return error(400, &e.to_string()),
     };
     let eddy = shared.eddy.clone();
     let segments: Vec<String> = path.trim_start_matches('/').split('/').map(str::to_string).collect();
