@@ -1,6 +1,7 @@
 //! Load test of `eddy server`: pull-query throughput and latency with many concurrent clients
 //! over HTTP and over the PostgreSQL protocol, then push-query clients while a persistent query
-//! keeps processing new rows.
+//! keeps processing new rows, then one push query delivering `--stream-rows` rows to one client
+//! over HTTP/2 (as ksqlDB's clients read /query-stream), against HTTP/1.1 in the same run.
 //!
 //! ```text
 //! cargo build --release -p eddy && cargo run --release -p eddy-benches --bin serverload -- \
@@ -38,6 +39,9 @@ struct Args {
     /// Rows per second appended during the push phase.
     #[arg(long, default_value_t = 2000)]
     rate: u64,
+    /// Rows of the single-client push query (HTTP/2 and HTTP/1.1); 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    stream_rows: u64,
     /// The eddy binary (default: next to this one).
     #[arg(long)]
     eddy: Option<PathBuf>,
@@ -316,6 +320,9 @@ fn main() -> Result<()> {
         bail!("{} is missing: build it first (cargo build --release -p eddy) or pass --eddy", eddy.display());
     }
     let dir = tempfile::tempdir()?;
+    if args.stream_rows > 0 {
+        prefill(dir.path(), args.stream_rows)?;
+    }
     let s = start(&eddy, dir.path())?;
     let agent = new_agent();
     let ksql = |sql: &str| post(&agent, &format!("{}/ksql", s.http), &serde_json::json!({ "ksql": sql, "streamsProperties": { "auto.offset.reset": "earliest" } }).to_string());
@@ -333,5 +340,65 @@ fn main() -> Result<()> {
     http_pulls(&s, args.clients, args.seconds, args.keys).print(&format!("HTTP pull, {} clients", args.clients));
     pg_pulls(&s, args.clients, args.seconds, args.keys)?.print(&format!("pgwire pull, {} clients", args.clients));
     push_phase(&s, &args)?;
+    if args.stream_rows > 0 {
+        stream_phase(&s, args.stream_rows)?;
+    }
+    Ok(())
+}
+
+/// Writes `rows` records into stream WIDE before the server starts.
+fn prefill(dir: &std::path::Path, rows: u64) -> Result<()> {
+    let eddy = planner::Eddy::open(dir, engine::EngineConfig::default())?;
+    let log = eddy.engine().log().clone();
+    log.create_topic("wide", &storage::TopicConfig::new(1))?;
+    eddy_benches::load_topic(&*log, "wide", 1, rows, &mut eddy_benches::Rng::new(3), |id, rng| {
+        (id as i64, format!(r#"{{"k":"key_{}","v":{}}}"#, id % 1000, rng.below(1000)), 1_700_000_000_000 + id as i64)
+    })?;
+    eddy.session().execute_all("CREATE STREAM wide (id BIGINT KEY, k STRING, v BIGINT) WITH (KAFKA_TOPIC='wide', VALUE_FORMAT='JSON');")?;
+    eddy.shutdown()?;
+    Ok(())
+}
+
+/// One push query of `rows` rows to one client: HTTP/1.1 (the baseline), then HTTP/2.
+fn stream_phase(s: &Server, rows: u64) -> Result<()> {
+    let body = serde_json::json!({ "sql": format!("SELECT * FROM wide EMIT CHANGES LIMIT {rows};"), "properties": { "auto.offset.reset": "earliest" } }).to_string();
+    let t = Instant::now();
+    let resp = new_agent().post(format!("{}/query-stream", s.http)).header("content-type", "application/json").send(&body)?;
+    let mut n = 0u64;
+    for line in BufReader::new(resp.into_body().into_reader()).lines() {
+        if line?.starts_with('[') {
+            n += 1;
+        }
+    }
+    let h1 = t.elapsed();
+    println!("push query, one client, HTTP/1.1: {n} rows in {:.2} s, {:.0} rows/s", h1.as_secs_f64(), n as f64 / h1.as_secs_f64());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let addr = s.http.trim_start_matches("http://").to_string();
+    let (n2, h2) = rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(&addr).await?;
+        let (send, conn) = h2::client::handshake(tcp).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = http::Request::builder().method("POST").uri(format!("http://{addr}/query-stream")).header("content-type", "application/json").body(())?;
+        let t = Instant::now();
+        let mut send = send.ready().await?;
+        let (resp, mut out) = send.send_request(req, false)?;
+        out.send_data(bytes::Bytes::from(body), true)?;
+        let mut recv = resp.await?.into_body();
+        let mut lines = 0u64;
+        while let Some(d) = recv.data().await {
+            let d = d?;
+            let _ = recv.flow_control().release_capacity(d.len());
+            lines += d.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        anyhow::Ok((lines.saturating_sub(1), t.elapsed()))
+    })?;
+    println!(
+        "push query, one client, HTTP/2:   {n2} rows in {:.2} s, {:.0} rows/s ({:.2}x HTTP/1.1)",
+        h2.as_secs_f64(),
+        n2 as f64 / h2.as_secs_f64(),
+        h1.as_secs_f64() / h2.as_secs_f64()
+    );
     Ok(())
 }
