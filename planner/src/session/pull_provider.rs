@@ -317,13 +317,13 @@ pub fn table_schema(def: &SourceDef, prefix: &str) -> SchemaRef {
         fields.push(Field::new(format!("{prefix}{}", c.name), c.data_type.clone(), true));
     }
     if def.window.is_some() {
-        for w in crate::plan::source::WINDOW_COLUMNS {
+        for w in crate::plan::names::WINDOW_COLUMNS {
             fields.push(Field::new(format!("{prefix}{w}"), DataType::Int64, true));
         }
     }
     for c in def.value_columns() {
         fields.push(Field::new(format!("{prefix}{}", c.name), c.data_type.clone(), true));
     }
-    fields.push(Field::new(format!("{prefix}{}", crate::plan::source::ROWTIME), DataType::Int64, true));
+    fields.push(Field::new(format!("{prefix}{}", crate::plan::names::ROWTIME), DataType::Int64, true));
     Arc::new(Schema::new(fields))
 }

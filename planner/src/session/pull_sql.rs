@@ -167,7 +167,7 @@ impl Session {
                         SelectItem::QualifiedWildcard(kind, _) => Some(norm_text_of(kind)),
                         _ => None,
                     };
-                    for c in scope.columns.iter().filter(|c| c.name != crate::plan::source::ROWTIME) {
+                    for c in scope.columns.iter().filter(|c| c.name != crate::plan::names::ROWTIME) {
                         let q_name = c.qualifier.clone().unwrap_or_default();
                         if qualified.as_ref().is_some_and(|w| !w.eq_ignore_ascii_case(&q_name)) {
                             continue;

@@ -16,6 +16,7 @@ const HONOURED: &[&str] = &[
     "statestore.cache.max.bytes",
     "checkpoint.interval.ms",
     "eddy.pull.timeout.ms",
+    "eddy.pull.max.scanned.rows",
     "ksql.output.topic.name.prefix",
     "ksql.persistence.default.format.key",
     "ksql.persistence.default.format.value",
