@@ -630,6 +630,16 @@ impl Engine {
     /// Waits until the given queries (all when `None`) have processed every record that was in
     /// their input partitions, also records produced meanwhile by upstream queries in the set.
     pub fn wait_caught_up(&self, ids: Option<&[String]>, timeout: Duration) -> Result<()> {
+        self.wait_inputs(ids, timeout, false)
+    }
+
+    /// Like [`Engine::wait_caught_up`], against the ends the input partitions have when called:
+    /// records appended later are not waited for, so a scan ends while writers keep writing.
+    pub fn wait_read_to_current_end(&self, ids: Option<&[String]>, timeout: Duration) -> Result<()> {
+        self.wait_inputs(ids, timeout, true)
+    }
+
+    fn wait_inputs(&self, ids: Option<&[String]>, timeout: Duration, once: bool) -> Result<()> {
         let deadline = Instant::now() + timeout;
         // Over a backend whose instances share a query's partitions, the tasks running elsewhere
         // are followed here as copies: wait for those too, and for the tasks owned here to run.
@@ -700,6 +710,9 @@ impl Engine {
                     return Err(EngineError::Timeout { what: "queries to catch up".into(), ms: timeout.as_millis() as u64 });
                 }
                 std::thread::sleep(Duration::from_millis(1));
+            }
+            if once {
+                return Ok(());
             }
             previous = Some(targets);
         }

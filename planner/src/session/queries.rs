@@ -402,11 +402,12 @@ impl Session {
             }
         });
         if !push {
-            // A scan: read what is there now, then end.
+            // A scan: read what is there now (what the queries writing the stream wrote from
+            // what was in their inputs), then end, also while writers keep writing.
             let (e, sid, timeout) = (engine.clone(), id.clone(), self.pull_timeout());
             std::thread::spawn(move || {
-                let _ = e.wait_caught_up(None, timeout);
-                let _ = e.wait_caught_up(Some(std::slice::from_ref(&sid)), timeout);
+                let _ = e.wait_read_to_current_end(None, timeout);
+                let _ = e.wait_read_to_current_end(Some(std::slice::from_ref(&sid)), timeout);
                 let _ = e.stop_query(&sid, false);
             });
         }
