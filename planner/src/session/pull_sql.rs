@@ -18,7 +18,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::DataFusionError;
 use datafusion::datasource::provider_as_source;
-use datafusion::logical_expr::{lit, AggregateUDF, Expr, JoinType, LogicalPlanBuilder, SortExpr};
+use datafusion::logical_expr::{lit, AggregateUDF, Expr, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::{Expr as AstExpr, SelectItem};
 
@@ -36,10 +36,99 @@ use crate::parser::norm_ident;
 /// True when a pull query on a table needs the full-SQL planner: joins, GROUP BY, HAVING or
 /// aggregate calls.
 pub(crate) fn needs_full_sql(q: &Query) -> bool {
+    let select = q.select.iter().filter_map(|i| match i {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+        _ => None,
+    });
     !q.joins.is_empty()
         || !q.group_by.is_empty()
         || q.having.is_some()
-        || q.select.iter().any(|i| matches!(i, SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } if contains_aggregate(e)))
+        || select.clone().any(contains_aggregate)
+        || select.chain(q.selection.iter()).any(contains_subquery)
+}
+
+/// True when `e` holds a subquery (`(SELECT ...)`, `IN (SELECT ...)`, `EXISTS (...)`).
+fn contains_subquery(e: &AstExpr) -> bool {
+    let r = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| match x {
+        AstExpr::Subquery(_) | AstExpr::InSubquery { .. } | AstExpr::Exists { .. } => std::ops::ControlFlow::Break(()),
+        _ => std::ops::ControlFlow::Continue(()),
+    });
+    r.is_break()
+}
+
+/// What a subquery of a pull query is used as.
+enum SubKind {
+    /// `(SELECT x ...)`: a value.
+    Scalar,
+    /// `e [NOT] IN (SELECT ...)`.
+    In { expr: AstExpr, negated: bool },
+    /// `[NOT] EXISTS (SELECT ...)`.
+    Exists { negated: bool },
+}
+
+/// A subquery taken out of an expression; `_sq<i>` stands for it there.
+struct Sub {
+    query: datafusion::sql::sqlparser::ast::Query,
+    kind: SubKind,
+}
+
+/// Replaces the subqueries of `e` (outermost first, their insides untouched) with `_sq<i>`.
+fn extract_subqueries(e: &mut AstExpr, subs: &mut Vec<Sub>) {
+    use datafusion::sql::sqlparser::ast::{Ident, VisitMut, VisitorMut};
+    struct Extract<'a>(&'a mut Vec<Sub>);
+    impl VisitorMut for Extract<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut AstExpr) -> std::ops::ControlFlow<()> {
+            let kind_query = match e {
+                AstExpr::Subquery(q) => Some((SubKind::Scalar, (**q).clone())),
+                AstExpr::InSubquery { expr, subquery, negated } => Some((SubKind::In { expr: (**expr).clone(), negated: *negated }, (**subquery).clone())),
+                AstExpr::Exists { subquery, negated } => Some((SubKind::Exists { negated: *negated }, (**subquery).clone())),
+                _ => None,
+            };
+            if let Some((kind, query)) = kind_query {
+                *e = AstExpr::Identifier(Ident::new(format!("_sq{}", self.0.len())));
+                self.0.push(Sub { query, kind });
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let _ = e.visit(&mut Extract(subs));
+}
+
+/// `t` with each `_sq<i>` column made the DataFusion subquery it stands for.
+fn fill_subqueries(t: Typed, subs: &[Sub], plans: &[Arc<LogicalPlan>], binder: &Binder<'_>) -> Result<Typed> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::expr::{Exists, InSubquery};
+    use datafusion::logical_expr::Subquery;
+    if subs.is_empty() {
+        return Ok(t);
+    }
+    let sub = |i: usize| Subquery { subquery: plans[i].clone(), outer_ref_columns: vec![], spans: Default::default() };
+    let mut failed = None;
+    let expr = t
+        .expr
+        .transform(|e| {
+            let Expr::Column(c) = &e else { return Ok(Transformed::no(e)) };
+            let Some(i) = c.name.strip_prefix("_sq").and_then(|n| n.parse::<usize>().ok()).filter(|i| *i < subs.len()) else {
+                return Ok(Transformed::no(e));
+            };
+            Ok(Transformed::yes(match &subs[i].kind {
+                SubKind::Scalar => Expr::ScalarSubquery(sub(i)),
+                SubKind::Exists { negated } => Expr::Exists(Exists { subquery: sub(i), negated: *negated }),
+                SubKind::In { expr, negated } => match binder.bind(expr) {
+                    Ok(left) => Expr::InSubquery(InSubquery::new(Box::new(left.expr), sub(i), *negated)),
+                    Err(err) => {
+                        failed = Some(err);
+                        e
+                    }
+                },
+            }))
+        })?
+        .data;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Typed::new(expr, t.dt)),
+    }
 }
 
 fn df_error(e: DataFusionError) -> PlanError {
@@ -83,6 +172,18 @@ fn strip_nested(e: &AstExpr) -> &AstExpr {
 impl Session {
     /// Runs a pull query with joins or aggregates (see the module docs).
     pub(crate) fn pull_sql(&mut self, q: &Query) -> Result<Output> {
+        self.pull_catch_up(&q.from.name)?;
+        let budget = Arc::new(ScanBudget { scanned: AtomicU64::new(0), limit: self.max_scanned_rows() });
+        let plan = self.plan_pull(q, &budget)?;
+        // The plan's schema: a result without rows still has its columns.
+        let schema = Arc::new(plan.schema().as_arrow().clone());
+        let batches = run_plan(plan)?;
+        Ok(Output::Rows(RowSet { schema, batches }))
+    }
+
+    /// The DataFusion plan of a pull query (or of a subquery in one), its tables read against
+    /// `budget`.
+    fn plan_pull(&mut self, q: &Query, budget: &Arc<ScanBudget>) -> Result<LogicalPlan> {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
         let mut defs: Vec<(SourceDef, String)> = Vec::new();
@@ -106,10 +207,7 @@ impl Session {
         if q.joins.iter().any(|j| j.within.is_some()) {
             return Err(invalid("WITHIN is for joins of two streams; a join of tables has no window"));
         }
-        self.pull_catch_up(&defs[0].0.name)?;
-
         let engine = inner.engine.clone();
-        let budget = Arc::new(ScanBudget { scanned: AtomicU64::new(0), limit: self.max_scanned_rows() });
         let mut scope = Scope::default();
         let mut fields: Vec<Field> = Vec::new();
         let mut builder: Option<LogicalPlanBuilder> = None;
@@ -143,8 +241,52 @@ impl Session {
             });
         }
         let mut builder = builder.expect("at least one table");
+        // Subqueries become placeholder columns while binding, then DataFusion subqueries.
+        let mut q = q.clone();
+        let mut subs = Vec::new();
+        if let Some(w) = q.selection.as_mut() {
+            extract_subqueries(w, &mut subs);
+        }
+        let in_where = subs.len();
+        for item in q.select.iter_mut() {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                extract_subqueries(e, &mut subs);
+            }
+        }
+        let mut planned = Vec::new();
+        for (i, sub) in subs.iter().enumerate() {
+            let text = format!("{};", sub.query);
+            let parsed = crate::parser::parse(&text)?;
+            let Some(crate::ast::Statement::Query(sq)) = parsed.into_iter().next().map(|p| p.statement) else {
+                return Err(invalid(format!("a subquery must be a query: {}", sub.query)));
+            };
+            if sq.emit.is_some() {
+                return Err(invalid("a subquery of a pull query is a pull query: it cannot EMIT CHANGES"));
+            }
+            let plan = self.plan_pull(&sq, budget).map_err(|e| match e {
+                PlanError::UnknownObject { kind: "column", name } => {
+                    invalid(format!("unknown column {name} in a subquery: subqueries that refer to the outer query are not supported"))
+                }
+                other => other,
+            })?;
+            let dt = match &sub.kind {
+                SubKind::Scalar => {
+                    if plan.schema().fields().len() != 1 {
+                        return Err(invalid(format!("a subquery used as a value must select one column: {}", sub.query)));
+                    }
+                    plan.schema().field(0).data_type().clone()
+                }
+                SubKind::In { .. } | SubKind::Exists { .. } => DataType::Boolean,
+            };
+            let name = format!("_sq{i}");
+            scope.columns.push(ScopeColumn { qualifier: None, name: name.clone(), field: name.clone(), data_type: dt.clone() });
+            fields.push(Field::new(&name, dt, true));
+            planned.push(Arc::new(plan));
+        }
+        let q = &q;
         let input_schema = Schema::new(fields);
         let binder = Binder::new(&scope, &input_schema, &catalog.types, &inner.functions)?;
+        let fill = |t: Typed| -> Result<Typed> { fill_subqueries(t, &subs, &planned, &binder) };
         if let Some(w) = &q.selection {
             if contains_aggregate(w) {
                 return Err(invalid("Aggregate functions are not allowed in WHERE: use HAVING"));
@@ -153,7 +295,7 @@ impl Session {
             if t.dt != DataType::Boolean && t.dt != DataType::Null {
                 return Err(invalid(format!("WHERE must be a BOOLEAN expression, but {w} is {}", crate::types::type_name(&t.dt))));
             }
-            builder = builder.filter(predicate(t.cast_to(&DataType::Boolean)).expr)?;
+            builder = builder.filter(predicate(fill(t)?.cast_to(&DataType::Boolean)).expr)?;
         }
 
         // The select list, as (expression, alias); a star lists every table's columns.
@@ -183,14 +325,17 @@ impl Session {
             }
         }
 
-        let aggregating = needs_full_sql(q) && (!q.group_by.is_empty() || q.having.is_some() || select.iter().any(|(e, _)| contains_aggregate(e)));
+        let aggregating = !q.group_by.is_empty() || q.having.is_some() || select.iter().any(|(e, _)| contains_aggregate(e));
+        if aggregating && subs.len() > in_where {
+            return Err(PlanError::Unsupported { feature: "subqueries in the select list of an aggregation".into() });
+        }
         let mut generated = 0;
         let (items, order, mut builder) = if aggregating {
             self.plan_aggregation(q, &select, &binder, builder, &mut generated)?
         } else {
             let mut items = Vec::new();
             for (e, alias) in &select {
-                items.push((output_name(e, alias.as_deref(), &mut generated), binder.bind(e)?));
+                items.push((output_name(e, alias.as_deref(), &mut generated), fill(binder.bind(e)?)?));
             }
             let order = bind_order(q, &items, &binder)?;
             (items, order, builder)
@@ -210,11 +355,7 @@ impl Session {
             let dt = if t.dt == DataType::Null { DataType::Utf8 } else { t.dt.clone() };
             exprs.push(t.cast_to(&dt).expr.alias(name));
         }
-        let plan = builder.project(exprs)?.build()?;
-        // The plan's schema: a result without rows still has its columns.
-        let schema = Arc::new(plan.schema().as_arrow().clone());
-        let batches = run_plan(plan)?;
-        Ok(Output::Rows(RowSet { schema, batches }))
+        Ok(builder.project(exprs)?.build()?)
     }
 
     /// GROUP BY, aggregates and HAVING: the aggregation node, then the select list and ORDER BY
