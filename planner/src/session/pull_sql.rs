@@ -86,7 +86,8 @@ fn extract_subqueries(e: &mut AstExpr, subs: &mut Vec<Sub>) {
                 _ => None,
             };
             if let Some((kind, query)) = kind_query {
-                *e = AstExpr::Identifier(Ident::new(format!("_sq{}", self.0.len())));
+                // Quoted, so that binding keeps its case (`_sq<i>`, the scope column added for it).
+                *e = AstExpr::Identifier(Ident::with_quote('`', format!("_sq{}", self.0.len())));
                 self.0.push(Sub { query, kind });
             }
             std::ops::ControlFlow::Continue(())
