@@ -226,3 +226,40 @@ pub fn run(backend: &mut Box<dyn Backend>, place: &str, history_dir: &Path, mode
     let _ = editor.save_history(&history);
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_commands_need_no_semicolon() {
+        for c in ["help", "exit", "quit;", "history", "output", "output json", "OUTPUT TABULAR", "version", "server", "server http://h:1", "spool /tmp/x", "spool off", "clear"] {
+            assert!(is_command(c), "{c}");
+        }
+        for s in ["SELECT 1;", "output_table", "output foo", "SHOW STREAMS;"] {
+            assert!(!is_command(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn output_and_spool_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let eddy = planner::Eddy::open(&dir.path().join("data"), engine::EngineConfig::default()).unwrap();
+        let mut backend: Box<dyn Backend> = Box::new(crate::backend::Embedded::new(&eddy, "data".into()).unwrap());
+        let mut printer = Printer::new(OutputMode::Table);
+        assert!(matches!(command("output json", &mut backend, &mut printer, &[]), After::Continue));
+        assert_eq!(printer.mode(), OutputMode::Json);
+        assert!(matches!(command("OUTPUT TABULAR", &mut backend, &mut printer, &[]), After::Continue));
+        assert_eq!(printer.mode(), OutputMode::Table);
+        let file = dir.path().join("spool.txt");
+        command(&format!("spool {}", file.display()), &mut backend, &mut printer, &[]);
+        printer.spool_statement("SHOW STREAMS;");
+        printer.message("Stream created");
+        command("spool off", &mut backend, &mut printer, &[]);
+        printer.message("after the spool");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "ksql> SHOW STREAMS;\nStream created\n");
+        assert!(matches!(command("exit", &mut backend, &mut printer, &[]), After::Exit));
+        drop(backend);
+        eddy.shutdown().unwrap();
+    }
+}

@@ -135,7 +135,9 @@ impl P<'_> {
             let _ = self.p.consume_token(&Token::Comma);
         }
         while self.p.peek_token_ref().token != Token::RParen {
-            if self.eat_kw("SIZE") {
+            // `TUMBLING (7 DAYS)`, as ksqlDB's reference writes it: a size without SIZE.
+            let bare_size = kind != "SESSION" && size.is_none() && matches!(self.p.peek_token_ref().token, Token::Number(_, _));
+            if bare_size || self.eat_kw("SIZE") {
                 size = Some(parse_duration(&mut self.p)?);
             } else if self.eat_kws(&["ADVANCE", "BY"]) {
                 advance = Some(parse_duration(&mut self.p)?);
