@@ -268,6 +268,10 @@ impl Session {
                 PlanError::UnknownObject { kind: "column", name } => {
                     invalid(format!("unknown column {name} in a subquery: subqueries that refer to the outer query are not supported"))
                 }
+                // `s.col` with `s` an alias of the outer query.
+                PlanError::Invalid(m) if m.ends_with("is not a valid stream/table name or alias") => {
+                    invalid(format!("{m} in a subquery: subqueries that refer to the outer query are not supported"))
+                }
                 other => other,
             })?;
             let dt = match &sub.kind {
