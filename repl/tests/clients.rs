@@ -4,6 +4,9 @@
 //! into a venv whose interpreter `EDDY_PYTHON` names). Without `EDDY_PYTHON` these tests fail
 //! under `CI=true` and are skipped, loudly, elsewhere.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::path::Path;

@@ -2,6 +2,9 @@
 //! the HTTP/1.1 port, `/query-stream` in its delimited and JSON forms, `/inserts-stream`,
 //! `/close-query`, and a stream reset in the middle of a push query, which ends that query only.
 
+// An integration test: its helpers may unwrap too (a panic is a failed test).
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::process::Command;
