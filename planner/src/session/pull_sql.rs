@@ -56,6 +56,11 @@ fn contains_subquery(e: &AstExpr) -> bool {
     r.is_break()
 }
 
+/// A pull query's output columns (name, typed expression), its ORDER BY, and the plan so far.
+type Projected = (Vec<(String, Typed)>, Vec<SortExpr>, LogicalPlanBuilder);
+
+// One per subquery of a pull query, short-lived: the size of the `IN` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 /// What a subquery of a pull query is used as.
 enum SubKind {
     /// `(SELECT x ...)`: a value.
@@ -372,7 +377,7 @@ impl Session {
         binder: &Binder<'_>,
         builder: LogicalPlanBuilder,
         generated: &mut usize,
-    ) -> Result<(Vec<(String, Typed)>, Vec<SortExpr>, LogicalPlanBuilder)> {
+    ) -> Result<Projected> {
         let inner = self.eddy.inner.clone();
         let catalog = inner.catalog.read().clone();
         let group_by: Vec<AstExpr> = match q.group_by.as_slice() {

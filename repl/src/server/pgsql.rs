@@ -256,7 +256,7 @@ fn rewrite(st: &mut Statement, empty: &HashSet<String>) {
     });
     let _ = visit_expressions_mut(st, |e| {
         let replaced = match e {
-            Expr::Cast { kind, expr, data_type, .. } if matches!(kind, CastKind::Cast | CastKind::DoubleColon) => {
+            Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr, data_type, .. } => {
                 let inner = called(expr);
                 match type_name(data_type).as_deref() {
                     Some("regclass") => Some(call("eddy_regclass", vec![(**expr).clone()])),
