@@ -254,6 +254,12 @@ const MEMBER_POLL: Duration = Duration::from_millis(20);
 /// last commit when the broker is back.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// The pause before a task starts again after its `n`-th failure in a row: 200 ms, doubling, at
+/// most [`MAX_BACKOFF`].
+fn backoff(n: u32) -> Duration {
+    (Duration::from_millis(100) * 2u32.pow(n.min(6))).min(MAX_BACKOFF)
+}
+
 /// Runs a query's group membership on this instance: starts the tasks whose input partitions
 /// are all assigned here, stops those losing one, and starts again (after a growing pause) the
 /// tasks that ended because the backend failed, until the query stops. A task that was fenced
@@ -321,7 +327,7 @@ pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, member
                     let n = if committed { 1 } else { retry.get(&key).map_or(1, |r| r.0 + 1) };
                     let times = if n > 1 { format!(" ({n} failures in a row)") } else { String::new() };
                     q.start.shared.set_paused(Some(format!("task {}/{} starts again{times}: {reason}", key.0, key.1)));
-                    let wait = (Duration::from_millis(100) * 2u32.pow(n.min(6))).min(MAX_BACKOFF);
+                    let wait = backoff(n);
                     retry.insert(key, (n, Instant::now() + wait));
                 }
                 // Stopped with its query.
@@ -348,7 +354,7 @@ pub(super) fn run_member(engine: Weak<Engine>, query: Weak<RunningQuery>, member
                         let n = retry.get(&key).map_or(1, |r| r.0 + 1);
                         let times = if n > 1 { format!(" ({n} attempts)") } else { String::new() };
                         q.start.shared.set_paused(Some(format!("task {s}/{p} cannot start yet{times}: {}", error_chain(&e))));
-                        let wait = (Duration::from_millis(100) * 2u32.pow(n.min(6))).min(MAX_BACKOFF);
+                        let wait = backoff(n);
                         retry.insert(key, (n, Instant::now() + wait));
                     }
                 }
