@@ -70,12 +70,7 @@ impl OpContext<'_> {
 
     /// The prefix of every state key of `table` in this task.
     pub fn state_prefix(&self, table: TableId) -> Vec<u8> {
-        let mut k = crate::runtime::keys::query_prefix(&self.task.query_id);
-        k.push(b's');
-        k.extend_from_slice(&table.0.to_be_bytes());
-        k.extend_from_slice(&(self.task.subtopology as u32).to_be_bytes());
-        k.extend_from_slice(&self.task.partition.to_be_bytes());
-        k
+        crate::runtime::keys::state_prefix(&self.task.query_id, table, self.task.subtopology, self.task.partition)
     }
 
     /// The epoch's writes. Only available in `on_barrier`.

@@ -140,6 +140,40 @@ pub enum OpData {
     Explode { functions: Vec<TableFunctionCall> },
 }
 
+impl OpData {
+    /// The operator's kind: `Source`, `Filter`, `Project`, `Sink`, `Collect`, `Aggregate`,
+    /// `Materialize`, `Join` or `Explode`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            OpData::Source { .. } => "Source",
+            OpData::Filter { .. } => "Filter",
+            OpData::Project { .. } => "Project",
+            OpData::Sink { .. } => "Sink",
+            OpData::Collect => "Collect",
+            OpData::Aggregate { .. } => "Aggregate",
+            OpData::Materialize { .. } => "Materialize",
+            OpData::Join { .. } => "Join",
+            OpData::Explode { .. } => "Explode",
+        }
+    }
+
+    /// The topic a source reads or a sink writes, and whether it is internal (a repartition).
+    pub fn topic(&self) -> Option<(&str, bool)> {
+        match self {
+            OpData::Source { topic, internal, .. } | OpData::Sink { topic, internal, .. } => Some((topic, *internal)),
+            _ => None,
+        }
+    }
+
+    /// The state table of a stateful operator (aggregates, materializations, joins).
+    pub fn state_table(&self) -> Option<TableId> {
+        match self {
+            OpData::Aggregate { table, .. } | OpData::Materialize { table, .. } | OpData::Join { table, .. } => Some(*table),
+            _ => None,
+        }
+    }
+}
+
 /// Why a stored plan cannot be used by this release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanCheck {

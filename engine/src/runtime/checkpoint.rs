@@ -40,6 +40,8 @@ pub(crate) struct Checkpointer {
     run_lock: Mutex<()>,
     /// Duration of the last checkpoint in microseconds.
     pub last_duration_us: AtomicU64,
+    /// When the last checkpoint that committed ended, in ms since the Unix epoch (0: none yet).
+    pub last_committed_ms: AtomicU64,
 }
 
 impl Checkpointer {
@@ -56,6 +58,7 @@ impl Checkpointer {
             requested: AtomicU64::new(committed),
             run_lock: Mutex::new(()),
             last_duration_us: AtomicU64::new(0),
+            last_committed_ms: AtomicU64::new(0),
         }
     }
 
@@ -126,6 +129,10 @@ impl Checkpointer {
         self.cv.notify_all();
         drop(g);
         self.last_duration_us.store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if result.is_ok() {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            self.last_committed_ms.store(now, Ordering::Relaxed);
+        }
         result.map(|()| Epoch(epoch))
     }
 }

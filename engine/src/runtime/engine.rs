@@ -335,6 +335,12 @@ impl Engine {
         Duration::from_micros(self.ckpt.last_duration_us.load(Ordering::Relaxed))
     }
 
+    /// When the last checkpoint that committed ended (ms since the Unix epoch); `None` before
+    /// the first one since the engine opened.
+    pub fn last_checkpoint_at_ms(&self) -> Option<u64> {
+        Some(self.ckpt.last_committed_ms.load(Ordering::Relaxed)).filter(|&t| t > 0)
+    }
+
     /// Appends records on behalf of a user (INSERT VALUES, `eddy produce`). They are written to
     /// the operating system before this returns and fsynced at once with `fsync`, else by the
     /// next checkpoint (within the checkpoint interval). When a persistent query also writes the

@@ -52,6 +52,24 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0xff; prefix.len() + 1]
 }
 
+/// The prefix of every state key of one operator table, in every task:
+/// `q/<query id>\0s<table u32 BE>`.
+pub fn state_table_prefix(query_id: &str, table: crate::types::TableId) -> Vec<u8> {
+    let mut k = query_prefix(query_id);
+    k.push(b's');
+    k.extend_from_slice(&table.0.to_be_bytes());
+    k
+}
+
+/// The prefix of every state key of one operator table in one task:
+/// `q/<query id>\0s<table u32 BE><sub u32 BE><partition u32 BE>`.
+pub fn state_prefix(query_id: &str, table: crate::types::TableId, sub: usize, partition: u32) -> Vec<u8> {
+    let mut k = state_table_prefix(query_id, table);
+    k.extend_from_slice(&(sub as u32).to_be_bytes());
+    k.extend_from_slice(&partition.to_be_bytes());
+    k
+}
+
 /// Key of a source partition's next offset for a query.
 pub fn offset_key(query_id: &str, sub: usize, source: usize, partition: u32) -> Vec<u8> {
     let mut k = query_prefix(query_id);

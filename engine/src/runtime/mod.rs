@@ -19,6 +19,6 @@ mod task_thread;
 pub use commit::{CommitError, Ownership, ProcessingGuarantee, QueryMembership, RestoreProgress, RestoreReport, TaskCommitter, TaskCommitters};
 pub use engine::{Engine, EngineConfig, OffsetReset, StartOptions};
 pub use health::CheckpointHealth;
-pub use query::{QueryInfo, QueryState, TaskStatus};
+pub use query::{NodeStats, QueryInfo, QueryState, TaskStatus};
 pub use retention::{CleanerStats, CleanupStatus};
 pub use source::headers_type;

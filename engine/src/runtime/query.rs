@@ -63,6 +63,27 @@ pub struct TaskStatus {
     pub partition: u32,
     /// Per input partition: (topic, partition, next offset to process).
     pub inputs: Vec<(String, u32, i64)>,
+    /// Per node of the sub-topology, in node order: what went through it on this instance
+    /// since the task started here.
+    pub nodes: Vec<NodeStats>,
+}
+
+/// What went through one node of a task (counters since the task started on this instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeStats {
+    /// The node's index in its sub-topology.
+    pub node: usize,
+    /// Rows received (for a source: records read and decoded).
+    pub rows_in: u64,
+    /// Rows emitted.
+    pub rows_out: u64,
+    /// Batches received.
+    pub batches: u64,
+    /// Rows dropped or nulled with a processing-log entry, late rows included (for a source:
+    /// records that did not decode).
+    pub errors: u64,
+    /// Rows dropped because their window had closed.
+    pub late: u64,
 }
 
 pub(crate) struct TaskHandle {
@@ -175,6 +196,7 @@ impl RunningQuery {
                         .zip(&t.progress.positions)
                         .map(|((topic, p), pos)| (topic.clone(), *p, pos.load(Ordering::Acquire)))
                         .collect(),
+                    nodes: t.progress.nodes.iter().enumerate().map(|(i, c)| c.snapshot(i)).collect(),
                 })
                 .collect(),
             user_paused: self.shared.user_paused.load(Ordering::Relaxed),

@@ -28,6 +28,52 @@ pub(crate) struct TaskProgress {
     pub positions: Vec<AtomicI64>,
     /// Records read.
     pub records_in: AtomicU64,
+    /// Per node of the sub-topology (by index): what went through it.
+    pub nodes: Vec<NodeCounters>,
+}
+
+/// What went through one node of a task, counted once per batch (relaxed atomics: the
+/// console and `/api/queries` read them while the task runs).
+#[derive(Default)]
+pub(crate) struct NodeCounters {
+    /// Rows received (for a source: records read and decoded).
+    pub rows_in: AtomicU64,
+    /// Rows emitted.
+    pub rows_out: AtomicU64,
+    /// Batches received (for a source: batches read).
+    pub batches: AtomicU64,
+    /// Rows the node dropped or nulled with a processing-log entry, late rows included (for a
+    /// source: records that did not decode).
+    pub errors: AtomicU64,
+    /// Rows dropped because their window had closed.
+    pub late: AtomicU64,
+}
+
+impl NodeCounters {
+    /// A snapshot for `QueryInfo`.
+    pub fn snapshot(&self, node: usize) -> super::query::NodeStats {
+        super::query::NodeStats {
+            node,
+            rows_in: self.rows_in.load(Ordering::Relaxed),
+            rows_out: self.rows_out.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            late: self.late.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count_errors(&self, new: &[ProcessingError]) {
+        if !new.is_empty() {
+            let late = new.iter().filter(|e| e.kind == crate::processing_log::ErrorKind::LateRecord).count();
+            self.errors.fetch_add(new.len() as u64, Ordering::Relaxed);
+            self.late.fetch_add(late as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Rows in the batches among `msgs`.
+fn rows_of(msgs: &[Message]) -> u64 {
+    msgs.iter().map(|m| if let Message::Batch(b) = m { b.num_rows() as u64 } else { 0 }).sum()
 }
 
 /// A running instance of a sub-topology for one partition.
@@ -88,6 +134,7 @@ impl Task {
             inputs: sources.iter().map(|s| (s.topic().to_string(), s.partition())).collect(),
             positions: sources.iter().map(|s| AtomicI64::new(s.next_offset)).collect(),
             records_in: AtomicU64::new(0),
+            nodes: (0..ops.len()).map(|_| NodeCounters::default()).collect(),
         });
         Task {
             info,
@@ -137,7 +184,15 @@ impl Task {
         for i in 0..n {
             if self.pending[i].is_none() {
                 let src = &mut self.sources[i];
-                match src.poll(self.log.as_ref(), self.max_bytes, &mut self.errors)? {
+                let errors_before = self.errors.len();
+                let polled = src.poll(self.log.as_ref(), self.max_bytes, &mut self.errors)?;
+                let counters = &self.progress.nodes[src.node];
+                counters.count_errors(&self.errors[errors_before..]);
+                if let Some((b, _)) = &polled {
+                    counters.batches.fetch_add(1, Ordering::Relaxed);
+                    counters.rows_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                }
+                match polled {
                     Some((batch, offsets)) if batch.num_rows() > 0 => {
                         self.pending[i] = Some(Pending { batch, offsets, cursor: 0, after: src.next_offset });
                     }
@@ -191,6 +246,7 @@ impl Task {
         let node = self.sources[i].node;
         let rows = slice.num_rows() as u64;
         let batch_max = if rows > 0 { max(ts_column(&slice)) } else { None };
+        self.progress.nodes[node].rows_out.fetch_add(rows, Ordering::Relaxed);
         let mut msgs = vec![Message::Batch(slice)];
         if let Some(m) = batch_max {
             if m > self.stream_time {
@@ -230,7 +286,11 @@ impl Task {
                     batch: Some(&mut *batch),
                     wants_checkpoint: &mut self.wants_checkpoint,
                 };
+                let errors_before = cx.errors.len();
                 op.on_barrier(epoch, &mut cx).map_err(|e| EngineError::Operator { op: op.name(), source: Box::new(e) })?;
+                let counters = &self.progress.nodes[i];
+                counters.count_errors(&self.errors[errors_before..]);
+                counters.rows_out.fetch_add(rows_of(&out), Ordering::Relaxed);
             }
             if !out.is_empty() {
                 self.route(i, out)?;
@@ -267,11 +327,19 @@ impl Task {
                     batch: None,
                     wants_checkpoint: &mut self.wants_checkpoint,
                 };
+                let errors_before = cx.errors.len();
+                let counters = &self.progress.nodes[to];
                 let r = match m {
-                    Message::Batch(b) => op.on_batch(input, b, &mut cx),
+                    Message::Batch(b) => {
+                        counters.batches.fetch_add(1, Ordering::Relaxed);
+                        counters.rows_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                        op.on_batch(input, b, &mut cx)
+                    }
                     Message::Watermark(w) => op.on_watermark(w, &mut cx),
                 };
                 r.map_err(|e| EngineError::Operator { op: op.name(), source: Box::new(e) })?;
+                counters.count_errors(&self.errors[errors_before..]);
+                counters.rows_out.fetch_add(rows_of(&out), Ordering::Relaxed);
                 queue.extend(out.into_iter().map(|m| (to, m)));
             }
         }
