@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub mod server;
+
 /// `getrusage(RUSAGE_SELF)`: the one unsafe call of the workspace (no safe wrapper in std).
 #[allow(unsafe_code)]
 fn rusage() -> Option<libc::rusage> {

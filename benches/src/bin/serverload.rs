@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use eddy_benches::server::{eddy_binary, new_agent, post, Server};
 
 #[derive(Parser, Debug)]
 #[command(about = "Load test of eddy server: pull queries over HTTP and pgwire, push queries")]
@@ -45,61 +46,6 @@ struct Args {
     /// The eddy binary (default: next to this one).
     #[arg(long)]
     eddy: Option<PathBuf>,
-}
-
-struct Server {
-    child: Child,
-    http: String,
-    pg: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(eddy: &PathBuf, dir: &std::path::Path) -> Result<Server> {
-    let mut child = Command::new(eddy)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["server", "--http", "127.0.0.1:0", "--pg", "127.0.0.1:0"])
-        .env_remove("EDDY_USER")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {}", eddy.display()))?;
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut http_at, mut pg_at): (Option<String>, Option<u16>) = (None, None);
-    let (http, pg) = loop {
-        if let (Some(h), Some(p)) = (&http_at, pg_at) {
-            break (h.clone(), p);
-        }
-        let Some(line) = lines.next() else { bail!("the server exited before listening") };
-        let line = line?;
-        if let Some(a) = line.strip_prefix("http listening on ") {
-            http_at = Some(format!("http://{a}"));
-        }
-        if let Some(a) = line.strip_prefix("pg listening on ") {
-            pg_at = Some(a.rsplit(':').next().unwrap_or_default().parse()?);
-        }
-    };
-    Ok(Server { child, http, pg })
-}
-
-fn new_agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
-}
-
-fn post(agent: &ureq::Agent, url: &str, body: &str) -> Result<String> {
-    let mut r = agent.post(url).header("content-type", "application/json").send(body)?;
-    let status = r.status().as_u16();
-    let text = r.body_mut().with_config().limit(u64::MAX).read_to_string()?;
-    if status != 200 {
-        bail!("{url} answered {status}: {text}");
-    }
-    Ok(text)
 }
 
 /// Latency percentiles and throughput of one phase.
@@ -309,21 +255,12 @@ fn push_phase(s: &Server, args: &Args) -> Result<()> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let eddy = match &args.eddy {
-        Some(p) => p.clone(),
-        None => {
-            let me = std::env::current_exe()?;
-            me.parent().context("no parent directory")?.join("eddy")
-        }
-    };
-    if !eddy.exists() {
-        bail!("{} is missing: build it first (cargo build --release -p eddy) or pass --eddy", eddy.display());
-    }
+    let eddy = eddy_binary(args.eddy.as_deref())?;
     let dir = tempfile::tempdir()?;
     if args.stream_rows > 0 {
         prefill(dir.path(), args.stream_rows)?;
     }
-    let s = start(&eddy, dir.path())?;
+    let s = Server::start(&eddy, dir.path())?;
     let agent = new_agent();
     let ksql = |sql: &str| post(&agent, &format!("{}/ksql", s.http), &serde_json::json!({ "ksql": sql, "streamsProperties": { "auto.offset.reset": "earliest" } }).to_string());
     ksql("CREATE STREAM events (id BIGINT KEY, v INT) WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON', PARTITIONS=4);")?;

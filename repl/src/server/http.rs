@@ -10,6 +10,7 @@
 //! - `POST /inserts-stream` (and `/inserts`): JSON lines, `{"target":"S"}` then one object per
 //!   row; acks per row as each is written ([`super::inserts`]).
 //! - `GET /info`, `GET /healthcheck`, `GET /metrics`.
+//! - `GET /` (the console) and `GET /api/...` (what it reads, [`super::api`]).
 //!
 //! Every failure is a JSON error body (`@type`, `error_code`, `message`) with an HTTP status;
 //! nothing a client sends can panic the server (statement workers that panic become 503 errors).
@@ -167,6 +168,9 @@ async fn route<B: ReqBody>(shared: &Arc<Shared>, req: Request<B>) -> Response<Bo
             r.headers_mut().insert("www-authenticate", hyper::header::HeaderValue::from_static("Basic realm=\"eddy\""));
             return r;
         }
+    }
+    if super::api::handles(&path) {
+        return super::api::serve(shared, req, &path).await;
     }
     if super::registry::handles(&path) {
         return super::registry::serve(shared, req, &path).await;

@@ -7,6 +7,7 @@
 //! on tokio's blocking pool, never on the async workers that move bytes, so slow pull queries or
 //! many clients do not stall each other; persistent queries run on the engine's own threads.
 
+pub mod api;
 pub mod auth;
 pub mod error;
 pub mod exec;
@@ -65,6 +66,10 @@ pub struct Shared {
     pub ids: AtomicU64,
     /// Push queries streaming over HTTP, for `/close-query`.
     pub running: query::Running,
+    /// The data directory (the console shows its disk usage).
+    pub data_dir: PathBuf,
+    /// When the server started, in ms since the Unix epoch.
+    pub started_ms: u64,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -81,7 +86,16 @@ pub fn run(opts: &ServerOptions) -> Result<(), ServerError> {
         .thread_name("eddy-server")
         .build()
         .map_err(|e| ServerError::Unavailable(format!("cannot start the runtime: {e}")))?;
-    let shared = Arc::new(Shared { eddy: eddy.clone(), creds, stats: Stats::default(), ids: AtomicU64::new(0), running: Default::default() });
+    let started_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let shared = Arc::new(Shared {
+        eddy: eddy.clone(),
+        creds,
+        stats: Stats::default(),
+        ids: AtomicU64::new(0),
+        running: Default::default(),
+        data_dir: opts.place.data_dir.clone(),
+        started_ms,
+    });
     let result = rt.block_on(serve(shared, http_addr, pg_addr));
     // Stop queries with a final checkpoint even when a listener failed.
     let stopped = eddy.shutdown();
