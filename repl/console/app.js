@@ -321,7 +321,19 @@
 
   // A query through /query-stream: a header line, then one JSON array per line; empty lines are
   // keep-alives. Resolves once the header is there (push) or the result is complete (pull).
+  // A browser keeps at most 6 HTTP/1.1 connections to a server and each running query holds
+  // one, so the page runs at most MAX_STREAMS at once (the oldest is stopped), leaving
+  // connections for the views' polling.
+  const MAX_STREAMS = 4;
+  const streams = new Set();
   async function runQuery(b) {
+    const running = [...streams].filter((x) => x.running);
+    if (running.length >= MAX_STREAMS) {
+      const old = running[0];
+      stopBlock(old);
+      old.body.append(h('div.warning', {}, `Stopped to make room: this page runs at most ${MAX_STREAMS} queries at once (the browser's connections to a server are few).`));
+    }
+    streams.add(b);
     b.ctrl = new AbortController();
     b.running = true;
     let res;
@@ -334,6 +346,7 @@
       if (!res.ok) await readJSON(res);
     } catch (e) {
       b.running = false;
+      streams.delete(b);
       if (b.stopped) { setStatus(b, 'stopped', 'stopped'); return true; }
       showError(b, e.name === 'TypeError' ? new Error('server unreachable: ' + e.message) : e);
       return false;
@@ -402,6 +415,7 @@
       }
     }
     headerSeen(kind);
+    streams.delete(b);
     return ok;
   }
   function startTable(b, columns) {
@@ -454,7 +468,7 @@
     const hist = loadHistory();
     if (!hist.length) ol.append(h('li.empty', {}, 'Statements you run appear here.'));
     for (const text of hist) {
-      ol.append(h('li', { 'data-testid': 'history-item', title: 'click to put it in the editor', onclick: () => { const ta = $('#sql'); ta.value = text; ta.focus(); } }, text));
+      ol.append(h('li', { 'data-testid': 'history-item', title: text, onclick: () => { const ta = $('#sql'); ta.value = text; ta.focus(); } }, text));
     }
   }
   let editorBusy = false;
@@ -489,6 +503,11 @@
     ta.addEventListener('input', () => { try { localStorage.setItem('eddy.console.draft', ta.value); } catch (_) { /* ignore */ } });
     ta.addEventListener('keydown', (e) => {
       if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { e.preventDefault(); runEditor(); }
+      if (e.key === 'Tab' && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey) {
+        e.preventDefault();
+        ta.setRangeText('  ', ta.selectionStart, ta.selectionEnd, 'end');
+      }
+      if (e.key === 'Escape') ta.blur(); // Tab indents; Escape leaves the editor
     });
     $('#run').addEventListener('click', runEditor);
     $('#clear-results').addEventListener('click', () => {
@@ -849,7 +868,7 @@
         s('title', {}, `${n.label}\ncolumns: ${(n.columns || []).join(', ')}`),
         s('rect', { x: p.x, y: p.y, width: NW, height: NH, rx: 5 }),
         s('rect.node-bar', { x: p.x, y: p.y, width: 4, height: NH }),
-        s('text.node-title', { x: p.x + 10, y: p.y + 17 }, clip(title, 30)),
+        s('text.node-title', { x: p.x + 10, y: p.y + 17 }, clip(title, 27)),
         s('text.node-text.rates', { x: p.x + 10, y: p.y + 35 }, 'in ', rin, '   out ', rout),
         counts, errs);
       g.append(ng);
@@ -912,7 +931,14 @@
     if (polling) return;
     const view = current;
     polling = true;
-    try { await view.poll(); } catch (e) { if (!(e instanceof TypeError)) console.warn('poll failed', e); } finally { polling = false; }
+    const box = $('#poll-error');
+    try {
+      await view.poll();
+      box.hidden = true;
+    } catch (e) {
+      // unreachable: the banner says so; any other failure is shown above the view
+      if (!conn.down && view === current) { box.textContent = 'Could not update this view: ' + e.message; box.hidden = false; }
+    } finally { polling = false; }
     if (view === current) schedule(view.every || 1000);
   }
   function route() {
@@ -922,6 +948,7 @@
     current = null;
     clearTimeout(timer);
     for (const sec of document.querySelectorAll('main > .view')) sec.hidden = true;
+    $('#poll-error').hidden = true;
     let section = name;
     if (name === 'queries' && parts[1]) section = 'query';
     if (!['editor', 'catalog', 'queries', 'query', 'health'].includes(section)) section = 'editor';
