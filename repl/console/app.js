@@ -754,7 +754,8 @@
         const tk = `${k}:t${task.subtopology}.${task.partition}.${c.node}`;
         const node = sub.nodes.find((n) => n.id === c.node) || {};
         taskRows.push([task.subtopology, task.partition, c.node, node.kind || '?', rateEl(track(tk + ':in', t, c.rowsIn)), rateEl(track(tk + ':out', t, c.rowsOut)),
-          fmtInt(c.rowsIn), fmtInt(c.rowsOut), fmtInt(c.batches), fmtInt(c.errors), fmtInt(c.late)]);
+          fmtInt(c.rowsIn), fmtInt(c.rowsOut), fmtInt(c.batches), fmtInt(c.errors), fmtInt(c.late),
+          c.stateBytes === null || c.stateBytes === undefined ? '' : fmtBytes(c.stateBytes)]);
       }
       for (const inp of task.inputs || []) {
         const lk = `${k}:lag:${inp.topic}:${inp.partition}`;
@@ -779,7 +780,7 @@
     drawGraph(v, subs, nodeStats);
     v.ops.replaceChildren(table(['Sub', 'Node', 'Kind', 'Operator', 'In/s', 'Out/s', 'Out, 5 min', 'Rows in', 'Rows out', 'Batches', 'Errors', 'Late', 'State'], opRows, { testid: 'operators' }));
     v.inputs.replaceChildren(table(['Sub', 'Task', 'Topic', 'Partition', 'Offset', 'End', 'Lag', 'Lag, 5 min', 'Instance'], inputRows, { testid: 'inputs', empty: 'no inputs reported' }));
-    v.tasks.replaceChildren(table(['Sub', 'Partition', 'Node', 'Kind', 'In/s', 'Out/s', 'Rows in', 'Rows out', 'Batches', 'Errors', 'Late'], taskRows, { testid: 'tasks', empty: 'no tasks run on this instance' }));
+    v.tasks.replaceChildren(table(['Sub', 'Partition', 'Node', 'Kind', 'In/s', 'Out/s', 'Rows in', 'Rows out', 'Batches', 'Errors', 'Late', 'State'], taskRows, { testid: 'tasks', empty: 'no tasks run on this instance' }));
   }
 
   // The operator graph: each sub-topology a band, its nodes in columns by depth (a node's
@@ -868,7 +869,7 @@
         s('title', {}, `${n.label}\ncolumns: ${(n.columns || []).join(', ')}`),
         s('rect', { x: p.x, y: p.y, width: NW, height: NH, rx: 5 }),
         s('rect.node-bar', { x: p.x, y: p.y, width: 4, height: NH }),
-        s('text.node-title', { x: p.x + 10, y: p.y + 17 }, clip(title, 27)),
+        s('text.node-title', { x: p.x + 10, y: p.y + 17 }, clip(title, 40)),
         s('text.node-text.rates', { x: p.x + 10, y: p.y + 35 }, 'in ', rin, '   out ', rout),
         counts, errs);
       g.append(ng);
@@ -876,6 +877,11 @@
     }
     if (!subs.length) { v.graph.replaceChildren(h('p.muted', {}, 'no plan')); return; }
     v.graph.replaceChildren(g);
+    // Shorten titles that do not fit their box (fonts differ between browsers).
+    for (const tt of g.querySelectorAll('.node-title')) {
+      let text = tt.textContent;
+      while (text.length > 4 && tt.getComputedTextLength() > NW - 16) { text = text.slice(0, -2) + '…'; tt.textContent = text; text = text.slice(0, -1); }
+    }
   }
   const bandBottom = (bands, si) => { const b = bands.find((x) => x.si === si); return b ? b.y + b.h : 0; };
   const clip = (text, n) => (text.length > n ? text.slice(0, n - 1) + '…' : text);
