@@ -105,6 +105,9 @@ def run_sql(page, sql, statuses=("done",)):
 
 
 def main():
+    if not os.path.exists(CHROMIUM):
+        print(f"FAIL launch: no Chromium at {CHROMIUM} (apt-get install chromium, or set EDDY_CHROMIUM)", file=sys.stderr)
+        sys.exit(1)
     errors = []
     step = "launch"
     page = None
