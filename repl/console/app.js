@@ -103,7 +103,17 @@
     document.body.classList.remove('offline');
     $('#conn').className = 'conn up'; $('#conn').textContent = 'connected';
     rates.reset(); // the first interval after an outage has no rate
+    notice(`The server answers again since ${fmtClock(Date.now())} (unreachable for ${fmtDuration(Date.now() - conn.since)}).`);
     if (current && current.poll) schedule(0);
+  }
+  // A passing note under the top bar (30 s).
+  let noticeTimer = 0;
+  function notice(text) {
+    const el = $('#notice');
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => { el.hidden = true; }, 30000);
   }
   function ping() {
     if (document.visibilityState !== 'visible') return;
@@ -146,6 +156,7 @@
       if (p && v !== null && v !== undefined && p.v !== null && p.v !== undefined) {
         const dt = t - p.t;
         if (dt <= 10000 && v >= p.v) r = ((v - p.v) * 1000) / dt;
+        if (v < p.v) notice(`A counter went down at ${fmtClock(t)}: the server or the query restarted; that interval has no rate.`);
       }
       this.prev.set(key, { t, v, r });
       return r;
@@ -666,7 +677,7 @@
         box.textContent = '';
         const tbl = table(['Query', 'State', 'Kind', 'Topics', 'In/s', 'Out/s', 'In, 5 min', 'Records in', 'Records out', 'Errors', 'Late', 'Lag', 'State', 'Tasks'],
           rows, { testid: 'queries-table', empty: 'No queries are running. CREATE STREAM … AS SELECT or CREATE TABLE … AS SELECT starts one.' });
-        [...tbl.tBodies[0].rows].forEach((tr, i) => { const q = data.queries[i]; if (q) { tr.dataset.testid = 'query-row'; tr.dataset.id = q.id; } });
+        [...tbl.tBodies[0].rows].forEach((tr, i) => { const q = data.queries[i]; if (q) { tr.dataset.testid = 'query-row'; tr.dataset.id = q.id; if (q.persistent) { tr.classList.add('link'); tr.addEventListener('click', (e) => { if (!e.target.closest('a')) location.hash = '#/queries/' + encodeURIComponent(q.id); }); } } });
         box.append(h('div.table-wrap', {}, tbl));
         for (const q of data.queries || []) if (q.error) box.append(h('div.error', {}, `${q.id}: ${q.error}`));
       },
