@@ -655,6 +655,9 @@
       out: track(k + ':out', t, q.recordsOut),
     };
   }
+  // "clicks → PER_PAGE": the query's outside topics (internal repartition topics left out).
+  const outside = (ts) => { const o = (ts || []).filter((t) => !t.startsWith('_')); return o.length ? o : ts || []; };
+  const topicFlow = (q) => outside(q.sourceTopics).join(', ') + ' → ' + (outside(q.sinkTopics).join(', ') || 'client');
   const stateBadge = (q) => h('span.badge', { class: 'badge ' + (q.state || '').toLowerCase(), 'data-testid': 'query-state' }, q.state || '?');
   function queriesView() {
     const root = $('#view-queries');
@@ -670,7 +673,7 @@
           const r = trackSummary(q, t);
           const idCell = q.persistent ? h('a', { href: '#/queries/' + encodeURIComponent(q.id) }, q.id) : h('span', {}, q.id);
           return [idCell, stateBadge(q), q.persistent ? 'persistent' : 'push',
-            h('span.topics', {}, (q.sourceTopics || []).join(', ') + ' → ' + ((q.sinkTopics || []).join(', ') || 'client')),
+            h('span.topics', {}, topicFlow(q)),
             rateEl(r.in), rateEl(r.out), sparkline(series.get('q:' + q.id + ':in'), 90, 22),
             fmtInt(q.recordsIn), fmtInt(q.recordsOut), fmtInt(q.errors), fmtInt(q.lateRecords), fmtInt(q.lag), fmtBytes(q.stateBytes), fmtInt(q.tasks)];
         });
@@ -748,7 +751,7 @@
       stat('state', h('span', {}, fmtBytes(q.stateBytes)), k + ':state'),
       h('div.stat.small', {}, h('div', {}, `total in ${fmtInt(q.recordsIn)} · out ${fmtInt(q.recordsOut)}`),
         h('div', {}, `errors ${fmtInt(q.errors)} · late ${fmtInt(q.lateRecords)} · tasks ${fmtInt(q.tasks)}`),
-        h('div', {}, `${(q.sourceTopics || []).join(', ')} → ${(q.sinkTopics || []).join(', ')}`)));
+        h('div', {}, topicFlow(q))));
 
     // Per node: the sum over the partitions of its sub-topology; rates per node and per task.
     const subs = (d.plan && d.plan.subtopologies) || [];
