@@ -874,7 +874,7 @@
     for (const p of pos.values()) {
       const n = p.n;
       const stateful = n.stateBytes !== null && n.stateBytes !== undefined;
-      const title = n.kind + (n.topic ? ' · ' + n.topic : '') + (n.internal ? ' (internal)' : '');
+      const title = n.kind + (n.internal ? ' · repartition' : n.topic ? ' · ' + n.topic : '');
       const rin = s('tspan.rate', { 'data-testid': 'rate', 'data-rate': '' }, '—');
       const rout = s('tspan.rate', { 'data-testid': 'rate', 'data-rate': '' }, '—');
       const counts = s('text.node-text', { x: p.x + 10, y: p.y + 52 });
