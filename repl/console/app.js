@@ -191,7 +191,7 @@
     if (!vals.length) return el;
     // The x axis spans the points kept (at most 5 minutes), so that a fresh page has a line too.
     const tMax = points[points.length - 1][0];
-    const span = Math.max(5000, tMax - points[0][0]);
+    const span = Math.max(5000, tMax - vals[0][0]);
     const tMin = tMax - span;
     const vMax = Math.max(...vals.map((p) => p[1]), 1e-9);
     const x = (t) => ((t - tMin) / span) * (w - 4) + 2;
@@ -410,8 +410,9 @@
       const n = `${fmtInt(b.rows)} row${b.rows === 1 ? '' : 's'}`;
       if (!ok) setStatus(b, 'error', `failed after ${n}`);
       else if (b.stopped) setStatus(b, 'stopped', `stopped after ${n}`);
+      else if (kind === 'push' && /\bLIMIT\s+\d+\s*;?\s*$/i.test(b.sql)) setStatus(b, 'done', 'done: LIMIT reached');
       else if (kind === 'push') setStatus(b, 'ended', `the server ended the stream after ${n}`);
-      else setStatus(b, 'done', n);
+      else setStatus(b, 'done', 'done');
     } catch (e) {
       flushRows(b);
       b.running = false;
@@ -571,13 +572,14 @@
     const d = catalog.data;
     if (!d) return;
     list.textContent = '';
-    const section = (title, kind, items) => {
+    const section = (title, kind, unsorted) => {
+      const items = [...unsorted].sort((a, b) => a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }));
       list.append(h('h2', {}, title, h('span.count', {}, String(items.length))));
       const ul = h('ul', { 'data-testid': `catalog-${kind}s` });
       if (!items.length) ul.append(h('li.empty', {}, 'none'));
       for (const it of items) {
         const sel = catalog.selected && catalog.selected.kind === kind && catalog.selected.name === it.name;
-        ul.append(h('li', { class: sel ? 'selected' : null, 'data-testid': 'catalog-item', 'data-kind': kind, 'data-name': it.name,
+        ul.append(h('li', { class: sel ? 'selected' : null, title: it.name, 'data-testid': 'catalog-item', 'data-kind': kind, 'data-name': it.name,
           onclick: () => { catalog.selected = { kind, name: it.name, item: it }; drawCatalogList(list, detail); showCatalogItem(detail); } },
         h('span.name', {}, it.name), h('span.sub', {}, it.sub || '')));
       }
@@ -868,7 +870,7 @@
         const down = y2 > y1;
         const mid = down ? bandBottom(bands, sp.si) + BAND_GAP / 2 : y1 + BAND_GAP / 2;
         g.append(s('path.link', { d: `M${x1} ${y1} V${mid} H${x2} V${y2}`, 'marker-end': 'url(#arrow)', 'data-testid': 'link' }));
-        g.append(s('text.link-label', { x: (x1 + x2) / 2, y: mid - 4, 'text-anchor': 'middle' }, sp.n.topic));
+        g.append(s('text.link-label', { x: (x1 + x2) / 2, y: mid - 6, 'text-anchor': 'middle' }, sp.n.topic));
       }
     }
     for (const p of pos.values()) {

@@ -4,7 +4,9 @@ Usage: console_test.py BASE_URL OUTDIR      e.g. console_test.py http://127.0.0.
 
 Drives Debian's Chromium (/usr/bin/chromium, or $EDDY_CHROMIUM) headless with Playwright for
 Python (pinned in .ci/requirements.txt; `playwright install` is never needed). Prints `ok <step>`
-per step, writes a screenshot of each view into OUTDIR (editor.png, queries.png, query.png,
+per step (console, editor with errors, push query, stop, persistent query, queries list,
+query page graph and rates, pause/resume, an unreachable server, pull query, catalog with a
+live tail, health), writes a screenshot of each view into OUTDIR (editor.png, queries.png, query.png,
 offline.png, catalog.png, health.png; fail-<step>.png on a failure) and exits 1 with a message
 on the first failure. The server must be fresh: the test creates the stream `clicks` and the
 table `per_page`.
@@ -223,6 +225,14 @@ def main():
             shot("query.png")
             ok(step)
 
+            step = "pause and resume"
+            page.click("[data-testid=pause]")
+            page.wait_for_selector("[data-testid=query-page] [data-testid=query-state]:text-is('PAUSED')")
+            check(page.locator("[data-testid=resume]").is_enabled(), "Resume is not enabled on a paused query")
+            page.click("[data-testid=resume]")
+            page.wait_for_selector("[data-testid=query-page] [data-testid=query-state]:text-is('RUNNING')")
+            ok(step)
+
             step = "server unreachable"
             # Every request fails as if the server were gone: the banner shows and rates go stale.
             page.route("**/*", lambda route: route.abort("connectionrefused"))
@@ -237,6 +247,13 @@ def main():
             banner.wait_for(state="hidden")
             page.wait_for_function("() => [...document.querySelectorAll('[data-testid=graph] [data-testid=rate]')]"
                                    ".some(e => Number(e.dataset.value) > 0)")
+            ok(step)
+
+            step = "pull query"
+            page.goto(BASE + "/#/editor")
+            b = run_sql(page, "SELECT * FROM per_page WHERE page = 'home';")
+            rows = b.locator("[data-testid=result-table] tbody tr")
+            check(rows.count() == 1 and rows.first.inner_text().startswith("home"), f"pull query result: {b.inner_text()!r}")
             ok(step)
 
             step = "catalog"
