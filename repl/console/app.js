@@ -310,7 +310,10 @@
   }
   function renderEntity(b, ent) {
     if (ent['@type'] === 'currentStatus' || ent.commandStatus) {
-      b.body.append(h('div.message', { 'data-testid': 'message' }, (ent.commandStatus && ent.commandStatus.message) || 'done'));
+      const msg = (ent.commandStatus && ent.commandStatus.message) || 'done';
+      const m = /query with ID (\w+)/i.exec(msg);
+      b.body.append(h('div.message', { 'data-testid': 'message' }, msg, ' ',
+        m ? h('a.open-query', { href: '#/queries/' + encodeURIComponent(m[1]) }, 'open its page →') : null));
     } else if (ent['@type'] === 'rows' || Array.isArray(ent.rows)) {
       b.body.append(h('div.table-wrap', {}, table(ent.columnNames || [], ent.rows || [], { testid: 'result-table', empty: 'no rows' })));
     } else {
@@ -680,7 +683,7 @@
             fmtInt(q.recordsIn), fmtInt(q.recordsOut), fmtInt(q.errors), fmtInt(q.lateRecords), fmtInt(q.lag), fmtBytes(q.stateBytes), fmtInt(q.tasks)];
         });
         box.textContent = '';
-        const tbl = table(['Query', 'State', 'Kind', 'Topics', 'In/s', 'Out/s', 'In, 5 min', 'Records in', 'Records out', 'Errors', 'Late', 'Lag', 'State', 'Tasks'],
+        const tbl = table(['Query', 'State', 'Kind', 'Topics', 'In/s', 'Out/s', 'In, 5 min', 'Records in', 'Records out', 'Errors', 'Late', 'Lag', 'State size', 'Tasks'],
           rows, { testid: 'queries-table', empty: 'No queries are running. CREATE STREAM … AS SELECT or CREATE TABLE … AS SELECT starts one.' });
         [...tbl.tBodies[0].rows].forEach((tr, i) => { const q = data.queries[i]; if (q) { tr.dataset.testid = 'query-row'; tr.dataset.id = q.id; if (q.persistent) { tr.classList.add('link'); tr.addEventListener('click', (e) => { if (!e.target.closest('a')) location.hash = '#/queries/' + encodeURIComponent(q.id); }); } } });
         box.append(h('div.table-wrap', {}, tbl));
@@ -750,7 +753,7 @@
       stat('records in', rateEl(sum.in), k + ':in'),
       stat('records out', rateEl(sum.out), k + ':out'),
       stat('lag (records)', h('span', {}, fmtInt(q.lag)), k + ':lag'),
-      stat('state', h('span', {}, fmtBytes(q.stateBytes)), k + ':state'),
+      stat('state size', h('span', {}, fmtBytes(q.stateBytes)), k + ':state'),
       h('div.stat.small', {}, h('div', {}, `total in ${fmtInt(q.recordsIn)} · out ${fmtInt(q.recordsOut)}`),
         h('div', {}, `errors ${fmtInt(q.errors)} · late ${fmtInt(q.lateRecords)} · tasks ${fmtInt(q.tasks)}`),
         h('div', {}, topicFlow(q))));
@@ -794,9 +797,9 @@
       }
     });
     drawGraph(v, subs, nodeStats);
-    v.ops.replaceChildren(table(['Sub', 'Node', 'Kind', 'Operator', 'In/s', 'Out/s', 'Out, 5 min', 'Rows in', 'Rows out', 'Batches', 'Errors', 'Late', 'State'], opRows, { testid: 'operators' }));
+    v.ops.replaceChildren(table(['Sub', 'Node', 'Kind', 'Operator', 'In/s', 'Out/s', 'Out, 5 min', 'Rows in', 'Rows out', 'Batches', 'Errors', 'Late', 'State size'], opRows, { testid: 'operators' }));
     v.inputs.replaceChildren(table(['Sub', 'Task', 'Topic', 'Partition', 'Offset', 'End', 'Lag', 'Lag, 5 min', 'Instance'], inputRows, { testid: 'inputs', empty: 'no inputs reported' }));
-    v.tasks.replaceChildren(table(['Sub', 'Partition', 'Node', 'Kind', 'In/s', 'Out/s', 'Rows in', 'Rows out', 'Batches', 'Errors', 'Late', 'State'], taskRows, { testid: 'tasks', empty: 'no tasks run on this instance' }));
+    v.tasks.replaceChildren(table(['Sub', 'Partition', 'Node', 'Kind', 'In/s', 'Out/s', 'Rows in', 'Rows out', 'Batches', 'Errors', 'Late', 'State size'], taskRows, { testid: 'tasks', empty: 'no tasks run on this instance' }));
   }
 
   // The operator graph: each sub-topology a band, its nodes in columns by depth (a node's

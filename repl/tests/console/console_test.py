@@ -191,9 +191,9 @@ def main():
 
             step = "create persistent query"
             b = run_sql(page, "CREATE TABLE per_page AS SELECT page, COUNT(*) AS n FROM clicks GROUP BY page;")
-            m = re.search(r"query with ID (\S+)", b.inner_text())
+            m = re.search(r"query with ID (\w+)", b.locator("[data-testid=message]").first.inner_text())
             qs = json.loads(http("/api/queries"))["queries"]
-            qid = m.group(1).strip(".") if m else next((q["id"] for q in qs if q["persistent"]), None)
+            qid = m.group(1) if m else next((q["id"] for q in qs if q["persistent"]), None)
             check(qid, f"no query id in {b.inner_text()!r} nor in /api/queries {qs}")
             feeder.start()
             ok(step)
