@@ -5,8 +5,8 @@ Usage: console_test.py BASE_URL OUTDIR      e.g. console_test.py http://127.0.0.
 Drives Debian's Chromium (/usr/bin/chromium, or $EDDY_CHROMIUM) headless with Playwright for
 Python (pinned in .ci/requirements.txt; `playwright install` is never needed). Prints `ok <step>`
 per step (console, editor with errors, push query, stop, persistent query, queries list,
-query page graph and rates, pause/resume, an unreachable server, pull query, catalog with a
-live tail, health), writes a screenshot of each view into OUTDIR (editor.png, queries.png, query.png,
+query page graph and rates, pause/resume, an unreachable server, pull query, history, catalog
+with a live tail, health), writes a screenshot of each view into OUTDIR (editor.png, queries.png, query.png,
 offline.png, catalog.png, health.png; fail-<step>.png on a failure) and exits 1 with a message
 on the first failure. The server must be fresh: the test creates the stream `clicks` and the
 table `per_page`.
@@ -96,10 +96,13 @@ def wait_status(block, statuses, what):
     raise Failure(f"{what}: still {block.get_attribute('data-status')!r} after {TIMEOUT_MS} ms: {block.inner_text()[:600]!r}")
 
 
-def run_sql(page, sql, statuses=("done",)):
+def run_sql(page, sql, statuses=("done",), keys=False):
     page.fill("[data-testid=sql-editor]", sql)
     before = page.locator("#results [data-testid=result]").count()
-    page.click("[data-testid=run]")
+    if keys:
+        page.press("[data-testid=sql-editor]", "Control+Enter")
+    else:
+        page.click("[data-testid=run]")
     page.wait_for_function(f"document.querySelectorAll('#results [data-testid=result]').length > {before}")
     block = latest_block(page)
     wait_status(block, statuses, sql)
@@ -251,9 +254,17 @@ def main():
 
             step = "pull query"
             page.goto(BASE + "/#/editor")
-            b = run_sql(page, "SELECT * FROM per_page WHERE page = 'home';")
+            b = run_sql(page, "SELECT * FROM per_page WHERE page = 'home';", keys=True)  # Ctrl+Enter
             rows = b.locator("[data-testid=result-table] tbody tr")
             check(rows.count() == 1 and rows.first.inner_text().startswith("home"), f"pull query result: {b.inner_text()!r}")
+            ok(step)
+
+            step = "history"
+            page.reload()
+            item = page.locator("[data-testid=history-item]", has_text="CREATE STREAM clicks")
+            check(item.count() == 1, "the CREATE STREAM is not in the history after a reload")
+            item.click()
+            check(page.input_value("[data-testid=sql-editor]").startswith("CREATE STREAM clicks"), "clicking a history item does not put it in the editor")
             ok(step)
 
             step = "catalog"
