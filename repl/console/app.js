@@ -717,9 +717,11 @@
     v.ops = h('div.table-wrap');
     v.inputs = h('div.table-wrap');
     v.tasks = h('div.table-wrap');
-    root.append(h('div', { 'data-testid': 'query-page' }, h('a.back', { href: '#/queries' }, '← all queries'), v.head, v.msg, v.sql, v.notes, v.stats,
+    v.root = h('div', { 'data-testid': 'query-page' });
+    root.append(v.root);
+    v.root.append(h('a.back', { href: '#/queries' }, '← all queries'), v.head, v.msg, v.sql, v.notes, v.stats,
       h('h2', {}, 'Operator graph'), v.graph, h('h2', {}, 'Operators'), v.ops, h('h2', {}, 'Lag per input partition'), v.inputs,
-      h('h2', {}, 'Operators per task (sub-topology × partition)'), v.tasks));
+      h('h2', {}, 'Operators per task (sub-topology × partition)'), v.tasks);
     return { every: 1000, poll: () => pollQuery(v) };
   }
   async function pollQuery(v) {
@@ -732,10 +734,12 @@
         v.notes.append(h('div.error', { 'data-testid': 'error' }, `Query ${v.id} does not exist (any more): ${e.message}`));
         for (const b of [v.pause, v.resume, v.term]) b.disabled = true;
         $('.badge-slot', v.head).textContent = '';
+        v.root.classList.add('gone'); // what is left on the page is history
         return;
       }
       throw e;
     }
+    v.root.classList.remove('gone');
     const q = d.query;
     const t = d.timeMs;
     const sum = trackSummary(q, t);
