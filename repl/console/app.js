@@ -117,15 +117,25 @@
   }
   function ping() {
     if (document.visibilityState !== 'visible') return;
-    api('/healthcheck', { cache: 'no-store' }).catch(() => {});
+    api('/healthcheck', { cache: 'no-store' }, 5000).catch(() => {});
   }
-  async function api(path, opts = {}) {
+  // timeoutMs: a server that does not answer in time counts as unreachable (polls and pings).
+  async function api(path, opts = {}, timeoutMs = 0) {
     let res;
+    let timedOut = false;
+    let tm = 0;
+    if (timeoutMs) {
+      const c = new AbortController();
+      opts = { ...opts, signal: c.signal };
+      tm = setTimeout(() => { timedOut = true; c.abort(); }, timeoutMs);
+    }
     try {
       res = await fetch(path, opts);
     } catch (e) {
-      if (e.name !== 'AbortError') markDown();
-      throw e;
+      if (e.name !== 'AbortError' || timedOut) markDown();
+      throw timedOut ? new TypeError(`no answer in ${timeoutMs / 1000} s`) : e;
+    } finally {
+      clearTimeout(tm);
     }
     markUp();
     return res;
@@ -137,7 +147,7 @@
     if (!res.ok) throw new HttpError(res.status, body);
     return body;
   }
-  const getJSON = async (path) => readJSON(await api(path, { cache: 'no-store', headers: { Accept: 'application/json' } }));
+  const getJSON = async (path) => readJSON(await api(path, { cache: 'no-store', headers: { Accept: 'application/json' } }, 10000));
   const postJSON = async (path, obj) => readJSON(await api(path, {
     method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify(obj),
   }));
@@ -950,16 +960,15 @@
   // The current view polls while the page is visible; nothing runs when it is hidden.
   let current = null;
   let timer = 0;
-  let polling = false;
   function schedule(ms) {
     clearTimeout(timer);
     if (!current || !current.poll || document.visibilityState !== 'visible') return;
     timer = setTimeout(tick, ms);
   }
   async function tick() {
-    if (polling) return;
     const view = current;
-    polling = true;
+    if (!view || view.inflight) return; // the poll in flight schedules the next one
+    view.inflight = true;
     const box = $('#poll-error');
     try {
       await view.poll();
@@ -967,7 +976,7 @@
     } catch (e) {
       // unreachable: the banner says so; any other failure is shown above the view
       if (!conn.down && view === current) { box.textContent = 'Could not update this view: ' + e.message; box.hidden = false; }
-    } finally { polling = false; }
+    } finally { view.inflight = false; }
     if (view === current) schedule(view.every || 1000);
   }
   function route() {
