@@ -448,8 +448,9 @@
     b.count = h('div.row-count', { 'data-testid': 'row-count' }, '0 rows');
     b.tbody = h('tbody');
     b.pending = [];
-    b.body.append(b.count, h('div.table-wrap.rows', {}, h('table.grid', { 'data-testid': 'result-table' },
-      h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, c)))), b.tbody)));
+    b.wrap = h('div.table-wrap.rows', {}, h('table.grid', { 'data-testid': 'result-table' },
+      h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, c)))), b.tbody));
+    b.body.append(b.count, b.wrap);
   }
   // Rows are drawn once per animation frame, and only the last MAX_ROWS are kept, so that a
   // fast push query cannot freeze the page.
@@ -462,11 +463,14 @@
   function flushRows(b) {
     if (b.frame) { cancelAnimationFrame(b.frame); b.frame = 0; }
     if (!b.tbody || !b.pending.length) { if (b.count) b.count.textContent = rowCountText(b); return; }
+    // follow new rows while the table is scrolled to its end
+    const atEnd = b.wrap.scrollTop + b.wrap.clientHeight >= b.wrap.scrollHeight - 24;
     const frag = document.createDocumentFragment();
     for (const r of b.pending) frag.append(h('tr', {}, r.map((v) => h('td', { class: v === null ? 'null' : null }, cellText(v)))));
     b.pending = [];
     b.tbody.append(frag);
     while (b.tbody.childElementCount > MAX_ROWS) b.tbody.firstElementChild.remove();
+    if (atEnd && b.kind === 'push') b.wrap.scrollTop = b.wrap.scrollHeight;
     b.count.textContent = rowCountText(b);
     b.count.dataset.rows = String(b.rows);
   }
