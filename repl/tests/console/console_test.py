@@ -118,7 +118,11 @@ def main():
     page = None
     feeder = Feeder()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        except Exception as e:
+            print(f"FAIL launch: Chromium ({CHROMIUM}) did not start: {e}", file=sys.stderr, flush=True)
+            sys.exit(1)
         ctx = browser.new_context(viewport={"width": 1360, "height": 900})
         ctx.set_default_timeout(TIMEOUT_MS)
         page = ctx.new_page()
