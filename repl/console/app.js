@@ -580,6 +580,13 @@
       const [ents, topics] = await Promise.all([ksql('SHOW STREAMS; SHOW TABLES; SHOW TYPES;'), getJSON('/api/topics')]);
       catalog.data = { streams: ents[0].rows || [], tables: ents[1].rows || [], types: ents[2].rows || [], topics: topics.topics || [] };
       drawCatalogList(list, detail);
+      const sel = catalog.selected; // shown again on coming back, if it still exists
+      if (sel) {
+        const d = catalog.data;
+        const row = { stream: d.streams, table: d.tables, type: d.types }[sel.kind];
+        const found = row ? row.find((r) => r[0] === sel.name) : d.topics.find((t) => t.name === sel.name);
+        if (found) { sel.item = row ? { ...sel.item, row: found } : { ...sel.item, topic: found }; showCatalogItem(detail); } else { catalog.selected = null; drawCatalogList(list, detail); }
+      }
     } catch (e) {
       list.textContent = '';
       list.append(h('div.error', {}, 'Could not read the catalog: ' + e.message));
