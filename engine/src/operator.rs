@@ -92,6 +92,13 @@ pub trait Operator: Send {
     /// Short name for errors and metrics, e.g. `"filter"`.
     fn name(&self) -> &'static str;
 
+    /// For operators that write outside the DAG (sinks): the records written so far by this
+    /// instance, which the task reports as the node's rows out. Default: `None` (a node's rows
+    /// out are the rows it emits downstream).
+    fn records_written(&self) -> Option<u64> {
+        None
+    }
+
     /// Restores in-memory state from the state store after a (re)start. Default: nothing.
     fn open(&mut self, _cx: &mut OpContext<'_>) -> Result<()> {
         Ok(())

@@ -677,8 +677,9 @@
     series.push(k + ':lag', t, q.lag);
     series.push(k + ':state', t, q.stateBytes);
     return {
-      in: track(k + ':in', t, q.recordsIn),
-      out: track(k + ':out', t, q.recordsOut),
+      // Records of the query's own input and output topics (repartition hops left out).
+      in: track(k + ':in', t, q.inputRecords ?? q.recordsIn),
+      out: track(k + ':out', t, q.outputRecords ?? q.recordsOut),
     };
   }
   // "clicks → PER_PAGE": the query's outside topics (internal repartition topics left out).
@@ -701,7 +702,7 @@
           return [idCell, stateBadge(q), q.persistent ? 'persistent' : 'push',
             h('span.topics', {}, topicFlow(q)),
             rateEl(r.in), rateEl(r.out), sparkline(series.get('q:' + q.id + ':in'), 90, 22),
-            fmtInt(q.recordsIn), fmtInt(q.recordsOut), fmtInt(q.errors), fmtInt(q.lateRecords), fmtInt(q.lag), fmtBytes(q.stateBytes), fmtInt(q.tasks)];
+            fmtInt(q.inputRecords ?? q.recordsIn), fmtInt(q.outputRecords ?? q.recordsOut), fmtInt(q.errors), fmtInt(q.lateRecords), fmtInt(q.lag), fmtBytes(q.stateBytes), fmtInt(q.tasks)];
         });
         box.textContent = '';
         const tbl = table(['Query', 'State', 'Kind', 'Topics', 'In/s', 'Out/s', 'In, 5 min', 'Records in', 'Records out', 'Errors', 'Late', 'Lag', 'State size', 'Tasks'],
@@ -779,7 +780,7 @@
       stat('records out', rateEl(sum.out), k + ':out'),
       stat('lag (records)', h('span', {}, fmtInt(q.lag)), k + ':lag'),
       stat('state size', h('span', {}, fmtBytes(q.stateBytes)), k + ':state'),
-      h('div.stat.small', {}, h('div', {}, `total in ${fmtInt(q.recordsIn)} · out ${fmtInt(q.recordsOut)}`),
+      h('div.stat.small', {}, h('div', {}, `total in ${fmtInt(q.inputRecords ?? q.recordsIn)} · out ${fmtInt(q.outputRecords ?? q.recordsOut)}`, h('span.muted', { title: 'every record read and written, repartition topics included' }, ` (all hops ${fmtInt(q.recordsIn)} · ${fmtInt(q.recordsOut)})`)),
         h('div', {}, `errors ${fmtInt(q.errors)} · late ${fmtInt(q.lateRecords)} · tasks ${fmtInt(q.tasks)}`),
         h('div', {}, topicFlow(q))));
 

@@ -37,6 +37,8 @@ pub struct SinkOp {
     keys: EncodedBatch,
     values: EncodedBatch,
     records_out: Arc<std::sync::atomic::AtomicU64>,
+    /// Records this instance appended (for the task's per-node counters).
+    written: u64,
     /// Materialized rows written since the last barrier: entry key -> entry value (None: deleted).
     store: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
@@ -62,12 +64,17 @@ impl SinkOp {
             keys: EncodedBatch::new(),
             values: EncodedBatch::new(),
             records_out,
+            written: 0,
             store: HashMap::new(),
         })
     }
 }
 
 impl Operator for SinkOp {
+    fn records_written(&self) -> Option<u64> {
+        Some(self.written)
+    }
+
     fn name(&self) -> &'static str {
         "sink"
     }
@@ -179,6 +186,7 @@ impl Operator for SinkOp {
             }
         }
         self.records_out.fetch_add(written, std::sync::atomic::Ordering::Relaxed);
+        self.written += written;
         if self.store.len() > STORE_CAPACITY {
             cx.request_checkpoint();
         }

@@ -339,7 +339,10 @@ impl Task {
                 };
                 r.map_err(|e| EngineError::Operator { op: op.name(), source: Box::new(e) })?;
                 counters.count_errors(&self.errors[errors_before..]);
-                counters.rows_out.fetch_add(rows_of(&out), Ordering::Relaxed);
+                match op.records_written() {
+                    Some(n) => counters.rows_out.store(n, Ordering::Relaxed),
+                    None => _ = counters.rows_out.fetch_add(rows_of(&out), Ordering::Relaxed),
+                }
                 queue.extend(out.into_iter().map(|m| (to, m)));
             }
         }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use engine::runtime::keys::{prefix_end, query_prefix, state_prefix, state_table_prefix};
+use engine::plan_data::{OpData, PlanData};
 use engine::{QueryInfo, QueryState};
 use hyper::{Method, Request, Response};
 use serde_json::{json, Value};
@@ -119,8 +120,33 @@ fn end_offsets(shared: &Shared, topic: &str) -> Vec<i64> {
     shared.eddy.engine().log().describe_topic(topic).map(|t| t.partitions.iter().map(|p| p.end_offset).collect()).unwrap_or_default()
 }
 
-fn summary(shared: &Shared, q: &QueryInfo, sql: Option<&str>) -> Value {
+/// Records the query read from its input topics and wrote to its output topics, leaving out
+/// the internal (repartition) topics between its sub-topologies, which `recordsIn` and
+/// `recordsOut` count too.
+fn external_counts(q: &QueryInfo, plan: Option<&PlanData>) -> (u64, u64) {
+    let Some(plan) = plan else { return (q.records_in, q.records_out) };
+    let (mut read, mut written) = (0, 0);
+    for t in &q.task_status {
+        let Some(dag) = plan.subtopologies.get(t.subtopology) else { continue };
+        for n in &t.nodes {
+            match dag.nodes.get(n.node).map(|d| &d.op) {
+                Some(op @ OpData::Source { .. }) if op.topic().is_some_and(|(_, internal)| !internal) => read += n.rows_in,
+                Some(op @ OpData::Sink { .. }) if op.topic().is_some_and(|(_, internal)| !internal) => written += n.rows_out,
+                _ => {}
+            }
+        }
+    }
+    if q.persistent {
+        (read, written)
+    } else {
+        // A push query's rows go to its client, counted by the query.
+        (read, q.records_out)
+    }
+}
+
+fn summary(shared: &Shared, q: &QueryInfo, sql: Option<&str>, plan: Option<&PlanData>) -> Value {
     let engine = shared.eddy.engine();
+    let (input, output) = external_counts(q, plan);
     let (state, error) = match &q.state {
         QueryState::Error(m) => ("ERROR", Some(m.clone())),
         QueryState::Running if q.user_paused => ("PAUSED", None),
@@ -144,7 +170,7 @@ fn summary(shared: &Shared, q: &QueryInfo, sql: Option<&str>) -> Value {
         "id": q.id, "persistent": q.persistent, "state": state, "error": error,
         "waiting": q.paused.clone().or_else(|| q.checkpoint_error.clone()),
         "sql": sql, "sourceTopics": q.source_topics, "sinkTopics": q.sink_topics,
-        "recordsIn": q.records_in, "recordsOut": q.records_out,
+        "recordsIn": q.records_in, "recordsOut": q.records_out, "inputRecords": input, "outputRecords": output,
         "errors": q.errors.saturating_sub(q.late_records), "lateRecords": q.late_records,
         "tasks": q.tasks, "stateBytes": state_bytes, "lag": lag,
     })
@@ -157,7 +183,10 @@ fn queries(shared: &Shared) -> Value {
         .engine()
         .queries()
         .iter()
-        .map(|q| summary(shared, q, catalog.queries.get(&q.id).map(|d| d.sql.as_str())))
+        .map(|q| {
+            let plan = shared.eddy.engine().query_spec(&q.id).map(|s| s.to_plan_data());
+            summary(shared, q, catalog.queries.get(&q.id).map(|d| d.sql.as_str()), plan.as_ref())
+        })
         .collect();
     json!({"timeMs": now_ms(), "instance": instance(shared), "queries": list})
 }
@@ -219,7 +248,7 @@ fn query(shared: &Shared, id: &str) -> Option<Value> {
         })
         .collect();
     let sql = catalog.queries.get(id).map(|d| d.sql.as_str());
-    Some(json!({"timeMs": now_ms(), "query": summary(shared, &info, sql), "plan": {"subtopologies": subtopologies}, "tasks": tasks}))
+    Some(json!({"timeMs": now_ms(), "query": summary(shared, &info, sql, Some(&plan)), "plan": {"subtopologies": subtopologies}, "tasks": tasks}))
 }
 
 fn topics(shared: &Shared) -> Value {
