@@ -297,11 +297,11 @@ fn health(shared: &Shared) -> Value {
 /// The data directory's file system (total and free bytes) and the bytes under it.
 fn disk(dir: &Path) -> Value {
     let Ok(fs) = nix::sys::statvfs::statvfs(dir) else { return Value::Null };
-    let block = fs.fragment_size() as u64;
+    let block = fs.fragment_size();
     json!({
         "dataDir": dir.display().to_string(),
-        "totalBytes": fs.blocks() as u64 * block,
-        "freeBytes": fs.blocks_available() as u64 * block,
+        "totalBytes": fs.blocks() * block,
+        "freeBytes": fs.blocks_available() * block,
         "usedBytes": du(dir),
     })
 }
