@@ -61,14 +61,19 @@ impl Server {
 
     /// CPU time (user + system) the server process has used so far, from `/proc`.
     pub fn cpu_time(&self) -> Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
-        // Fields after the command name (which may hold spaces) start after the last ')'.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).context("unexpected /proc stat")?;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = f.get(11).context("no utime")?.parse::<u64>()? + f.get(12).context("no stime")?.parse::<u64>()?;
-        // Linux reports in clock ticks of USER_HZ, 100 on every platform Eddy runs on.
-        Ok(Duration::from_millis(ticks * 10))
+        child_cpu_time(self.pid())
     }
+}
+
+/// CPU time (user + system) process `pid` has used so far, from `/proc/<pid>/stat`.
+pub fn child_cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("unexpected /proc stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).context("no utime")?.parse::<u64>()? + f.get(12).context("no stime")?.parse::<u64>()?;
+    // Linux reports in clock ticks of USER_HZ, 100 on every platform Eddy runs on.
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 /// The `eddy` binary: `given`, or the one built next to the running bench.

@@ -71,10 +71,7 @@ impl Broker {
 
     /// The broker's CPU time so far (user + system, from /proc).
     fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0) + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Duration::from_millis(ticks * 10)
+        eddy_benches::server::child_cpu_time(self.child.id()).unwrap_or_default()
     }
 }
 

@@ -115,9 +115,19 @@ fn instance(shared: &Shared) -> String {
     shared.eddy.engine().instance_id().unwrap_or("embedded").to_string()
 }
 
-/// End offset of each partition of a topic (empty when it cannot be described).
-fn end_offsets(shared: &Shared, topic: &str) -> Vec<i64> {
-    shared.eddy.engine().log().describe_topic(topic).map(|t| t.partitions.iter().map(|p| p.end_offset).collect()).unwrap_or_default()
+/// End offsets of the topics one answer looks at, each topic described once per answer
+/// (a query's tasks share their input topics).
+#[derive(Default)]
+struct Ends(std::collections::HashMap<String, Vec<i64>>);
+
+impl Ends {
+    /// The end offset of `topic`'s partition `p`; `None` when the topic cannot be described.
+    fn of(&mut self, shared: &Shared, topic: &str, p: u32) -> Option<i64> {
+        let ends = self.0.entry(topic.to_string()).or_insert_with(|| {
+            shared.eddy.engine().log().describe_topic(topic).map(|t| t.partitions.iter().map(|p| p.end_offset).collect()).unwrap_or_default()
+        });
+        ends.get(p as usize).copied()
+    }
 }
 
 /// Records the query read from its input topics and wrote to its output topics, leaving out
@@ -144,7 +154,7 @@ fn external_counts(q: &QueryInfo, plan: Option<&PlanData>) -> (u64, u64) {
     }
 }
 
-fn summary(shared: &Shared, q: &QueryInfo, sql: Option<&str>, plan: Option<&PlanData>) -> Value {
+fn summary(shared: &Shared, q: &QueryInfo, sql: Option<&str>, plan: Option<&PlanData>, ends: &mut Ends) -> Value {
     let engine = shared.eddy.engine();
     let (input, output) = external_counts(q, plan);
     let (state, error) = match &q.state {
@@ -155,7 +165,7 @@ fn summary(shared: &Shared, q: &QueryInfo, sql: Option<&str>, plan: Option<&Plan
     let mut lag = 0i64;
     for t in &q.task_status {
         for (topic, p, pos) in &t.inputs {
-            if let Some(end) = end_offsets(shared, topic).get(*p as usize) {
+            if let Some(end) = ends.of(shared, topic, *p) {
                 lag += (end - pos).max(0);
             }
         }
@@ -178,6 +188,7 @@ fn summary(shared: &Shared, q: &QueryInfo, sql: Option<&str>, plan: Option<&Plan
 
 fn queries(shared: &Shared) -> Value {
     let catalog = shared.eddy.catalog();
+    let mut ends = Ends::default();
     let list: Vec<Value> = shared
         .eddy
         .engine()
@@ -185,7 +196,7 @@ fn queries(shared: &Shared) -> Value {
         .iter()
         .map(|q| {
             let plan = shared.eddy.engine().query_spec(&q.id).map(|s| s.to_plan_data());
-            summary(shared, q, catalog.queries.get(&q.id).map(|d| d.sql.as_str()), plan.as_ref())
+            summary(shared, q, catalog.queries.get(&q.id).map(|d| d.sql.as_str()), plan.as_ref(), &mut ends)
         })
         .collect();
     json!({"timeMs": now_ms(), "instance": instance(shared), "queries": list})
@@ -197,6 +208,7 @@ fn query(shared: &Shared, id: &str) -> Option<Value> {
     let plan = engine.query_spec(id)?.to_plan_data();
     let catalog = shared.eddy.catalog();
     let instance = instance(shared);
+    let mut ends = Ends::default();
     let tasks: Vec<Value> = info
         .task_status
         .iter()
@@ -205,7 +217,7 @@ fn query(shared: &Shared, id: &str) -> Option<Value> {
                 .inputs
                 .iter()
                 .map(|(topic, p, pos)| {
-                    let end = end_offsets(shared, topic).get(*p as usize).copied();
+                    let end = ends.of(shared, topic, *p);
                     json!({"topic": topic, "partition": p, "offset": pos, "end": end, "lag": end.map(|e| (e - pos).max(0))})
                 })
                 .collect();
@@ -248,7 +260,7 @@ fn query(shared: &Shared, id: &str) -> Option<Value> {
         })
         .collect();
     let sql = catalog.queries.get(id).map(|d| d.sql.as_str());
-    Some(json!({"timeMs": now_ms(), "query": summary(shared, &info, sql, Some(&plan)), "plan": {"subtopologies": subtopologies}, "tasks": tasks}))
+    Some(json!({"timeMs": now_ms(), "query": summary(shared, &info, sql, Some(&plan), &mut ends), "plan": {"subtopologies": subtopologies}, "tasks": tasks}))
 }
 
 fn topics(shared: &Shared) -> Value {
