@@ -98,6 +98,9 @@ impl AggFunction for Count {
     fn supports_retract(&self) -> bool {
         true
     }
+    fn merges_exactly(&self) -> bool {
+        true
+    }
 }
 
 impl AggState for CountState {
@@ -195,6 +198,9 @@ impl AggFunction for Sum {
     fn supports_retract(&self) -> bool {
         true
     }
+    fn merges_exactly(&self) -> bool {
+        !matches!(self.t, DataType::Float64)
+    }
 }
 
 impl AggState for SumState {
@@ -262,6 +268,9 @@ impl AggFunction for Avg {
     }
     fn supports_retract(&self) -> bool {
         true
+    }
+    fn merges_exactly(&self) -> bool {
+        !matches!(self.t, DataType::Float64)
     }
 }
 
@@ -334,6 +343,9 @@ impl AggFunction for MinMax {
     }
     fn new_state(&self) -> Box<dyn AggState> {
         Box::new(MinMaxState { max: self.max, t: self.t.clone(), v: ScalarValue::try_from(&self.t).unwrap_or(ScalarValue::Null) })
+    }
+    fn merges_exactly(&self) -> bool {
+        !matches!(self.t, DataType::Float32 | DataType::Float64)
     }
     fn load(&self, b: &[u8]) -> Result<Box<dyn AggState>, AggError> {
         let v = crate::ops::aggregate::scalar_codec::decode(&self.t, b).ok_or(AggError::Corrupt("MIN/MAX"))?;

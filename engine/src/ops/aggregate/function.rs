@@ -75,6 +75,13 @@ pub trait AggFunction: Send + Sync + std::fmt::Debug {
     fn supports_retract(&self) -> bool {
         false
     }
+    /// True when merging states gives exactly the state of adding their rows in any order
+    /// (counts, integer sums, MIN and MAX of ordered values; not floating-point sums, whose
+    /// rounding depends on the order, nor order-keeping aggregates). Hopping windows then keep
+    /// one state per pane and merge panes when a window closes (`ops::aggregate::panes`).
+    fn merges_exactly(&self) -> bool {
+        false
+    }
 }
 
 /// The running value of one aggregate for one group.

@@ -18,6 +18,7 @@
 mod builtin;
 pub mod function;
 mod groups;
+mod panes;
 mod registry;
 pub mod scalar_codec;
 mod session;
@@ -76,6 +77,11 @@ pub struct AggregateOp {
     open_windows: BTreeMap<i64, BTreeSet<Vec<u8>>>,
     sessions: session::Sessions,
     meta_key: Vec<u8>,
+    /// Hopping windows kept by panes of this many ms (see [`panes`]); `open_windows` is then
+    /// keyed by pane start.
+    panes: Option<i64>,
+    /// Pane mode: the start of the first window not yet emitted.
+    next_close: i64,
 }
 
 impl AggregateOp {
@@ -94,6 +100,8 @@ impl AggregateOp {
             open_windows: BTreeMap::new(),
             sessions: session::Sessions::default(),
             meta_key: Vec::new(),
+            panes: None,
+            next_close: i64::MIN,
         })
     }
 
@@ -220,9 +228,17 @@ impl Operator for AggregateOp {
         let mut meta = self.store.prefix.clone();
         meta.extend_from_slice(&[0xff, 0xff, b'm']);
         // Meta: stream time, then the largest window start flushed (to skip lookups of windows
-        // that cannot be stored yet).
+        // that cannot be stored yet), then 1 when the state is kept by panes.
         let mut max_flushed = i64::MIN;
-        if let Some(v) = cx.state.get(&meta)? {
+        let saved = cx.state.get(&meta)?;
+        self.panes = match &saved {
+            None => self.panes_fit(),
+            Some(v) if v.get(16) == Some(&1) => Some(self.panes_fit().ok_or_else(|| crate::error::EngineError::CorruptState {
+                what: "aggregate state kept by panes, read by an aggregate that cannot merge panes".into(),
+            })?),
+            Some(_) => None,
+        };
+        if let Some(v) = saved {
             if let Some(t) = v.get(..8) {
                 self.observed = i64::from_le_bytes(t.try_into().expect("8 bytes"));
             }
@@ -233,9 +249,14 @@ impl Operator for AggregateOp {
         }
         self.meta_key = meta;
         if self.spec.emit_final {
-            if let Some((size, _, grace)) = self.size_grace() {
-                // Windows not yet emitted: those whose end plus grace is after stream time.
-                let from_start = self.observed.saturating_sub(size + grace).saturating_add(1);
+            if let Some((size, advance, grace)) = self.size_grace() {
+                // Windows not yet emitted: those whose end plus grace is after stream time (by
+                // panes: the panes from the first such window on).
+                self.next_close = panes::first_open_window(self.observed, size, advance, grace);
+                let from_start = match self.panes {
+                    Some(_) => self.next_close,
+                    None => self.observed.saturating_sub(size + grace).saturating_add(1),
+                };
                 let mut from = self.store.prefix.clone();
                 encode_start(from_start.max(i64::MIN + 1), &mut from);
                 let mut to = self.store.prefix.clone();
@@ -287,6 +308,13 @@ impl Operator for AggregateOp {
             let g = rows.row(i);
             match window {
                 None => touched.push((i, None, g.as_ref().to_vec())),
+                Some(_) if self.panes.is_some() => {
+                    let pane = panes::pane_start(ts.value(i), self.panes.unwrap_or(1));
+                    let mut s = Vec::with_capacity(8 + g.as_ref().len());
+                    encode_start(pane, &mut s);
+                    s.extend_from_slice(g.as_ref());
+                    touched.push((i, Some(pane), s));
+                }
                 Some((size, advance, _)) => {
                     windows_for(ts.value(i), size, advance, &mut wins);
                     for &start in &wins {
@@ -310,8 +338,28 @@ impl Operator for AggregateOp {
             if i != last_row {
                 self.observed = self.observed.max(t);
                 last_row = i;
+                // By panes, a window closes before a row later than its end plus grace is added
+                // (the row belongs to its pane, which the closed window also holds).
+                if self.panes.is_some() && self.observed >= self.pane_close_due() {
+                    self.close_panes(&mut out, cx)?;
+                }
             }
-            if let (Some(start), Some((size, _, grace))) = (start, window) {
+            if let (Some(_), Some((size, _, _)), Some(_)) = (start, window, self.panes) {
+                // A row adds to its pane when one of its windows is still open.
+                let open = self.pane_windows(t, &mut wins);
+                for &w in &wins {
+                    let e = ProcessingError::late(
+                        format!("record at {t} is too late for window [{w}, {}): stream time is {}", w + size, self.observed),
+                        &batch,
+                        i,
+                        t,
+                    );
+                    cx.log_error(e);
+                }
+                if !open {
+                    continue;
+                }
+            } else if let (Some(start), Some((size, _, grace))) = (start, window) {
                 if start + size + grace <= self.observed {
                     let e = ProcessingError::late(
                         format!("record at {t} is too late for window [{start}, {}): stream time is {}", start + size, self.observed),
@@ -370,7 +418,9 @@ impl Operator for AggregateOp {
                 out.push(OutRow { group: GroupSrc::Input(i), window, values, ts: t, op: new_op });
             }
         }
-        if self.spec.emit_final {
+        if self.panes.is_some() {
+            self.close_panes(&mut out, cx)?;
+        } else if self.spec.emit_final {
             self.close_windows(&mut out, cx)?;
         }
         if let Some(b) = self.build(Some(&batch), out)? {
@@ -402,10 +452,17 @@ impl Operator for AggregateOp {
         }
         let meta = self.meta_key.clone();
         let batch = cx.writes();
-        let closed_through = self.size_grace().map(|(size, _, grace)| self.observed.saturating_sub(size).saturating_sub(grace));
+        let closed_through = self.size_grace().map(|(size, advance, grace)| match self.panes {
+            // The panes before the first open window are in closed windows only.
+            Some(_) => panes::first_open_window(self.observed, size, advance, grace).saturating_sub(1),
+            None => self.observed.saturating_sub(size).saturating_sub(grace),
+        });
         self.store.flush(batch, closed_through);
         let mut value = self.observed.to_le_bytes().to_vec();
         value.extend_from_slice(&self.store.max_flushed_start().to_le_bytes());
+        if self.panes.is_some() {
+            value.push(1);
+        }
         batch.put(&meta, &value);
         Ok(())
     }
@@ -417,6 +474,7 @@ mod op_tests {
 
     use super::*;
     use crate::batch::with_internal;
+    use crate::ops::aggregate::window::windows_for;
     use crate::spec::{AggCall, WindowDef};
     use crate::testing::{rows, Harness};
     use crate::types::TableId;
@@ -492,6 +550,82 @@ mod op_tests {
         assert_eq!(h.output_sorted(), ["a 0 10 2 4 @8 +", "b 0 10 1 2 @5 +"]);
         h.batch(0, rows(&format!("{INPUT} | a 5 @25")));
         assert_eq!(h.output(), ["a 10 20 1 4 @10 +"]);
+    }
+
+    fn hopping(size_ms: i64, advance_ms: i64, grace_ms: i64) -> Option<WindowDef> {
+        Some(WindowDef { kind: WindowKind::Hopping { size_ms, advance_ms }, grace_ms, retention_ms: size_ms + grace_ms })
+    }
+
+    #[test]
+    fn hopping_emit_final_merges_panes_when_a_window_closes() {
+        // Windows of 10 every 5: panes of 5.
+        let mut h = harness(hopping(10, 5, 0), true, false, false);
+        h.batch(0, rows(&format!("{INPUT} | a 1 @1 | a 2 @6 | b 3 @7 | a 4 @12")));
+        assert_eq!(h.output(), ["a 0 10 2 3 @6 +", "b 0 10 1 3 @7 +"]);
+        h.restart();
+        // Windows 5 and 10 close; 15 holds no group.
+        h.batch(0, rows(&format!("{INPUT} | a 5 @25")));
+        assert_eq!(h.output(), ["a 5 15 2 6 @12 +", "b 5 15 1 3 @7 +", "a 10 20 1 4 @12 +"]);
+        h.restart();
+        // @14: both its windows are closed (two late records logged), it is dropped. @21: window 15
+        // is closed (one more), window 20 takes it.
+        h.batch(0, rows(&format!("{INPUT} | a 9 @14 | a 7 @21")));
+        assert!(h.output().is_empty());
+        assert_eq!(h.errors().len(), 3);
+        h.crash();
+        // The crash lost the last batch: it comes again.
+        h.batch(0, rows(&format!("{INPUT} | a 9 @14 | a 7 @21")));
+        h.batch(0, rows(&format!("{INPUT} | a 0 @40")));
+        assert_eq!(h.output(), ["a 20 30 2 12 @25 +", "a 25 35 1 5 @25 +"]);
+    }
+
+    /// Rows in random order within a bound, windows of `size` every `advance` with a grace, and
+    /// restarts between batches: the pane path emits what adding each row to each of its windows
+    /// gives.
+    #[test]
+    fn hopping_emit_final_by_panes_matches_windows_computed_row_by_row() {
+        let (size, advance, grace) = (12i64, 4i64, 3i64);
+        let mut h = harness(hopping(size, advance, grace), true, false, false);
+        let mut seed = 42u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        let mut expected: BTreeMap<(i64, String), (i64, i64, i64)> = BTreeMap::new();
+        let mut observed = i64::MIN;
+        let mut got = Vec::new();
+        let mut wins = Vec::new();
+        for b in 0..40 {
+            let mut text = INPUT.to_string();
+            for j in 0..7 {
+                let t = (b * 7 + j) as i64 + (next() % 9) as i64 - 4;
+                let t = t.max(0);
+                let (k, v) = (["a", "b", "c"][(next() % 3) as usize], (next() % 100) as i64);
+                text.push_str(&format!(" | {k} {v} @{t}"));
+                observed = observed.max(t);
+                windows_for(t, size, advance, &mut wins);
+                for &w in &wins {
+                    if w + size + grace > observed {
+                        let e = expected.entry((w, k.to_string())).or_insert((0, 0, t));
+                        *e = (e.0 + 1, e.1 + v, e.2.max(t));
+                    }
+                }
+            }
+            h.batch(0, rows(&text));
+            got.extend(h.output());
+            if b % 5 == 4 {
+                h.restart();
+            }
+        }
+        let want: Vec<String> = expected
+            .iter()
+            .filter(|((w, _), _)| w + size + grace <= observed)
+            .map(|((w, k), (n, sum, t))| format!("{k} {w} {} {n} {sum} @{t} +", w + size))
+            .collect();
+        let mut want_sorted = want.clone();
+        want_sorted.sort();
+        got.sort();
+        assert_eq!(got, want_sorted);
     }
 
     #[test]
