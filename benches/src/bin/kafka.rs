@@ -30,6 +30,22 @@ struct Args {
     /// Distinct keys of the aggregate whose restore is measured (0: skip it).
     #[arg(long, default_value_t = 1_000_000)]
     keys: u64,
+    /// Runs only these phases (comma-separated: embedded, exactly_once, at_least_once, scale1,
+    /// scale2, restore); all by default. Each phase prints its figures when it ends.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+impl Args {
+    fn runs(&self, phase: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == phase)
+    }
+}
+
+/// Prints a phase's figures as soon as it ends (a later phase that stalls keeps them).
+fn report(m: &Measurement, broker_cpu: Option<Duration>) {
+    let extra = broker_cpu.map(|c| format!("  broker cpu {:.2}s", c.as_secs_f64())).unwrap_or_default();
+    println!("{}{extra}", m.line());
 }
 
 /// A broker process on a free loopback port.
@@ -115,57 +131,103 @@ fn main() -> Result<()> {
     let mut results: Vec<(Measurement, Option<Duration>)> = Vec::new();
 
     // Embedded.
-    let tmp = tempfile::tempdir()?;
-    let eddy = planner::Eddy::open(tmp.path(), engine::EngineConfig::default())?;
-    eddy.engine().log().create_topic("src", &TopicConfig::new(args.partitions))?;
-    load(eddy.engine().log().as_ref(), "src", args.records, args.partitions, 0)?;
-    let mut s = eddy.session();
-    s.execute_all(SCHEMA)?;
-    results.push((run_to_completion(&eddy, &mut s, "embedded", QUERY, args.records)?, None));
-    eddy.shutdown()?;
+    if args.runs("embedded") {
+        let tmp = tempfile::tempdir()?;
+        let eddy = planner::Eddy::open(tmp.path(), engine::EngineConfig::default())?;
+        eddy.engine().log().create_topic("src", &TopicConfig::new(args.partitions))?;
+        load(eddy.engine().log().as_ref(), "src", args.records, args.partitions, 0)?;
+        let mut s = eddy.session();
+        s.execute_all(SCHEMA)?;
+        let m = run_to_completion(&eddy, &mut s, "embedded", QUERY, args.records)?;
+        report(&m, None);
+        results.push((m, None));
+        eddy.shutdown()?;
+    }
 
     // Over Kafka, each guarantee in a service of its own over the same input topic.
     let mut loaded = false;
-    for (name, guarantee) in [("kafka exactly_once", "exactly_once_v2"), ("kafka at_least_once", "at_least_once")] {
-        let dir = tempfile::tempdir()?;
-        let service = name.replace(' ', "_");
-        let eddy = kafka_eddy(&broker, dir.path(), &service)?;
+    let mut load_once = |eddy: &planner::Eddy| -> Result<()> {
         if !loaded {
             eddy.engine().log().create_topic("src", &TopicConfig::new(args.partitions))?;
             load(eddy.engine().log().as_ref(), "src", args.records, args.partitions, 0)?;
             loaded = true;
         }
+        Ok(())
+    };
+    for (name, guarantee) in [("kafka exactly_once", "exactly_once_v2"), ("kafka at_least_once", "at_least_once")] {
+        if !args.runs(guarantee.trim_end_matches("_v2")) {
+            continue;
+        }
+        let dir = tempfile::tempdir()?;
+        let service = name.replace(' ', "_");
+        let eddy = kafka_eddy(&broker, dir.path(), &service)?;
+        load_once(&eddy)?;
         let mut s = eddy.session();
         s.execute_all(SCHEMA)?;
         s.execute_all(&format!("SET 'processing.guarantee'='{guarantee}';"))?;
         let broker0 = broker.cpu();
         let m = run_to_completion(&eddy, &mut s, name, QUERY.replace("big", &format!("big_{service}")).as_str(), args.records)?;
+        report(&m, Some(broker.cpu() - broker0));
         results.push((m, Some(broker.cpu() - broker0)));
         eddy.shutdown()?;
     }
-    // Scale-out: the exactly-once query in a service of two instances (in this process, so they
-    // share its cores as two processes would) against one, both over the same input. The second
-    // instance is running when the query is created: it follows the command and joins the
-    // query's group within a moment, and the partitions split 2 + 2.
+    // Scale-out: the exactly-once query in a service of one instance and of two (in this
+    // process, so they share its cores as two processes would), over an input of its own. The
+    // query starts on an empty input, and the measurement waits until its tasks are spread over
+    // the instances (2 + 2), then pauses it (PAUSE ALL, a command every instance follows), loads
+    // the records and times from RESUME ALL until every instance has processed them all: the
+    // figure is the processing of a settled group, not the first instance running alone while
+    // the second joins.
     for n in [1usize, 2] {
+        if !args.runs(&format!("scale{n}")) {
+            continue;
+        }
         let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir()).collect::<std::io::Result<_>>()?;
         let service = format!("scale_{n}");
+        let topic = format!("src_{service}");
         let instances: Vec<planner::Eddy> =
             dirs.iter().enumerate().map(|(i, d)| kafka_instance(&broker, d.path(), &service, &format!("i{i}"))).collect::<Result<_>>()?;
+        instances[0].engine().log().create_topic(&topic, &TopicConfig::new(args.partitions))?;
         let mut s = instances[0].session();
-        s.execute_all(SCHEMA)?;
+        s.execute_all(&SCHEMA.replace("'src'", &format!("'{topic}'")))?;
         s.execute_all("SET 'processing.guarantee'='exactly_once_v2';")?;
-        let broker0 = broker.cpu();
+        s.execute_all(&QUERY.replace("big", &format!("big_{service}")))?;
         let name = format!("kafka exactly_once, {n} instance{}", if n > 1 { "s" } else { "" });
-        let m = run_to_completion(&instances[0], &mut s, &name, QUERY.replace("big", &format!("big_{service}")).as_str(), args.records)?;
-        let tasks: Vec<usize> = instances.iter().map(|e| e.engine().queries().iter().map(|q| q.tasks).sum()).collect();
-        println!("{name}: tasks per instance at the end {tasks:?}");
+        let tasks = |instances: &[planner::Eddy]| -> Vec<usize> {
+            instances.iter().map(|e| e.engine().queries().iter().map(|q| q.tasks).sum()).collect()
+        };
+        let t0 = Instant::now();
+        let fair = args.partitions as usize / n;
+        while !tasks(&instances).iter().all(|&t| t == fair) {
+            if t0.elapsed() > Duration::from_secs(120) {
+                bail!("{name}: the tasks were not spread over the instances within 120 s: {:?}", tasks(&instances));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!("{name}: tasks spread {:?} {:.1}s after the query was created", tasks(&instances), t0.elapsed().as_secs_f64());
+        s.execute_all("PAUSE ALL;")?;
+        let t0 = Instant::now();
+        while !instances.iter().all(|e| e.engine().queries().iter().all(|q| q.user_paused)) {
+            if t0.elapsed() > Duration::from_secs(60) {
+                bail!("{name}: PAUSE ALL did not reach every instance within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        load(instances[0].engine().log().as_ref(), &topic, args.records, args.partitions, 0)?;
+        let broker0 = broker.cpu();
+        let cpu0 = process_cpu_time();
+        let t0 = Instant::now();
+        s.execute_all("RESUME ALL;")?;
+        instances[0].engine().wait_caught_up(None, Duration::from_secs(3600))?;
+        let m = Measurement { name: name.clone(), records: args.records, wall: t0.elapsed(), cpu: process_cpu_time() - cpu0 };
+        println!("{name}: tasks per instance at the end {:?}", tasks(&instances));
+        report(&m, Some(broker.cpu() - broker0));
         results.push((m, Some(broker.cpu() - broker0)));
         for e in instances {
             e.shutdown()?;
         }
     }
-    let base = results[0].0.per_cpu_sec();
+    let base = results.first().map(|r| r.0.per_cpu_sec()).unwrap_or(f64::NAN);
     for (m, broker_cpu) in &results {
         let extra = broker_cpu.map(|c| format!("  broker cpu {:.2}s", c.as_secs_f64())).unwrap_or_default();
         println!("{}{extra}  {:.2}x embedded rec/cpu-s", m.line(), m.per_cpu_sec() / base);
@@ -176,7 +238,7 @@ fn main() -> Result<()> {
     }
 
     // Restore of a task's state from its changelog.
-    if args.keys > 0 {
+    if args.keys > 0 && args.runs("restore") {
         let dir = tempfile::tempdir()?;
         let eddy = kafka_eddy(&broker, dir.path(), "restore")?;
         eddy.engine().log().create_topic("keys_src", &TopicConfig::new(1))?;
