@@ -84,8 +84,7 @@ impl AggregateOp {
     /// no open window holds.
     pub(super) fn close_panes(&mut self, out: &mut Vec<OutRow>, cx: &mut OpContext<'_>) -> Result<()> {
         let Some((size, advance, grace)) = self.size_grace() else { return Ok(()) };
-        loop {
-            let Some((&first, _)) = self.open_windows.first_key_value() else { break };
+        while let Some((&first, _)) = self.open_windows.first_key_value() {
             let w = first_window_holding(first, size, advance).max(self.next_close);
             if w.saturating_add(size).saturating_add(grace) > self.observed {
                 break;
