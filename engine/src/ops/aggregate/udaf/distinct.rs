@@ -163,6 +163,11 @@ impl AggFunction for CountDistinct {
     fn new_state(&self) -> Box<dyn AggState> {
         Box::new(CountDistinctState { t: self.t.clone(), mode: Mode::Exact(Vec::new()) })
     }
+    /// The exact set and the sketch's registers are functions of the set of hashes seen, and the
+    /// estimate a function of the registers: merging gives what adding every row gives.
+    fn merges_exactly(&self) -> bool {
+        true
+    }
     fn load(&self, b: &[u8]) -> Result<Box<dyn AggState>, AggError> {
         let corrupt = || AggError::Corrupt("COUNT_DISTINCT");
         let mode = match b.first() {
@@ -318,6 +323,28 @@ mod tests {
         big.merge(a.as_ref());
         let ScalarValue::Int64(Some(est2)) = big.evaluate() else { panic!() };
         assert_eq!(est, est2);
+    }
+
+    /// Panes of a hopping window are merged ([`AggFunction::merges_exactly`]): the merge of
+    /// parts equals one state fed every row, below and above the exact set's limit.
+    #[test]
+    fn a_merge_of_parts_is_the_state_of_every_row() {
+        let f = bind("COUNT_DISTINCT", &[DataType::Int64], &[]);
+        assert!(f.merges_exactly());
+        for n in [50i64, 3_000, 40_000] {
+            let all = ints(&(0..n).map(|i| Some(i * 31 % 1_000_003)).collect::<Vec<_>>());
+            let mut whole = f.new_state();
+            let mut parts: Vec<Box<dyn AggState>> = (0..4).map(|_| f.new_state()).collect();
+            for i in 0..all.len() {
+                whole.update(std::slice::from_ref(&all), i);
+                parts[i % 3 + usize::from(i % 7 == 0)].update(std::slice::from_ref(&all), i);
+            }
+            let mut merged = f.new_state();
+            for p in &parts {
+                merged.merge(p.as_ref());
+            }
+            assert_eq!(merged.evaluate(), whole.evaluate(), "n={n}");
+        }
     }
 
     #[test]
