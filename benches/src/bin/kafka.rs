@@ -42,10 +42,15 @@ impl Args {
     }
 }
 
+/// A phase's figures, with the broker's CPU when it ran over Kafka.
+fn line(m: &Measurement, broker_cpu: Option<Duration>) -> String {
+    let extra = broker_cpu.map(|c| format!("  broker cpu {:.2}s", c.as_secs_f64())).unwrap_or_default();
+    format!("{}{extra}", m.line())
+}
+
 /// Prints a phase's figures as soon as it ends (a later phase that stalls keeps them).
 fn report(m: &Measurement, broker_cpu: Option<Duration>) {
-    let extra = broker_cpu.map(|c| format!("  broker cpu {:.2}s", c.as_secs_f64())).unwrap_or_default();
-    println!("{}{extra}", m.line());
+    println!("{}", line(m, broker_cpu));
 }
 
 /// A broker process on a free loopback port.
@@ -229,8 +234,7 @@ fn main() -> Result<()> {
     }
     let base = results.first().map(|r| r.0.per_cpu_sec()).unwrap_or(f64::NAN);
     for (m, broker_cpu) in &results {
-        let extra = broker_cpu.map(|c| format!("  broker cpu {:.2}s", c.as_secs_f64())).unwrap_or_default();
-        println!("{}{extra}  {:.2}x embedded rec/cpu-s", m.line(), m.per_cpu_sec() / base);
+        println!("{}  {:.2}x embedded rec/cpu-s", line(m, *broker_cpu), m.per_cpu_sec() / base);
     }
     let wall = |name: &str| results.iter().find(|(m, _)| m.name.starts_with(name)).map(|(m, _)| m.records as f64 / m.wall.as_secs_f64());
     if let (Some(one), Some(two)) = (wall("kafka exactly_once, 1 instance"), wall("kafka exactly_once, 2 instances")) {

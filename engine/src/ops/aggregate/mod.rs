@@ -211,6 +211,11 @@ fn e_ts(e: &groups::Entry) -> i64 {
     e.ts
 }
 
+/// The processing-log entry of row `i` (at `t`), too late for the window at `start` of `size`.
+fn late_row(batch: &RecordBatch, i: usize, t: i64, start: i64, size: i64, observed: i64) -> ProcessingError {
+    ProcessingError::late(format!("record at {t} is too late for window [{start}, {}): stream time is {observed}", start + size), batch, i, t)
+}
+
 /// Encodes the group columns of a batch; `None` for rows with a null group value.
 fn group_rows(converter: &RowConverter, batch: &RecordBatch, cols: &[usize]) -> Result<(Rows, Vec<bool>)> {
     let arrays: Vec<ArrayRef> = cols.iter().map(|&c| batch.column(c).clone()).collect();
@@ -348,26 +353,14 @@ impl Operator for AggregateOp {
                 // A row adds to its pane when one of its windows is still open.
                 let open = self.pane_windows(t, &mut wins);
                 for &w in &wins {
-                    let e = ProcessingError::late(
-                        format!("record at {t} is too late for window [{w}, {}): stream time is {}", w + size, self.observed),
-                        &batch,
-                        i,
-                        t,
-                    );
-                    cx.log_error(e);
+                    cx.log_error(late_row(&batch, i, t, w, size, self.observed));
                 }
                 if !open {
                     continue;
                 }
             } else if let (Some(start), Some((size, _, grace))) = (start, window) {
                 if start + size + grace <= self.observed {
-                    let e = ProcessingError::late(
-                        format!("record at {t} is too late for window [{start}, {}): stream time is {}", start + size, self.observed),
-                        &batch,
-                        i,
-                        t,
-                    );
-                    cx.log_error(e);
+                    cx.log_error(late_row(&batch, i, t, *start, size, self.observed));
                     continue;
                 }
             }

@@ -57,8 +57,8 @@ fn first_window_holding(pane: i64, size: i64, advance: i64) -> i64 {
 }
 
 impl AggregateOp {
-    /// True when this aggregate can keep panes: EMIT FINAL over a hopping window (advance smaller
-    /// than size) of a stream, with every aggregate merging exactly.
+    /// The pane length when this aggregate can keep panes (EMIT FINAL over a hopping window,
+    /// advance smaller than size, of a stream, with every aggregate merging exactly), else `None`.
     pub(super) fn panes_fit(&self) -> Option<i64> {
         let (size, advance, _) = self.size_grace()?;
         let fits = self.spec.emit_final
