@@ -10,6 +10,7 @@ pub mod batch;
 pub mod error;
 pub mod expr;
 pub mod format;
+pub mod key_filter;
 pub mod materialized;
 pub mod nexmark;
 pub mod operator;

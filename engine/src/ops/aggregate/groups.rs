@@ -6,6 +6,9 @@
 //! missing keys with one `multi_get`. A value is the event time of the latest update (8 bytes)
 //! followed by each aggregate's state behind a u32 length. Writes stay in memory until `flush` at a barrier; clean
 //! entries beyond the capacity are evicted after it.
+//!
+//! Keys that cannot be stored yet are not looked up: windows later than the latest window start
+//! flushed, and, without windows, keys a [`KeyFilter`] of every key flushed has never seen.
 
 use hashbrown::{HashMap, HashSet};
 
@@ -13,6 +16,7 @@ use storage::{KvStore, StateBatch};
 
 use super::function::{AggFunctionRef, AggState};
 use crate::error::{EngineError, Result};
+use crate::key_filter::KeyFilter;
 
 /// The states of one group (one per aggregate call).
 #[derive(Debug)]
@@ -40,6 +44,9 @@ pub(crate) struct GroupStore {
     windowed: bool,
     /// The largest window start flushed so far (`i64::MAX` when unknown, after a restart).
     max_flushed_start: i64,
+    /// Keys without a window: every key ever flushed, when known (see [`GroupStore::track_written`]),
+    /// so that a group never written starts empty without a lookup.
+    written: Option<KeyFilter>,
     /// Flushes so far: entries not used for the most generations are evicted first.
     generation: u64,
 }
@@ -55,8 +62,22 @@ impl GroupStore {
             dirty: 0,
             windowed: false,
             max_flushed_start: i64::MAX,
+            written: None,
             generation: 0,
         }
+    }
+
+    /// Tracks the keys flushed from now on in a [`KeyFilter`], given every key the store held
+    /// before (none for a state never written): keys not in it start empty without a lookup.
+    /// Until then, and once the filter is full, every key not cached is looked up.
+    pub fn track_written(&mut self, stored: impl IntoIterator<Item = Vec<u8>>) {
+        let mut f = KeyFilter::new();
+        for k in stored {
+            if !f.insert(&k) {
+                return;
+            }
+        }
+        self.written = Some(f);
     }
 
     /// Marks keys as starting with a window start (see [`super::window::encode_start`]), and
@@ -72,7 +93,10 @@ impl GroupStore {
     }
 
     fn maybe_stored(&self, suffix: &[u8]) -> bool {
-        !self.windowed || suffix.len() < 8 || super::window::decode_start(suffix) <= self.max_flushed_start
+        if !self.windowed {
+            return self.written.as_ref().is_none_or(|f| f.may_contain(suffix));
+        }
+        suffix.len() < 8 || super::window::decode_start(suffix) <= self.max_flushed_start
     }
 
     fn full_key(&self, suffix: &[u8]) -> Vec<u8> {
@@ -87,7 +111,8 @@ impl GroupStore {
         let mut missing: Vec<&[u8]> = suffixes.iter().copied().filter(|s| !self.map.contains_key(*s)).collect();
         missing.sort_unstable();
         missing.dedup();
-        // Keys of windows never flushed start empty without a lookup.
+        // Keys of windows never flushed, and keys without a window never written, start empty
+        // without a lookup.
         let (missing, fresh): (Vec<&[u8]>, Vec<&[u8]>) = missing.into_iter().partition(|s| self.maybe_stored(s));
         for s in fresh {
             let e = self.empty();
@@ -222,6 +247,11 @@ impl GroupStore {
             key.extend_from_slice(k);
             batch.put(&key, &buf);
             e.dirty = false;
+            if let Some(f) = &mut self.written {
+                if !f.insert(k) {
+                    self.written = None;
+                }
+            }
         }
         self.dirty = 0;
         self.max_flushed_start = max_start;
@@ -324,6 +354,29 @@ mod tests {
         let mut batch = StateBatch::default();
         s.flush(&mut batch, Some(50));
         assert!(s.peek(&kept[0]).is_some() && s.peek(&key(100, b"d")).is_some() && s.peek(&kept[1]).is_none());
+    }
+
+    #[test]
+    fn groups_never_written_are_not_looked_up_and_written_ones_are() {
+        let state = MemStore::new();
+        // A group another store wrote under the same prefix: only a lookup could find it.
+        let mut other = store(0);
+        bump(&mut other, &state, b"planted");
+        checkpoint(&mut other, &state);
+        let mut s = store(0);
+        s.track_written(std::iter::empty());
+        assert_eq!(bump(&mut s, &state, b"planted"), ScalarValue::Int64(Some(1)), "not written by this store: no lookup");
+        let mut fresh = store(0);
+        assert_eq!(bump(&mut fresh, &state, b"planted"), ScalarValue::Int64(Some(2)), "untracked: looked up");
+        // Written, flushed and evicted (capacity 0): read back.
+        bump(&mut s, &state, b"g");
+        checkpoint(&mut s, &state);
+        assert!(s.peek(b"g").is_none());
+        assert_eq!(bump(&mut s, &state, b"g"), ScalarValue::Int64(Some(2)));
+        // A store rebuilt from the stored keys finds them.
+        let mut again = store(0);
+        again.track_written([b"g".to_vec()]);
+        assert_eq!(bump(&mut again, &state, b"g"), ScalarValue::Int64(Some(2)));
     }
 
     #[test]
