@@ -97,7 +97,10 @@ impl KeyFilter {
 
     /// False when `key` was certainly never inserted; true when it was, or (rarely) was not.
     pub fn may_contain(&self, key: &[u8]) -> bool {
-        let h = self.hasher.hash_one(key);
+        self.contains_hash(self.hasher.hash_one(key))
+    }
+
+    fn contains_hash(&self, h: u64) -> bool {
         self.segments.iter().any(|s| s.contains(h))
     }
 
@@ -106,7 +109,7 @@ impl KeyFilter {
     #[must_use]
     pub fn insert(&mut self, key: &[u8]) -> bool {
         let h = self.hasher.hash_one(key);
-        if self.segments.iter().any(|s| s.contains(h)) {
+        if self.contains_hash(h) {
             return true;
         }
         let last = self.segments.last().expect("one segment at least");

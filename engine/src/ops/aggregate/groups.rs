@@ -18,6 +18,9 @@ use super::function::{AggFunctionRef, AggState};
 use crate::error::{EngineError, Result};
 use crate::key_filter::KeyFilter;
 
+/// Stored keys read back on start into the filter of keys written (with more: look them up).
+const REBUILD_FILTER_KEYS: usize = 1_000_000;
+
 /// The states of one group (one per aggregate call).
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -67,17 +70,23 @@ impl GroupStore {
         }
     }
 
-    /// Tracks the keys flushed from now on in a [`KeyFilter`], given every key the store held
-    /// before (none for a state never written): keys not in it start empty without a lookup.
-    /// Until then, and once the filter is full, every key not cached is looked up.
-    pub fn track_written(&mut self, stored: impl IntoIterator<Item = Vec<u8>>) {
+    /// Tracks the keys flushed from now on in a [`KeyFilter`], so that keys not in it start
+    /// empty without a lookup. The filter starts empty when nothing was `stored` before, else
+    /// with the stored keys when there are at most [`REBUILD_FILTER_KEYS`]; with more, and once
+    /// the filter is full, every key not cached is looked up.
+    pub fn track_written(&mut self, state: &dyn KvStore, stored: bool) -> Result<()> {
         let mut f = KeyFilter::new();
-        for k in stored {
-            if !f.insert(&k) {
-                return;
+        if stored {
+            let mut to = self.prefix.clone();
+            to.extend_from_slice(&[0xff, 0xff]);
+            for (n, kv) in state.scan(&self.prefix, &to)?.enumerate() {
+                if n == REBUILD_FILTER_KEYS || !f.insert(&kv?.0[self.prefix.len()..]) {
+                    return Ok(());
+                }
             }
         }
         self.written = Some(f);
+        Ok(())
     }
 
     /// Marks keys as starting with a window start (see [`super::window::encode_start`]), and
@@ -364,7 +373,7 @@ mod tests {
         bump(&mut other, &state, b"planted");
         checkpoint(&mut other, &state);
         let mut s = store(0);
-        s.track_written(std::iter::empty());
+        s.track_written(&state, false).unwrap();
         assert_eq!(bump(&mut s, &state, b"planted"), ScalarValue::Int64(Some(1)), "not written by this store: no lookup");
         let mut fresh = store(0);
         assert_eq!(bump(&mut fresh, &state, b"planted"), ScalarValue::Int64(Some(2)), "untracked: looked up");
@@ -373,9 +382,13 @@ mod tests {
         checkpoint(&mut s, &state);
         assert!(s.peek(b"g").is_none());
         assert_eq!(bump(&mut s, &state, b"g"), ScalarValue::Int64(Some(2)));
-        // A store rebuilt from the stored keys finds them.
+        // A store that reads the stored keys back finds them.
         let mut again = store(0);
-        again.track_written([b"g".to_vec()]);
+        again.prefix = b"q".to_vec();
+        let mut moved = StateBatch::default();
+        moved.put(b"qg", &state.get(b"pg").unwrap().expect("g was written"));
+        state.commit(&moved, false).unwrap();
+        again.track_written(&state, true).unwrap();
         assert_eq!(bump(&mut again, &state, b"g"), ScalarValue::Int64(Some(2)));
     }
 

@@ -206,34 +206,6 @@ impl AggregateOp {
     }
 }
 
-/// Group keys read back on start to rebuild the filter of keys written (more: look them up).
-const REBUILD_FILTER_KEYS: usize = 1_000_000;
-
-impl AggregateOp {
-    /// A GROUP BY without windows tracks the groups it writes, so that a new group is not looked
-    /// up: from nothing for a state never written (no meta entry yet: the first barrier writes
-    /// one with the groups), else from a scan of the stored groups when there are at most
-    /// [`REBUILD_FILTER_KEYS`] of them. A bigger state looks every uncached group up.
-    fn track_written_groups(&mut self, saved: bool, cx: &mut OpContext<'_>) -> Result<()> {
-        if !saved {
-            self.store.track_written(std::iter::empty());
-            return Ok(());
-        }
-        let from = self.store.prefix.clone();
-        let mut to = from.clone();
-        to.extend_from_slice(&[0xff, 0xff]);
-        let mut keys = Vec::new();
-        for kv in cx.state.scan(&from, &to)? {
-            if keys.len() == REBUILD_FILTER_KEYS {
-                return Ok(());
-            }
-            keys.push(kv?.0[from.len()..].to_vec());
-        }
-        self.store.track_written(keys);
-        Ok(())
-    }
-}
-
 /// The event time stored with an entry (the first aggregate slot is not used for it).
 fn e_ts(e: &groups::Entry) -> i64 {
     e.ts
@@ -281,7 +253,8 @@ impl Operator for AggregateOp {
         if self.size_grace().is_some() {
             self.store.set_windowed(max_flushed);
         } else if !self.is_session() {
-            self.track_written_groups(saved_any, cx)?;
+            // A state never written (no meta entry: the first barrier writes one) holds no groups.
+            self.store.track_written(cx.state, saved_any)?;
         }
         self.meta_key = meta;
         if self.spec.emit_final {
