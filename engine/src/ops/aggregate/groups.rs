@@ -77,9 +77,7 @@ impl GroupStore {
     pub fn track_written(&mut self, state: &dyn KvStore, stored: bool) -> Result<()> {
         let mut f = KeyFilter::new();
         if stored {
-            let mut to = self.prefix.clone();
-            to.extend_from_slice(&[0xff, 0xff]);
-            for (n, kv) in state.scan(&self.prefix, &to)?.enumerate() {
+            for (n, kv) in state.scan(&self.prefix, &self.groups_end())?.enumerate() {
                 if n == REBUILD_FILTER_KEYS || !f.insert(&kv?.0[self.prefix.len()..]) {
                     return Ok(());
                 }
@@ -87,6 +85,14 @@ impl GroupStore {
         }
         self.written = Some(f);
         Ok(())
+    }
+
+    /// The end (exclusive) of the group keys under the prefix: the operator's meta entries sort
+    /// after it (`prefix + ff ff ...`), as no encoded group or window start begins with `ff ff`.
+    pub fn groups_end(&self) -> Vec<u8> {
+        let mut to = self.prefix.clone();
+        to.extend_from_slice(&[0xff, 0xff]);
+        to
     }
 
     /// Marks keys as starting with a window start (see [`super::window::encode_start`]), and

@@ -268,8 +268,7 @@ impl Operator for AggregateOp {
                 };
                 let mut from = self.store.prefix.clone();
                 encode_start(from_start.max(i64::MIN + 1), &mut from);
-                let mut to = self.store.prefix.clone();
-                to.extend_from_slice(&[0xff, 0xff]);
+                let to = self.store.groups_end();
                 let plen = self.store.prefix.len();
                 for kv in cx.state.scan(&from, &to)? {
                     let (k, _) = kv?;

@@ -186,8 +186,7 @@ impl AggregateOp {
     pub(super) fn load_pending_sessions(&mut self, cx: &OpContext<'_>) -> Result<()> {
         let (gap, grace, _) = self.gap_grace();
         let from = self.sessions.prefix.clone();
-        let mut to = from.clone();
-        to.extend_from_slice(&[0xff, 0xff]);
+        let to = self.store.groups_end();
         let plen = from.len();
         for kv in cx.state.scan(&from, &to)? {
             let (k, _) = kv?;
