@@ -151,3 +151,63 @@ fn a_statement_that_cannot_be_replayed_is_named() {
     assert!(notes.iter().any(|n| n.contains("record 2") && n.contains("cannot be replayed") && n.contains("NOWHERE")), "{notes:?}");
     eddy.shutdown().unwrap();
 }
+
+/// A state store that records its `quiesce` and any commit after it.
+struct ClosingStore {
+    inner: MemStore,
+    quiesced: AtomicBool,
+    late_commits: std::sync::atomic::AtomicU32,
+}
+
+impl KvStore for ClosingStore {
+    fn get(&self, key: &[u8]) -> storage::Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn multi_get(&self, keys: &[&[u8]]) -> storage::Result<Vec<Option<Vec<u8>>>> {
+        self.inner.multi_get(keys)
+    }
+    fn scan(&self, from: &[u8], to: &[u8]) -> storage::Result<ScanIter<'_>> {
+        self.inner.scan(from, to)
+    }
+    fn commit(&self, batch: &StateBatch, sync: bool) -> storage::Result<()> {
+        if self.quiesced.load(Ordering::SeqCst) {
+            self.late_commits.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.commit(batch, sync)
+    }
+    fn approximate_size(&self, from: &[u8], to: &[u8]) -> u64 {
+        self.inner.approximate_size(from, to)
+    }
+    fn quiesce(&self) {
+        assert!(!self.quiesced.swap(true, Ordering::SeqCst), "quiesced twice");
+    }
+}
+
+/// Closing waits for everything that holds the state, push queries being stopped among them:
+/// the store is quiesced once, nothing commits after, and no thread holds it when `close`
+/// returns (RocksDB's threads must be idle and its database closed before the process exits).
+#[test]
+fn close_waits_for_stopping_queries_and_quiesces_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(FileLog::open(&dir.path().join("topics"), LogOptions::default()).unwrap());
+    let store = Arc::new(ClosingStore { inner: MemStore::new(), quiesced: AtomicBool::new(false), late_commits: Default::default() });
+    let engine = Engine::with_parts(log, store.clone(), EngineConfig::default()).unwrap();
+    let eddy = Eddy::with_engine(engine).unwrap();
+    let mut s = eddy.session();
+    run(&mut s, "SET 'auto.offset.reset' = 'earliest';");
+    run(&mut s, "CREATE STREAM s (id INT KEY, v STRING) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);");
+    run(&mut s, "CREATE TABLE t AS SELECT id, COUNT(*) AS n FROM s GROUP BY id;");
+    for i in 0..50 {
+        run(&mut s, &format!("INSERT INTO s (id, v) VALUES ({}, 'x');", i % 7));
+    }
+    // Push queries dropped unread are stopped without being waited for.
+    for _ in 0..5 {
+        let out = run(&mut s, "SELECT * FROM t EMIT CHANGES;");
+        assert!(matches!(out[0], Output::Stream(_)), "a push query");
+    }
+    drop(s);
+    eddy.close().unwrap();
+    assert!(store.quiesced.load(Ordering::SeqCst), "the state was not quiesced");
+    assert_eq!(store.late_commits.load(Ordering::SeqCst), 0, "commits after quiesce");
+    assert_eq!(Arc::strong_count(&store), 1, "a thread still holds the state after close");
+}

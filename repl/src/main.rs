@@ -244,7 +244,7 @@ fn run() -> Result<i32> {
         None => repl::run(&mut backend, &place.describe(), &cli.data_dir, mode),
     };
     drop(backend);
-    eddy.shutdown().context("shutdown failed")?;
+    eddy.close().context("shutdown failed")?;
     code
 }
 

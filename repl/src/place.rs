@@ -85,7 +85,7 @@ impl LogHandle {
     /// Shuts the engine down (final checkpoint), or flushes the log.
     pub fn close(self) -> Result<()> {
         match self.eddy {
-            Some(e) => e.shutdown().map_err(|e| anyhow::anyhow!(engine::error_chain(&e))),
+            Some(e) => e.close().map_err(|e| anyhow::anyhow!(engine::error_chain(&e))),
             None => self.log.sync().map_err(|e| anyhow::anyhow!(engine::error_chain(&e))),
         }
     }

@@ -101,6 +101,9 @@ pub struct Engine {
     pub(super) registry: Registry,
     pub(super) config: EngineConfig,
     pub(super) queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
+    /// Threads stopping queries without being waited for ([`Engine::stop_query_nowait`]);
+    /// `shutdown` joins them, so that no task touches the state after it.
+    stopping: Mutex<Vec<std::thread::JoinHandle<()>>>,
     pub(super) subscribers: Arc<Subscribers>,
     pub(super) ckpt: Arc<Checkpointer>,
     pub(super) dirty: Arc<AtomicBool>,
@@ -131,6 +134,18 @@ pub struct Engine {
     pub(super) cleaner: super::retention::Cleaner,
     /// Failures of periodic checkpoints (see `health.rs`).
     pub(super) health: super::health::Health,
+    /// Set once the fields above, the state store among them, are dropped (fields drop in
+    /// order, so this one must stay last).
+    dropped: DropSignal,
+}
+
+/// Sets its flag when dropped.
+struct DropSignal(Arc<AtomicBool>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl Engine {
@@ -211,6 +226,7 @@ impl Engine {
             state,
             config,
             queries: Mutex::new(BTreeMap::new()),
+            stopping: Mutex::new(Vec::new()),
             subscribers,
             ckpt: Arc::new(Checkpointer::new(committed)),
             dirty: Arc::new(AtomicBool::new(false)),
@@ -227,6 +243,7 @@ impl Engine {
             user_paused: Mutex::new(Default::default()),
             cleaner: Default::default(),
             health: Default::default(),
+            dropped: DropSignal(Arc::new(AtomicBool::new(false))),
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
@@ -236,6 +253,12 @@ impl Engine {
         super::retention::spawn(Arc::downgrade(&engine), engine.config.cleanup_interval)
             .map_err(|e| EngineError::Storage(storage::StorageError::Io { path: "cleaner thread".into(), source: e }))?;
         Ok(engine)
+    }
+
+    /// A flag set once this engine is dropped, its state store included: what waits for the
+    /// store to be closed before the process exits watches it.
+    pub fn dropped_flag(&self) -> Arc<AtomicBool> {
+        self.dropped.0.clone()
     }
 
     /// This instance's name among those that share the work (Kafka); `None` alone.
@@ -535,7 +558,16 @@ impl Engine {
     pub fn stop_query_nowait(&self, id: &str) {
         if let Some(q) = self.queries.lock().remove(id) {
             q.shared.stop.store(true, Ordering::Relaxed);
-            std::thread::spawn(move || q.stop());
+            let mut stopping = self.stopping.lock();
+            stopping.retain(|h| !h.is_finished());
+            match std::thread::Builder::new().name(format!("eddy-stop-{id}")).spawn({
+                let q = q.clone();
+                move || q.stop()
+            }) {
+                Ok(h) => stopping.push(h),
+                // No thread to spare: stop it here.
+                Err(_) => q.stop(),
+            }
         }
     }
 
@@ -735,7 +767,13 @@ impl Engine {
         for q in qs {
             q.stop();
         }
+        for h in std::mem::take(&mut *self.stopping.lock()) {
+            let _ = h.join();
+        }
         self.log.sync()?;
+        // No task runs any more: let the state's background work finish now, not while the
+        // process exits (RocksDB's threads would meet its torn-down statics: an abort).
+        self.state.quiesce();
         r.map(|_| ())
     }
 }

@@ -75,6 +75,10 @@ pub(crate) struct Inner {
     pub not_started: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
+/// How long [`Eddy::close`] waits for the threads that still hold the engine (stopping push
+/// queries, background passes) to let go.
+pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An open Eddy instance: engine, catalog, functions.
 #[derive(Clone)]
 pub struct Eddy {
@@ -160,6 +164,20 @@ impl Eddy {
     /// Final checkpoint and stop of every query; they resume at the next [`Eddy::open`].
     pub fn shutdown(&self) -> Result<()> {
         Ok(self.inner.engine.shutdown()?)
+    }
+
+    /// [`Eddy::shutdown`], then waits (at most [`CLOSE_WAIT`]) until no thread holds the engine
+    /// any more and it is dropped, so that its state store is closed before the process exits. Call it last:
+    /// handles still held elsewhere (sessions, push queries) keep the engine open until dropped.
+    pub fn close(self) -> Result<()> {
+        let r = self.shutdown();
+        let dropped = self.inner.engine.dropped_flag();
+        drop(self);
+        let deadline = std::time::Instant::now() + CLOSE_WAIT;
+        while !dropped.load(std::sync::atomic::Ordering::Acquire) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        r
     }
 
     /// Exposes the processing-log topic as the read-only stream `EDDY_PROCESSING_LOG`.

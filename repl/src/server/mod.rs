@@ -100,6 +100,8 @@ pub fn run(opts: &ServerOptions) -> Result<(), ServerError> {
     // Stop queries with a final checkpoint even when a listener failed.
     let stopped = eddy.shutdown();
     rt.shutdown_timeout(Duration::from_secs(2));
+    // The runtime's tasks have let go of the engine: wait for its state store to close.
+    let _ = eddy.close();
     result?;
     stopped.map_err(|e| ServerError::Unavailable(format!("shutdown failed: {}", engine::error_chain(&e))))?;
     eprintln!("eddy server stopped");

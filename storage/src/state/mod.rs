@@ -45,4 +45,9 @@ pub trait KvStore: Send + Sync {
     /// An estimate of the bytes that keys in `[from, to)` take; 0 when unknown. Cheap: it must not
     /// read the data.
     fn approximate_size(&self, from: &[u8], to: &[u8]) -> u64;
+
+    /// Waits for background work (flushes, compactions) and starts no more; called once nothing
+    /// writes any more, before the process exits. Reads still work afterwards; commits may fail
+    /// (nothing is flushed or compacted any more). The default does nothing.
+    fn quiesce(&self) {}
 }

@@ -172,6 +172,10 @@ impl KvStore for RocksStore {
 
     /// Sums the sizes of the SST files whose key range overlaps `[from, to)`: flushed data only,
     /// and whole files, so it overestimates narrow ranges and misses the memtables.
+    fn quiesce(&self) {
+        self.db.cancel_all_background_work(true);
+    }
+
     fn approximate_size(&self, from: &[u8], to: &[u8]) -> u64 {
         if from >= to {
             return 0;
