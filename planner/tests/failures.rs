@@ -13,10 +13,19 @@ use eddy_planner::{Eddy, OpenOptions, Output, PlanError, Session};
 use engine::{Engine, EngineConfig};
 use storage::{FileLog, KvStore, LogOptions, MemStore, RecordIn, ScanIter, StateBatch, StorageError, TopicLog};
 
-/// A state store whose commits fail while `fail` is set.
+/// A state store whose commits fail while `fail` is set; it records its `quiesce` and the
+/// commits after it.
 struct FlakyStore {
     inner: MemStore,
     fail: AtomicBool,
+    quiesced: AtomicBool,
+    late_commits: std::sync::atomic::AtomicU32,
+}
+
+impl FlakyStore {
+    fn new() -> FlakyStore {
+        FlakyStore { inner: MemStore::new(), fail: AtomicBool::new(false), quiesced: AtomicBool::new(false), late_commits: Default::default() }
+    }
 }
 
 impl KvStore for FlakyStore {
@@ -30,6 +39,9 @@ impl KvStore for FlakyStore {
         self.inner.scan(from, to)
     }
     fn commit(&self, batch: &StateBatch, sync: bool) -> storage::Result<()> {
+        if self.quiesced.load(Ordering::SeqCst) {
+            self.late_commits.fetch_add(1, Ordering::SeqCst);
+        }
         if self.fail.load(Ordering::Relaxed) {
             return Err(StorageError::Io { path: "state".into(), source: std::io::Error::other("injected write failure") });
         }
@@ -37,6 +49,9 @@ impl KvStore for FlakyStore {
     }
     fn approximate_size(&self, from: &[u8], to: &[u8]) -> u64 {
         self.inner.approximate_size(from, to)
+    }
+    fn quiesce(&self) {
+        assert!(!self.quiesced.swap(true, Ordering::SeqCst), "quiesced twice");
     }
 }
 
@@ -66,7 +81,7 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 fn a_failing_checkpoint_is_retried_counted_and_shown() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(FileLog::open(&dir.path().join("topics"), LogOptions::default()).unwrap());
-    let store = Arc::new(FlakyStore { inner: MemStore::new(), fail: AtomicBool::new(false) });
+    let store = Arc::new(FlakyStore::new());
     let config = EngineConfig { checkpoint_interval: Duration::from_millis(50), ..EngineConfig::default() };
     let engine = Engine::with_parts(log, store.clone(), config).unwrap();
     let eddy = Eddy::with_engine(engine.clone()).unwrap();
@@ -152,37 +167,6 @@ fn a_statement_that_cannot_be_replayed_is_named() {
     eddy.shutdown().unwrap();
 }
 
-/// A state store that records its `quiesce` and any commit after it.
-struct ClosingStore {
-    inner: MemStore,
-    quiesced: AtomicBool,
-    late_commits: std::sync::atomic::AtomicU32,
-}
-
-impl KvStore for ClosingStore {
-    fn get(&self, key: &[u8]) -> storage::Result<Option<Vec<u8>>> {
-        self.inner.get(key)
-    }
-    fn multi_get(&self, keys: &[&[u8]]) -> storage::Result<Vec<Option<Vec<u8>>>> {
-        self.inner.multi_get(keys)
-    }
-    fn scan(&self, from: &[u8], to: &[u8]) -> storage::Result<ScanIter<'_>> {
-        self.inner.scan(from, to)
-    }
-    fn commit(&self, batch: &StateBatch, sync: bool) -> storage::Result<()> {
-        if self.quiesced.load(Ordering::SeqCst) {
-            self.late_commits.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.commit(batch, sync)
-    }
-    fn approximate_size(&self, from: &[u8], to: &[u8]) -> u64 {
-        self.inner.approximate_size(from, to)
-    }
-    fn quiesce(&self) {
-        assert!(!self.quiesced.swap(true, Ordering::SeqCst), "quiesced twice");
-    }
-}
-
 /// Closing waits for everything that holds the state, push queries being stopped among them:
 /// the store is quiesced once, nothing commits after, and no thread holds it when `close`
 /// returns (RocksDB's threads must be idle and its database closed before the process exits).
@@ -190,7 +174,7 @@ impl KvStore for ClosingStore {
 fn close_waits_for_stopping_queries_and_quiesces_the_state() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(FileLog::open(&dir.path().join("topics"), LogOptions::default()).unwrap());
-    let store = Arc::new(ClosingStore { inner: MemStore::new(), quiesced: AtomicBool::new(false), late_commits: Default::default() });
+    let store = Arc::new(FlakyStore::new());
     let engine = Engine::with_parts(log, store.clone(), EngineConfig::default()).unwrap();
     let eddy = Eddy::with_engine(engine).unwrap();
     let mut s = eddy.session();
