@@ -167,8 +167,9 @@ impl Eddy {
     }
 
     /// [`Eddy::shutdown`], then waits (at most [`CLOSE_WAIT`]) until no thread holds the engine
-    /// any more and it is dropped, so that its state store is closed before the process exits. Call it last:
-    /// handles still held elsewhere (sessions, push queries) keep the engine open until dropped.
+    /// any more and it is dropped, so that its state store is closed before the process exits.
+    /// Call it last: handles still held elsewhere (sessions, push queries) keep the engine open
+    /// until they are dropped.
     pub fn close(self) -> Result<()> {
         let r = self.shutdown();
         let dropped = self.inner.engine.dropped_flag();

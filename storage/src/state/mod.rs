@@ -46,8 +46,8 @@ pub trait KvStore: Send + Sync {
     /// read the data.
     fn approximate_size(&self, from: &[u8], to: &[u8]) -> u64;
 
-    /// Waits for background work (flushes, compactions) and starts no more; called once nothing
-    /// writes any more, before the process exits. Reads still work afterwards; commits may fail
-    /// (nothing is flushed or compacted any more). The default does nothing.
+    /// Waits for the running background work (flushes, compactions) and starts no more; called
+    /// once nothing writes any more, before the process exits. Reads still work afterwards;
+    /// commits may fail (nothing is flushed or compacted any more). The default does nothing.
     fn quiesce(&self) {}
 }

@@ -170,12 +170,13 @@ impl KvStore for RocksStore {
         self.db.write_opt(wb, &wo).map_err(|e| self.err(e))
     }
 
-    /// Sums the sizes of the SST files whose key range overlaps `[from, to)`: flushed data only,
-    /// and whole files, so it overestimates narrow ranges and misses the memtables.
+    /// Cancels the flushes and compactions not started and waits for the running ones.
     fn quiesce(&self) {
         self.db.cancel_all_background_work(true);
     }
 
+    /// Sums the sizes of the SST files whose key range overlaps `[from, to)`: flushed data only,
+    /// and whole files, so it overestimates narrow ranges and misses the memtables.
     fn approximate_size(&self, from: &[u8], to: &[u8]) -> u64 {
         if from >= to {
             return 0;
