@@ -19,4 +19,4 @@ pub use log::{
     FsyncPolicy, Header, LogOptions, Offset, PartitionInfo, ReadBatch, RecordIn, RecordRef,
     RecordSpan, RecoveryReport, RetentionReport, TopicAdmin, TopicConfig, TopicInfo, TopicLog,
 };
-pub use state::{BatchOp, KvStore, MemStore, RocksStore, ScanIter, StateBatch, StateOptions};
+pub use state::{BatchOp, KvStore, MemStore, PendingStore, RocksStore, ScanIter, StateBatch, StateOptions};

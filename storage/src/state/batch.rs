@@ -102,15 +102,25 @@ impl StateBatch {
 
     /// The operations in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = BatchOp<'_>> + '_ {
-        self.ops.iter().map(|op| {
-            let a = &self.data[op.start..op.start + op.a];
-            let b = &self.data[op.start + op.a..op.start + op.a + op.b];
-            match op.kind {
-                Kind::Put => BatchOp::Put(a, b),
-                Kind::Delete => BatchOp::Delete(a),
-                Kind::DeleteRange => BatchOp::DeleteRange(a, b),
-            }
-        })
+        self.ops.iter().map(|op| self.view(op))
+    }
+
+    /// The operation at `index` (in the order they were added).
+    ///
+    /// # Panics
+    /// When `index >= self.len()`.
+    pub fn op(&self, index: usize) -> BatchOp<'_> {
+        self.view(&self.ops[index])
+    }
+
+    fn view(&self, op: &Op) -> BatchOp<'_> {
+        let a = &self.data[op.start..op.start + op.a];
+        let b = &self.data[op.start + op.a..op.start + op.a + op.b];
+        match op.kind {
+            Kind::Put => BatchOp::Put(a, b),
+            Kind::Delete => BatchOp::Delete(a),
+            Kind::DeleteRange => BatchOp::DeleteRange(a, b),
+        }
     }
 }
 

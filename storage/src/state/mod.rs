@@ -3,11 +3,13 @@
 //!
 //! [`KvStore`] is the interface; [`RocksStore`] (RocksDB, one database with the default column
 //! family) is the durable implementation and [`MemStore`] (a `BTreeMap`) the in-memory one for
-//! tests. Both have the same semantics, checked by a randomized test that runs one sequence of
+//! tests. [`PendingStore`] goes in front of either: it shows a checkpoint's batch to readers
+//! while the batch is still being made durable, so that tasks need not wait for the fsync. Both have the same semantics, checked by a randomized test that runs one sequence of
 //! operations against both. Keys sort as unsigned bytes.
 
 mod batch;
 mod mem;
+mod pending;
 mod rocks;
 
 #[cfg(test)]
@@ -15,6 +17,7 @@ mod tests;
 
 pub use batch::{BatchOp, StateBatch};
 pub use mem::MemStore;
+pub use pending::PendingStore;
 pub use rocks::{RocksStore, StateOptions};
 
 use crate::Result;

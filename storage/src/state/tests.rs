@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::StorageError;
+use std::sync::Arc;
 
 /// A tiny deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -158,4 +159,115 @@ fn rocks_locked_and_damaged_directories_name_the_path() {
     std::fs::write(&file, b"x").unwrap();
     let err = RocksStore::open(&file, StateOptions::default()).unwrap_err();
     assert!(err.to_string().contains("plain-file"), "{err}");
+}
+
+/// A `MemStore` whose commits fail while `fail` is set (nothing applied, as the trait promises).
+#[derive(Default)]
+struct Flaky {
+    mem: MemStore,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl KvStore for Flaky {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.mem.get(key)
+    }
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.mem.multi_get(keys)
+    }
+    fn scan(&self, from: &[u8], to: &[u8]) -> Result<ScanIter<'_>> {
+        self.mem.scan(from, to)
+    }
+    fn commit(&self, batch: &StateBatch, sync: bool) -> Result<()> {
+        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StorageError::Io {
+                path: "flaky".into(),
+                source: std::io::Error::other("injected"),
+            });
+        }
+        self.mem.commit(batch, sync)
+    }
+    fn approximate_size(&self, _: &[u8], _: &[u8]) -> u64 {
+        0
+    }
+}
+
+/// A staged batch reads as committed at once, through commits that fail and are retried and
+/// direct commits in between; at the end the inner store holds exactly what a plain store does.
+#[test]
+fn pending_store_reads_staged_batches_as_committed() {
+    let flaky = Arc::new(Flaky::default());
+    let pending = PendingStore::new(flaky.clone());
+    let model = MemStore::new();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut batch = StateBatch::new();
+    let check = |rng: &mut Rng, step: usize| {
+        let k = rng.key();
+        assert_eq!(pending.get(&k).unwrap(), model.get(&k).unwrap(), "get {k:?} at step {step}");
+        let keys: Vec<Vec<u8>> = (0..4).map(|_| rng.key()).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        assert_eq!(pending.multi_get(&refs).unwrap(), model.multi_get(&refs).unwrap(), "multi_get at step {step}");
+        let (a, b) = (rng.key(), rng.key());
+        assert_eq!(collect(&pending, &a, &b), collect(&model, &a, &b), "scan {a:?}..{b:?} at step {step}");
+    };
+    let (mut staged, mut failed) = (0, 0);
+    for step in 0..4000 {
+        match rng.below(12) {
+            0..=3 => batch.put(&rng.key(), &rng.next().to_le_bytes()[..rng.below(9) as usize]),
+            4..=5 => batch.delete(&rng.key()),
+            6 => {
+                let (a, b) = (rng.key(), rng.key());
+                batch.delete_range(&a, &b);
+            }
+            7 => {
+                // A direct commit: applied unless the inner store fails it.
+                flaky.fail.store(rng.below(4) == 0, std::sync::atomic::Ordering::Relaxed);
+                if pending.commit(&batch, false).is_ok() {
+                    model.commit(&batch, false).unwrap();
+                }
+                batch.clear();
+            }
+            _ => {
+                model.commit(&batch, false).unwrap();
+                pending.stage(std::mem::take(&mut batch));
+                staged += 1;
+                check(&mut rng, step);
+                flaky.fail.store(rng.below(3) == 0, std::sync::atomic::Ordering::Relaxed);
+                if pending.commit_staged(false, || Ok(())).is_err() {
+                    failed += 1;
+                    assert!(pending.has_staged());
+                } else {
+                    assert!(!pending.has_staged());
+                }
+            }
+        }
+        check(&mut rng, step);
+    }
+    assert!(staged > 100 && failed > 10, "staged {staged} failed {failed}");
+    flaky.fail.store(false, std::sync::atomic::Ordering::Relaxed);
+    pending.stage(StateBatch::new());
+    pending.commit_staged(true, || Ok(())).unwrap();
+    assert!(!pending.has_staged());
+    let all = |s: &dyn KvStore| collect(s, b"", b"\xff\xff\xff\xff");
+    assert_eq!(all(flaky.as_ref()), all(&model));
+}
+
+/// A scan keeps the staged batch it started with, also when the batch commits meanwhile.
+#[test]
+fn pending_scan_is_a_consistent_view() {
+    let pending = PendingStore::new(Arc::new(MemStore::new()));
+    let mut b = StateBatch::new();
+    b.put(b"a", b"1");
+    b.put(b"c", b"3");
+    pending.commit(&b, false).unwrap();
+    let mut b = StateBatch::new();
+    b.put(b"b", b"2");
+    b.delete(b"c");
+    pending.stage(b);
+    let mut it = pending.scan(b"a", b"z").unwrap();
+    assert_eq!(it.next().unwrap().unwrap(), (b"a".to_vec(), b"1".to_vec()));
+    pending.commit_staged(false, || Ok(())).unwrap();
+    let rest: Vec<_> = it.map(Result::unwrap).collect();
+    assert_eq!(rest, [(b"b".to_vec(), b"2".to_vec())]);
+    assert_eq!(collect(&pending, b"a", b"z"), [(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
 }
