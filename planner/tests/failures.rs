@@ -13,18 +13,27 @@ use eddy_planner::{Eddy, OpenOptions, Output, PlanError, Session};
 use engine::{Engine, EngineConfig};
 use storage::{FileLog, KvStore, LogOptions, MemStore, RecordIn, ScanIter, StateBatch, StorageError, TopicLog};
 
-/// A state store whose commits fail while `fail` is set; it records its `quiesce` and the
-/// commits after it.
+/// A state store whose commits fail while `fail` is set and wait while `stall` is set (counted in
+/// `stalled`); it records its `quiesce` and the commits after it.
 struct FlakyStore {
     inner: MemStore,
     fail: AtomicBool,
+    stall: AtomicBool,
+    stalled: std::sync::atomic::AtomicU32,
     quiesced: AtomicBool,
     late_commits: std::sync::atomic::AtomicU32,
 }
 
 impl FlakyStore {
     fn new() -> FlakyStore {
-        FlakyStore { inner: MemStore::new(), fail: AtomicBool::new(false), quiesced: AtomicBool::new(false), late_commits: Default::default() }
+        FlakyStore {
+            inner: MemStore::new(),
+            fail: AtomicBool::new(false),
+            stall: AtomicBool::new(false),
+            stalled: Default::default(),
+            quiesced: AtomicBool::new(false),
+            late_commits: Default::default(),
+        }
     }
 }
 
@@ -41,6 +50,12 @@ impl KvStore for FlakyStore {
     fn commit(&self, batch: &StateBatch, sync: bool) -> storage::Result<()> {
         if self.quiesced.load(Ordering::SeqCst) {
             self.late_commits.fetch_add(1, Ordering::SeqCst);
+        }
+        if self.stall.load(Ordering::SeqCst) {
+            self.stalled.fetch_add(1, Ordering::SeqCst);
+            while self.stall.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         if self.fail.load(Ordering::Relaxed) {
             return Err(StorageError::Io { path: "state".into(), source: std::io::Error::other("injected write failure") });
@@ -111,6 +126,49 @@ fn a_failing_checkpoint_is_retried_counted_and_shown() {
     assert_eq!(status(&mut s, id), "RUNNING");
     let offset = store.get(&engine::runtime::keys::offset_key(id, 0, 0, 0)).unwrap().unwrap();
     assert_eq!(i64::from_be_bytes(offset.try_into().unwrap()), 1);
+    eddy.shutdown().unwrap();
+}
+
+/// A checkpoint pauses the queries only until its cut is taken: while its state write is slow
+/// (here: stalled), the queries go on with new input, read the state the cut wrote (a count per
+/// key), and the checkpoint commits once the store answers.
+#[test]
+fn queries_go_on_while_a_checkpoint_becomes_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(FileLog::open(&dir.path().join("topics"), LogOptions::default()).unwrap());
+    let store = Arc::new(FlakyStore::new());
+    let config = EngineConfig { checkpoint_interval: Duration::from_millis(50), ..EngineConfig::default() };
+    let engine = Engine::with_parts(log.clone(), store.clone(), config).unwrap();
+    let eddy = Eddy::with_engine(engine.clone()).unwrap();
+    let mut s = eddy.session();
+    run(&mut s, "SET 'auto.offset.reset' = 'earliest';");
+    run(&mut s, "CREATE STREAM s (id INT KEY, v STRING) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);");
+    run(&mut s, "CREATE TABLE t AS SELECT id, COUNT(*) AS n FROM s GROUP BY id;");
+    run(&mut s, "INSERT INTO s (id, v) VALUES (1, 'a');");
+    engine.wait_caught_up(None, Duration::from_secs(10)).unwrap();
+    let before = engine.committed_epoch();
+    wait_until("a committed checkpoint", || engine.committed_epoch() > before);
+
+    // The next checkpoint takes its cut (the count of 1 staged), then its state write stalls.
+    store.stall.store(true, Ordering::SeqCst);
+    run(&mut s, "INSERT INTO s (id, v) VALUES (1, 'b');");
+    wait_until("a stalled state write", || store.stalled.load(Ordering::SeqCst) > 0);
+    let stalled_at = engine.committed_epoch();
+    for v in ["c", "d"] {
+        run(&mut s, &format!("INSERT INTO s (id, v) VALUES (1, '{v}');"));
+    }
+    run(&mut s, "INSERT INTO s (id, v) VALUES (2, 'e');");
+    engine.wait_caught_up(None, Duration::from_secs(10)).expect("the query went on while the checkpoint stalled");
+    assert_eq!(engine.committed_epoch(), stalled_at, "nothing commits while the store stalls");
+    // The table's changelog: the counts went on from the staged state (1, 2, 3, 4 for id 1).
+    let counts: Vec<String> =
+        log.read("T", 0, 0, 1 << 20).unwrap().iter().filter_map(|r| r.value.map(|v| String::from_utf8_lossy(v).into_owned())).collect();
+    assert_eq!(counts.iter().filter(|c| c.contains("\"N\":4")).count(), 1, "{counts:?}");
+
+    store.stall.store(false, Ordering::SeqCst);
+    wait_until("the stalled checkpoint and a later one committed", || engine.committed_epoch().0 > stalled_at.0 + 1);
+    let offset = store.get(&engine::runtime::keys::offset_key("CTAS_T_1", 0, 0, 0)).unwrap().unwrap();
+    assert_eq!(i64::from_be_bytes(offset.try_into().unwrap()), 5);
     eddy.shutdown().unwrap();
 }
 

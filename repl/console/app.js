@@ -956,6 +956,7 @@
           card('Server', kv([['backend', d.backend, 'backend'], ['instance', d.instance], ['started', d.startedMs ? new Date(d.startedMs).toLocaleString() : '—'],
             ['uptime', d.startedMs ? fmtDuration(d.timeMs - d.startedMs) : '—']])),
           card('Checkpoint', kv([['epoch', fmtInt(cp.epoch), 'checkpoint-epoch'], ['last duration', cp.lastDurationMs === null || cp.lastDurationMs === undefined ? '—' : cp.lastDurationMs.toFixed(1) + ' ms'],
+            ['last pause', cp.lastPauseMs === null || cp.lastPauseMs === undefined ? '—' : cp.lastPauseMs.toFixed(1) + ' ms'],
             ['last', cp.lastAtMs ? `${fmtDuration(d.timeMs - cp.lastAtMs)} ago (${fmtClock(cp.lastAtMs)})` : 'none yet'],
             ['failures', fmtInt(cp.failuresTotal)], ['consecutive failures', fmtInt(cp.consecutiveFailures)]]),
           cp.lastError ? h('div.error', { 'data-testid': 'checkpoint-error' }, 'last error: ' + cp.lastError) : null),

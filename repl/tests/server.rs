@@ -76,6 +76,7 @@ fn http_api_runs_ddl_inserts_ctas_pull_and_push() {
     assert!(line.ends_with(" 5"), "{line}");
     assert!(metrics.contains("eddy_query_source_lag_records{query=\"CTAS_PER_USER_"), "{metrics}");
     assert!(metrics.contains("eddy_checkpoint_duration_seconds "), "{metrics}");
+    assert!(metrics.contains("eddy_checkpoint_pause_seconds "), "{metrics}");
     assert!(metrics.contains("eddy_checkpoint_failures_total 0\n") && metrics.contains("eddy_cleaner_passes_total "), "{metrics}");
     assert_eq!(s.stop().code(), Some(0));
 }

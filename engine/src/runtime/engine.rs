@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::record_batch::RecordBatch;
 use parking_lot::{Mutex, RwLock};
 use storage::{
-    FileLog, FsyncPolicy, KvStore, LogOptions, Offset, RecordIn, RecoveryReport, RocksStore, StateBatch,
+    FileLog, FsyncPolicy, KvStore, LogOptions, Offset, PendingStore, RecordIn, RecoveryReport, RocksStore, StateBatch,
     StateOptions, TopicConfig, TopicLog,
 };
 use tokio::sync::mpsc;
@@ -97,7 +97,10 @@ type Subscribers = RwLock<HashMap<(String, u32), Vec<Weak<Signal>>>>;
 /// The runtime of one data directory.
 pub struct Engine {
     pub(super) log: Arc<dyn TopicLog>,
+    /// The state store: `pending` in front of the one opened.
     pub(super) state: Arc<dyn KvStore>,
+    /// Where a checkpoint stages its batch for the tasks to read while it becomes durable.
+    pending: Arc<PendingStore>,
     pub(super) registry: Registry,
     pub(super) config: EngineConfig,
     pub(super) queries: Mutex<BTreeMap<String, Arc<RunningQuery>>>,
@@ -107,10 +110,12 @@ pub struct Engine {
     pub(super) subscribers: Arc<Subscribers>,
     pub(super) ckpt: Arc<Checkpointer>,
     pub(super) dirty: Arc<AtomicBool>,
-    /// What [`Engine::processed`] was when the last committed checkpoint started: records
-    /// counted before it are in that checkpoint.
-    committed_processed: Arc<AtomicU64>,
+    /// What [`Engine::processed`] was when the last staged checkpoint started: records counted
+    /// before it are in that checkpoint's cut, readable in the state store.
+    staged_processed: Arc<AtomicU64>,
     pub(super) checkpoint_soon: Arc<AtomicBool>,
+    /// Wakes the checkpoint thread (a checkpoint is wanted now).
+    checkpoint_wake: Arc<Signal>,
     pub(super) closing: Arc<AtomicBool>,
     /// Set by `shutdown`: persistent tasks exit right after their next checkpoint, so that
     /// nothing is written after the final one (output written after it would be cut and
@@ -181,6 +186,8 @@ impl Engine {
         repairs: Vec<RecoveryReport>,
         committers: Option<Arc<dyn TaskCommitters>>,
     ) -> Result<Arc<Engine>> {
+        let pending = Arc::new(PendingStore::new(state));
+        let state: Arc<dyn KvStore> = pending.clone();
         // Recovery: cut sink output written after the last checkpoint. A log that cannot be cut
         // (Kafka) gets exactly-once from transactions instead, and records no sink positions.
         let mut truncated = Vec::new();
@@ -224,14 +231,16 @@ impl Engine {
             registry,
             log,
             state,
+            pending,
             config,
             queries: Mutex::new(BTreeMap::new()),
             stopping: Mutex::new(Vec::new()),
             subscribers,
             ckpt: Arc::new(Checkpointer::new(committed)),
             dirty: Arc::new(AtomicBool::new(false)),
-            committed_processed: Arc::new(AtomicU64::new(0)),
+            staged_processed: Arc::new(AtomicU64::new(0)),
             checkpoint_soon: Arc::new(AtomicBool::new(false)),
+            checkpoint_wake: Arc::default(),
             closing: Arc::new(AtomicBool::new(false)),
             draining: Arc::new(AtomicBool::new(false)),
             last_periodic: Mutex::new(Instant::now()),
@@ -336,11 +345,12 @@ impl Engine {
         Epoch(self.ckpt.committed())
     }
 
-    /// True when some query has processed records since the last checkpoint.
+    /// True when some query has processed records since the last checkpoint's cut (whose writes
+    /// are readable, durable or not).
     pub fn is_dirty(&self) -> bool {
         // Not the periodic trigger (`dirty`), which a checkpoint clears when it starts: a reader
-        // that saw it cleared could read state before that checkpoint commits.
-        self.processed() != self.committed_processed.load(Ordering::Acquire)
+        // that saw it cleared could read state before that checkpoint's cut is readable.
+        self.processed() != self.staged_processed.load(Ordering::Acquire)
     }
 
     /// Records read by the tasks of the running persistent queries. A task counts a batch before
@@ -356,6 +366,12 @@ impl Engine {
     /// Duration of the last checkpoint.
     pub fn last_checkpoint_duration(&self) -> Duration {
         Duration::from_micros(self.ckpt.last_duration_us.load(Ordering::Relaxed))
+    }
+
+    /// How long the last checkpoint paused the tasks: until its cut was taken and readable, not
+    /// until it was durable ([`Engine::last_checkpoint_duration`]).
+    pub fn last_checkpoint_pause(&self) -> Duration {
+        Duration::from_micros(self.ckpt.last_pause_us.load(Ordering::Relaxed))
     }
 
     /// When the last checkpoint that committed ended (ms since the Unix epoch); `None` before
@@ -641,10 +657,10 @@ impl Engine {
         };
         self.dirty.store(false, Ordering::Relaxed);
         let processed = self.processed();
-        let committed_processed = self.committed_processed.clone();
+        let staged_processed = self.staged_processed.clone();
         let log = self.log.clone();
-        let state = self.state.clone();
-        self.ckpt.run(move |batch, epoch| {
+        let pending = self.pending.clone();
+        self.ckpt.run(move |batch, epoch, release| {
             // Positions of topics no running query writes stay as they are: on open, queries are
             // restarted one by one, each with a checkpoint, and a crash in between must still cut
             // the output of the queries not restarted yet (their offsets are still the old ones).
@@ -657,12 +673,40 @@ impl Engine {
                 }
             }
             batch.put(EPOCH_KEY, &(epoch.0 as i64).to_be_bytes());
-            // The log first: a committed checkpoint must never point past durable records.
-            log.sync()?;
-            state.commit(batch, true)?;
-            committed_processed.store(processed, Ordering::Release);
+            // The log first: a committed checkpoint must never point past durable records. A log
+            // that cannot be cut back (Kafka: a producer's flush, which would not end while the
+            // tasks go on producing) syncs while the tasks are paused.
+            let sync_first = !log.can_truncate();
+            if sync_first {
+                log.sync()?;
+            }
+            // The tasks go on once they can read the cut's writes; making it durable does not
+            // pause them (a batch that fails stays staged and commits with the next one).
+            pending.stage(std::mem::take(batch));
+            staged_processed.store(processed, Ordering::Release);
+            release();
+            pending.commit_staged(true, || if sync_first { Ok(()) } else { log.sync() })?;
             Ok(())
         })
+    }
+
+    /// Makes what the persistent queries have processed so far readable in the state store: asks
+    /// for a checkpoint at once and waits until its cut is taken, not until it is durable (a
+    /// pull query reads the state this way). After `close`, runs a whole checkpoint instead.
+    pub fn checkpoint_readable(&self, timeout: Duration) -> Result<()> {
+        if self.closing.load(Ordering::Relaxed) {
+            return self.checkpoint().map(|_| ());
+        }
+        // The next cut holds everything processed before this call: if one is under way, its
+        // tasks process nothing between their barrier and the release.
+        let epoch = self.ckpt.released() + 1;
+        self.checkpoint_soon.store(true, Ordering::Relaxed);
+        self.checkpoint_wake.notify();
+        if self.ckpt.wait_released_until(epoch, Instant::now() + timeout) {
+            Ok(())
+        } else {
+            Err(EngineError::Timeout { what: "a checkpoint's cut".into(), ms: timeout.as_millis() as u64 })
+        }
     }
 
     /// Waits until the given queries (all when `None`) have processed every record that was in
@@ -784,7 +828,8 @@ fn periodic_checkpoints(engine: Weak<Engine>) {
             Some(e) => e.checkpoint_interval(),
             None => return,
         };
-        std::thread::sleep(interval.min(Duration::from_millis(10)));
+        let Some(wake) = engine.upgrade().map(|e| e.checkpoint_wake.clone()) else { return };
+        wake.wait(interval.min(Duration::from_millis(10)));
         let Some(e) = engine.upgrade() else { return };
         if e.closing.load(Ordering::Relaxed) {
             return;

@@ -149,7 +149,7 @@ impl TaskThread {
                         }
                     }
                     self.ckpt.report(key.clone(), batch);
-                    self.ckpt.wait_finished(req, &self.shared.stop);
+                    self.ckpt.wait_released(req, &self.shared.stop);
                     done_epoch = req;
                     if self.draining.load(Ordering::Acquire) {
                         break;

@@ -447,8 +447,8 @@ impl Session {
         Ok((items, order, builder))
     }
 
-    /// Waits until the queries feeding `table` caught up, then checkpoints what changed, so the
-    /// state holds every row written before the query began.
+    /// Waits until the queries feeding `table` caught up, then has a checkpoint stage what changed
+    /// (readable, not yet durable), so the state holds every row written before the query began.
     pub(crate) fn pull_catch_up(&self, table: &str) -> Result<()> {
         let engine = &self.eddy.inner.engine;
         let timeout = self.pull_timeout();
@@ -459,7 +459,7 @@ impl Session {
             ))
         })?;
         if engine.is_dirty() {
-            engine.checkpoint()?;
+            engine.checkpoint_readable(timeout)?;
         }
         Ok(())
     }

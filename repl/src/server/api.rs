@@ -296,6 +296,7 @@ fn health(shared: &Shared) -> Value {
         "checkpoint": {
             "epoch": engine.committed_epoch().0,
             "lastDurationMs": engine.last_checkpoint_duration().as_secs_f64() * 1000.0,
+            "lastPauseMs": engine.last_checkpoint_pause().as_secs_f64() * 1000.0,
             "lastAtMs": engine.last_checkpoint_at_ms(),
             "failuresTotal": h.failures_total,
             "consecutiveFailures": h.consecutive_failures,

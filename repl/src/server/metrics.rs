@@ -110,6 +110,8 @@ pub fn render(eddy: &Eddy, stats: &Stats) -> String {
     }
     head(&mut out, "eddy_checkpoint_duration_seconds", "gauge", "Duration of the last checkpoint.");
     let _ = writeln!(out, "eddy_checkpoint_duration_seconds {}", engine.last_checkpoint_duration().as_secs_f64());
+    head(&mut out, "eddy_checkpoint_pause_seconds", "gauge", "How long the last checkpoint paused the tasks (until its cut was readable).");
+    let _ = writeln!(out, "eddy_checkpoint_pause_seconds {}", engine.last_checkpoint_pause().as_secs_f64());
     head(&mut out, "eddy_checkpoint_epoch", "counter", "The last committed checkpoint.");
     let _ = writeln!(out, "eddy_checkpoint_epoch {}", engine.committed_epoch().0);
     let health = engine.checkpoint_health();
