@@ -242,6 +242,15 @@ impl IndexFiles {
             .at(&self.paths.time)
     }
 
+    /// Second handles on both files, to sync them without holding what guards appends.
+    pub fn try_clone(&self) -> Result<IndexFiles> {
+        Ok(IndexFiles {
+            index: self.index.try_clone().at(&self.paths.index)?,
+            time: self.time.try_clone().at(&self.paths.time)?,
+            paths: self.paths.clone(),
+        })
+    }
+
     /// Flushes both files to disk.
     pub fn sync(&self) -> Result<()> {
         self.index.sync_data().at(&self.paths.index)?;

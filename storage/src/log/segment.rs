@@ -299,11 +299,17 @@ impl Segment {
     /// Flushes the log (and the indexes of the active segment) if written since the last sync.
     pub fn sync(&self) -> Result<()> {
         if self.dirty.swap(false, Ordering::AcqRel) {
-            let synced = self.log.sync_data().at(&self.log_path).and_then(|()| {
-                self.active
-                    .lock()
-                    .as_ref()
-                    .map_or(Ok(()), |a| a.files.sync())
+            // The fsyncs run without the append lock: appends go on meanwhile (a checkpoint
+            // syncs while the queries write).
+            let index = self
+                .active
+                .lock()
+                .as_ref()
+                .map(|a| a.files.try_clone())
+                .transpose();
+            let synced = index.and_then(|index| {
+                self.log.sync_data().at(&self.log_path)?;
+                index.map_or(Ok(()), |f| f.sync())
             });
             if synced.is_err() {
                 self.dirty.store(true, Ordering::Release);
