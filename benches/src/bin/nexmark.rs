@@ -9,6 +9,8 @@
 //!   appended in 1 ms batches on a wall-clock schedule and a batch's latency is the time from its
 //!   append until the queries reading the Nexmark topics have processed it (decoded, computed and
 //!   written their output or state); window results additionally wait for event time to pass;
+//! - the longest checkpoint pause during the latency measurement (the tasks wait until the
+//!   checkpoint's cut is staged, not until it is durable);
 //! - the output record count and a sample record (a query with no output is flagged).
 //!
 //! ```text
@@ -67,6 +69,9 @@ struct Args {
     /// Seconds of fixed-rate input for the latency measurement.
     #[arg(long, default_value_t = 10.0)]
     latency_secs: f64,
+    /// Milliseconds between checkpoints (the engine's `checkpoint.interval.ms`).
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_ms: u64,
     /// Write the results as JSON to FILE.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -100,7 +105,7 @@ fn main() -> Result<()> {
         cmd.args(["--child", q, "--dir"]).arg(&run_dir).arg("--sql-dir").arg(&args.sql_dir);
         cmd.args(["--events", &args.events.to_string(), "--rate", &args.rate.to_string()]);
         cmd.args(["--seed", &args.seed.to_string(), "--partitions", &args.partitions.to_string()]);
-        cmd.args(["--latency-secs", &args.latency_secs.to_string()]);
+        cmd.args(["--latency-secs", &args.latency_secs.to_string(), "--checkpoint-ms", &args.checkpoint_ms.to_string()]);
         if args.no_latency {
             cmd.arg("--no-latency");
         }
@@ -139,8 +144,8 @@ fn main() -> Result<()> {
 
 fn header() -> String {
     format!(
-        "{:<13} {:>10} {:>11} {:>12} {:>9} {:>9} {:>9} {:>10}  {}",
-        "query", "events", "events/s", "ev/cpu-s", "rss MB", "p50 ms", "p99 ms", "output", "sample output"
+        "{:<13} {:>10} {:>11} {:>12} {:>9} {:>9} {:>9} {:>10} {:>10}  {}",
+        "query", "events", "events/s", "ev/cpu-s", "rss MB", "p50 ms", "p99 ms", "ckpt pause", "output", "sample output"
     )
 }
 
@@ -153,7 +158,7 @@ fn row(r: &Value) -> String {
     let mut sample = r["sample"].as_str().unwrap_or("").to_string();
     sample.truncate(60);
     format!(
-        "{:<13} {:>10} {:>11.0} {:>12.0} {:>9.0} {:>9} {:>9} {:>10}  {}{}",
+        "{:<13} {:>10} {:>11.0} {:>12.0} {:>9.0} {:>9} {:>9} {:>10} {:>10}  {}{}",
         r["query"].as_str().unwrap_or("?"),
         r["events"],
         f("events_per_sec").unwrap_or(0.0),
@@ -161,6 +166,7 @@ fn row(r: &Value) -> String {
         f("peak_rss_mb").unwrap_or(0.0),
         opt(f("latency_p50_ms"), 1),
         opt(f("latency_p99_ms"), 1),
+        opt(f("checkpoint_pause_max_ms"), 1),
         r["output_records"],
         sample,
         if r["output_records"].as_u64() == Some(0) { "  << NO OUTPUT" } else { "" }
@@ -282,7 +288,7 @@ fn child(args: &Args, q: &str) -> Result<Value> {
     let inputs = query_inputs(&sql);
     let counts = counts_for(args.events);
     let events: u64 = inputs.iter().map(|k| counts.of(*k)).sum();
-    let eddy = planner::Eddy::open(&run_dir, engine::EngineConfig::default())?;
+    let eddy = planner::Eddy::open(&run_dir, engine_config(args))?;
     let mut s = eddy.session();
     s.execute_all(&sources)?;
     let (cpu0, t0) = (process_cpu_time(), Instant::now());
@@ -321,7 +327,9 @@ fn child(args: &Args, q: &str) -> Result<Value> {
     if !args.no_latency {
         // Half the measured maximum: events per wall-second when alone, capped by what one core does.
         let max_rate = (events as f64 / wall.as_secs_f64()).min(per_cpu);
-        let (p50, p99, n) = latency(args, &run_dir, &sources, &sql, (max_rate / 2.0).max(1000.0))?;
+        let (p50, p99, n, ckpt) = latency(args, &run_dir, &sources, &sql, (max_rate / 2.0).max(1000.0))?;
+        r["checkpoint_pause_max_ms"] = json!(ckpt.0.as_secs_f64() * 1000.0);
+        r["checkpoint_duration_max_ms"] = json!(ckpt.1.as_secs_f64() * 1000.0);
         r["latency_input_rate"] = json!((max_rate / 2.0).round());
         r["latency_p50_ms"] = json!(p50);
         r["latency_p99_ms"] = json!(p99);
@@ -331,11 +339,12 @@ fn child(args: &Args, q: &str) -> Result<Value> {
 }
 
 /// Feeds fresh topics at `rate` events per wall-second for `--latency-secs` and returns the p50
-/// and p99 batch latency in ms and the number of batches.
-fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> Result<(f64, f64, usize)> {
+/// and p99 batch latency in ms, the number of batches, and the longest checkpoint pause and
+/// checkpoint duration seen.
+fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> Result<(f64, f64, usize, (Duration, Duration))> {
     let dir = run_dir.with_extension("latency");
     let _ = std::fs::remove_dir_all(&dir);
-    let eddy = planner::Eddy::open(&dir, engine::EngineConfig::default())?;
+    let eddy = planner::Eddy::open(&dir, engine_config(args))?;
     let log = eddy.engine().log().clone();
     for k in EventKind::ALL {
         log.create_topic(k.topic(), &storage::TopicConfig::new(args.partitions))?;
@@ -400,8 +409,10 @@ fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> 
         })
     };
     let mut lat = Vec::new();
+    let mut ckpt = (Duration::ZERO, Duration::ZERO);
     let deadline = Instant::now() + Duration::from_secs_f64(args.latency_secs + 60.0);
     loop {
+        ckpt = (ckpt.0.max(engine.last_checkpoint_pause()), ckpt.1.max(engine.last_checkpoint_duration()));
         let infos = engine.queries();
         let readers: Vec<_> = infos.iter().filter(|i| i.source_topics.iter().any(|t| nexmark_topics.contains(&t.as_str()))).collect();
         let now = Instant::now();
@@ -439,11 +450,16 @@ fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> 
     drop(eddy);
     let _ = std::fs::remove_dir_all(&dir);
     if lat.is_empty() {
-        return Ok((f64::NAN, f64::NAN, 0));
+        return Ok((f64::NAN, f64::NAN, 0, ckpt));
     }
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
-    Ok((pct(0.5), pct(0.99), lat.len()))
+    Ok((pct(0.5), pct(0.99), lat.len(), ckpt))
+}
+
+/// The engine's settings for a run.
+fn engine_config(args: &Args) -> engine::EngineConfig {
+    engine::EngineConfig { checkpoint_interval: Duration::from_millis(args.checkpoint_ms.max(1)), ..Default::default() }
 }
 
 fn args_partitions(log: &dyn TopicLog, topic: &str) -> u32 {
