@@ -92,13 +92,19 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// An engine over a log in `dir` and a [`FlakyStore`], checkpointing every 50 ms.
+fn flaky_engine(dir: &std::path::Path) -> (Arc<FileLog>, Arc<FlakyStore>, Arc<Engine>) {
+    let log = Arc::new(FileLog::open(&dir.join("topics"), LogOptions::default()).unwrap());
+    let store = Arc::new(FlakyStore::new());
+    let config = EngineConfig { checkpoint_interval: Duration::from_millis(50), ..EngineConfig::default() };
+    let engine = Engine::with_parts(log.clone(), store.clone(), config).unwrap();
+    (log, store, engine)
+}
+
 #[test]
 fn a_failing_checkpoint_is_retried_counted_and_shown() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(FileLog::open(&dir.path().join("topics"), LogOptions::default()).unwrap());
-    let store = Arc::new(FlakyStore::new());
-    let config = EngineConfig { checkpoint_interval: Duration::from_millis(50), ..EngineConfig::default() };
-    let engine = Engine::with_parts(log, store.clone(), config).unwrap();
+    let (_, store, engine) = flaky_engine(dir.path());
     let eddy = Eddy::with_engine(engine.clone()).unwrap();
     let mut s = eddy.session();
     run(&mut s, "SET 'auto.offset.reset' = 'earliest';");
@@ -135,10 +141,7 @@ fn a_failing_checkpoint_is_retried_counted_and_shown() {
 #[test]
 fn queries_go_on_while_a_checkpoint_becomes_durable() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(FileLog::open(&dir.path().join("topics"), LogOptions::default()).unwrap());
-    let store = Arc::new(FlakyStore::new());
-    let config = EngineConfig { checkpoint_interval: Duration::from_millis(50), ..EngineConfig::default() };
-    let engine = Engine::with_parts(log.clone(), store.clone(), config).unwrap();
+    let (log, store, engine) = flaky_engine(dir.path());
     let eddy = Eddy::with_engine(engine.clone()).unwrap();
     let mut s = eddy.session();
     run(&mut s, "SET 'auto.offset.reset' = 'earliest';");
