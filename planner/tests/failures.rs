@@ -136,8 +136,9 @@ fn a_failing_checkpoint_is_retried_counted_and_shown() {
 }
 
 /// A checkpoint pauses the queries only until its cut is taken: while its state write is slow
-/// (here: stalled), the queries go on with new input, read the state the cut wrote (a count per
-/// key), and the checkpoint commits once the store answers.
+/// (here: stalled), the queries go on with new input (a count per key keeps counting), nothing
+/// commits, and the checkpoint commits once the store answers. (Reads of the staged cut itself
+/// are tested in storage's `pending_store_reads_staged_batches_as_committed`.)
 #[test]
 fn queries_go_on_while_a_checkpoint_becomes_durable() {
     let dir = tempfile::tempdir().unwrap();
