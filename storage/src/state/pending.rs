@@ -69,6 +69,13 @@ impl Staged {
         Staged { batch, points: last, ranges }
     }
 
+    /// This batch's writes and then `next`'s, indexed anew.
+    fn followed_by(&self, next: StateBatch) -> Staged {
+        let mut b = self.batch.clone();
+        b.extend(next);
+        Staged::new(b)
+    }
+
     fn key(&self, pos: usize) -> &[u8] {
         point_key(&self.batch, self.points[pos])
     }
@@ -118,11 +125,6 @@ impl PendingStore {
         PendingStore { inner, staged: RwLock::new(None), in_flight: Mutex::new(false), idle: Condvar::new() }
     }
 
-    /// The store underneath.
-    pub fn inner(&self) -> &Arc<dyn KvStore> {
-        &self.inner
-    }
-
     fn layer(&self) -> Option<Arc<Staged>> {
         self.staged.read().clone()
     }
@@ -134,15 +136,11 @@ impl PendingStore {
         while *busy {
             self.idle.wait(&mut busy);
         }
-        let combined = match self.layer() {
-            Some(failed) => {
-                let mut b = failed.batch.clone();
-                b.extend(batch);
-                b
-            }
-            None => batch,
+        let staged = match self.layer() {
+            Some(failed) => failed.followed_by(batch),
+            None => Staged::new(batch),
         };
-        *self.staged.write() = Some(Arc::new(Staged::new(combined)));
+        *self.staged.write() = Some(Arc::new(staged));
         *busy = true;
     }
 
@@ -225,9 +223,7 @@ impl KvStore for PendingStore {
         self.inner.commit(batch, sync)?;
         let mut staged = self.staged.write();
         if let Some(failed) = staged.as_ref() {
-            let mut b = failed.batch.clone();
-            b.extend(batch.clone());
-            *staged = Some(Arc::new(Staged::new(b)));
+            *staged = Some(Arc::new(failed.followed_by(batch.clone())));
         }
         Ok(())
     }
