@@ -6,11 +6,13 @@
 //!   counting the events of the topics the query reads (its `-- inputs:` line);
 //! - peak RSS of the process;
 //! - p50/p99 end-to-end latency at a fixed input rate of half the measured maximum: events are
-//!   appended in 1 ms batches on a wall-clock schedule and a batch's latency is the time from its
-//!   append until the queries reading the Nexmark topics have processed it (decoded, computed and
-//!   written their output or state); window results additionally wait for event time to pass;
+//!   generated before the run and appended in 1 ms batches on a wall-clock schedule (one append
+//!   per topic per tick); a batch's latency is the time from its append until the queries reading
+//!   the Nexmark topics have processed it (decoded, computed and written their output or state);
+//!   window results additionally wait for event time to pass;
 //! - the longest checkpoint pause during the latency measurement (the tasks wait until the
-//!   checkpoint's cut is staged, not until it is durable);
+//!   checkpoint's cut is staged, not until it is durable), and how much of it went to gathering
+//!   the cut (every task reaching its barrier and flushing its operators) rather than staging it;
 //! - the output record count and a sample record (a query with no output is flagged).
 //!
 //! ```text
@@ -144,8 +146,8 @@ fn main() -> Result<()> {
 
 fn header() -> String {
     format!(
-        "{:<13} {:>10} {:>11} {:>12} {:>9} {:>9} {:>9} {:>10} {:>10}  {}",
-        "query", "events", "events/s", "ev/cpu-s", "rss MB", "p50 ms", "p99 ms", "ckpt pause", "output", "sample output"
+        "{:<13} {:>10} {:>11} {:>12} {:>9} {:>9} {:>9} {:>12} {:>10}  {}",
+        "query", "events", "events/s", "ev/cpu-s", "rss MB", "p50 ms", "p99 ms", "pause/gather", "output", "sample output"
     )
 }
 
@@ -158,7 +160,7 @@ fn row(r: &Value) -> String {
     let mut sample = r["sample"].as_str().unwrap_or("").to_string();
     sample.truncate(60);
     format!(
-        "{:<13} {:>10} {:>11.0} {:>12.0} {:>9.0} {:>9} {:>9} {:>10} {:>10}  {}{}",
+        "{:<13} {:>10} {:>11.0} {:>12.0} {:>9.0} {:>9} {:>9} {:>12} {:>10}  {}{}",
         r["query"].as_str().unwrap_or("?"),
         r["events"],
         f("events_per_sec").unwrap_or(0.0),
@@ -166,7 +168,10 @@ fn row(r: &Value) -> String {
         f("peak_rss_mb").unwrap_or(0.0),
         opt(f("latency_p50_ms"), 1),
         opt(f("latency_p99_ms"), 1),
-        opt(f("checkpoint_pause_max_ms"), 1),
+        match (f("checkpoint_pause_max_ms"), f("checkpoint_pause_gather_ms")) {
+            (Some(p), Some(g)) => format!("{p:.1}/{g:.1}"),
+            (p, _) => opt(p, 1),
+        },
         r["output_records"],
         sample,
         if r["output_records"].as_u64() == Some(0) { "  << NO OUTPUT" } else { "" }
@@ -330,6 +335,7 @@ fn child(args: &Args, q: &str) -> Result<Value> {
         let (p50, p99, n, ckpt) = latency(args, &run_dir, &sources, &sql, (max_rate / 2.0).max(1000.0))?;
         r["checkpoint_pause_max_ms"] = json!(ckpt.0.as_secs_f64() * 1000.0);
         r["checkpoint_duration_max_ms"] = json!(ckpt.1.as_secs_f64() * 1000.0);
+        r["checkpoint_pause_gather_ms"] = json!(ckpt.2.as_secs_f64() * 1000.0);
         r["latency_input_rate"] = json!((max_rate / 2.0).round());
         r["latency_p50_ms"] = json!(p50);
         r["latency_p99_ms"] = json!(p99);
@@ -341,7 +347,10 @@ fn child(args: &Args, q: &str) -> Result<Value> {
 /// Feeds fresh topics at `rate` events per wall-second for `--latency-secs` and returns the p50
 /// and p99 batch latency in ms, the number of batches, and the longest checkpoint pause and
 /// checkpoint duration seen.
-fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> Result<(f64, f64, usize, (Duration, Duration))> {
+fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> Result<(f64, f64, usize, (Duration, Duration, Duration))> {
+    // The input is generated before the clock starts, so that the feeder only appends: one
+    // batch per topic per 1 ms tick, on a wall-clock schedule.
+    let input = LatencyInput::generate(args, rate);
     let dir = run_dir.with_extension("latency");
     let _ = std::fs::remove_dir_all(&dir);
     let eddy = planner::Eddy::open(&dir, engine_config(args))?;
@@ -360,36 +369,19 @@ fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> 
     let done = Arc::new(AtomicBool::new(false));
     let feeder = {
         let (pending, done, log) = (pending.clone(), done.clone(), log.clone());
-        let config = GeneratorConfig { seed: args.seed, rate: args.rate, ..Default::default() };
-        let secs = args.latency_secs;
         std::thread::spawn(move || -> Result<()> {
-            let mut gen = engine::nexmark::Generator::new(config);
             let mut appended = [0u64; 3];
             let start = Instant::now();
-            let mut sent = 0u64;
-            let mut buf = Vec::new();
-            // Per topic: (value start, value end, timestamp, key) per record.
-            type Rec = (usize, usize, i64, [u8; 8]);
-            let mut recs: Vec<Vec<Rec>> = vec![Vec::new(); 3];
-            while start.elapsed().as_secs_f64() < secs {
-                let due = (start.elapsed().as_secs_f64() * rate) as u64;
-                if due <= sent {
-                    std::thread::sleep(Duration::from_micros(500));
-                    continue;
-                }
-                buf.clear();
-                for r in recs.iter_mut() {
-                    r.clear();
-                }
-                for _ in sent..due {
-                    let from = buf.len();
-                    let m = gen.next_json(&mut buf);
-                    recs[m.kind as usize].push((from, buf.len(), m.timestamp, m.key.to_be_bytes()));
+            for (i, tick) in input.ticks.iter().enumerate() {
+                let due = start + Duration::from_millis(i as u64);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
                 }
                 for (k, kind) in EventKind::ALL.iter().enumerate() {
-                    let ins: Vec<storage::RecordIn<'_>> = recs[k]
+                    let ins: Vec<storage::RecordIn<'_>> = tick[k]
                         .iter()
-                        .map(|(a, b, ts, key)| storage::RecordIn { timestamp: *ts, key: Some(key), value: Some(&buf[*a..*b]), headers: &[] })
+                        .map(|(a, b, ts, key)| storage::RecordIn { timestamp: *ts, key: Some(key), value: Some(&input.buf[*a..*b]), headers: &[] })
                         .collect();
                     // One partition per topic is what the driver measures; spread by key otherwise.
                     if !ins.is_empty() {
@@ -399,20 +391,24 @@ fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> 
                             }
                         }
                     }
-                    appended[k] += recs[k].len() as u64;
+                    appended[k] += tick[k].len() as u64;
                 }
                 pending.lock().expect("lock").push_back((Instant::now(), appended));
-                sent = due;
             }
             done.store(true, Ordering::Release);
             Ok(())
         })
     };
     let mut lat = Vec::new();
-    let mut ckpt = (Duration::ZERO, Duration::ZERO);
+    let mut ckpt = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let deadline = Instant::now() + Duration::from_secs_f64(args.latency_secs + 60.0);
     loop {
-        ckpt = (ckpt.0.max(engine.last_checkpoint_pause()), ckpt.1.max(engine.last_checkpoint_duration()));
+        let pause = engine.last_checkpoint_pause();
+        if pause > ckpt.0 {
+            // The gather (tasks reaching the barrier and flushing) of the longest pause.
+            (ckpt.0, ckpt.2) = (pause, engine.last_checkpoint_gather());
+        }
+        ckpt.1 = ckpt.1.max(engine.last_checkpoint_duration());
         let infos = engine.queries();
         let readers: Vec<_> = infos.iter().filter(|i| i.source_topics.iter().any(|t| nexmark_topics.contains(&t.as_str()))).collect();
         let now = Instant::now();
@@ -455,6 +451,36 @@ fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> 
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
     Ok((pct(0.5), pct(0.99), lat.len(), ckpt))
+}
+
+/// The latency run's input, generated before it starts: the JSON of every event in one buffer,
+/// and per 1 ms tick and topic the records due in it.
+struct LatencyInput {
+    buf: Vec<u8>,
+    /// Per tick, per topic: (value start, value end, timestamp, key) of each record.
+    ticks: Vec<[Vec<(usize, usize, i64, [u8; 8])>; 3]>,
+}
+
+impl LatencyInput {
+    /// `--latency-secs` of events at `rate` events per wall-second.
+    fn generate(args: &Args, rate: f64) -> LatencyInput {
+        let config = GeneratorConfig { seed: args.seed, rate: args.rate, ..Default::default() };
+        let mut gen = engine::nexmark::Generator::new(config);
+        let n_ticks = (args.latency_secs * 1000.0).ceil() as u64;
+        let (mut buf, mut ticks, mut sent) = (Vec::new(), Vec::with_capacity(n_ticks as usize), 0u64);
+        for i in 0..n_ticks {
+            let due = ((i + 1) as f64 * rate / 1000.0) as u64;
+            let mut tick: [Vec<(usize, usize, i64, [u8; 8])>; 3] = Default::default();
+            for _ in sent..due {
+                let from = buf.len();
+                let m = gen.next_json(&mut buf);
+                tick[m.kind as usize].push((from, buf.len(), m.timestamp, m.key.to_be_bytes()));
+            }
+            sent = due.max(sent);
+            ticks.push(tick);
+        }
+        LatencyInput { buf, ticks }
+    }
 }
 
 /// The engine's settings for a run.

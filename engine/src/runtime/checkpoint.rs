@@ -50,6 +50,9 @@ pub(crate) struct Checkpointer {
     pub last_duration_us: AtomicU64,
     /// How long the last checkpoint paused the tasks, in microseconds.
     pub last_pause_us: AtomicU64,
+    /// How long the last checkpoint waited for every task to reach its barrier and flush its
+    /// operators (the first part of the pause; the rest is staging the cut), in microseconds.
+    pub last_gather_us: AtomicU64,
     /// When the last checkpoint that committed ended, in ms since the Unix epoch (0: none yet).
     pub last_committed_ms: AtomicU64,
 }
@@ -70,6 +73,7 @@ impl Checkpointer {
             run_lock: Mutex::new(()),
             last_duration_us: AtomicU64::new(0),
             last_pause_us: AtomicU64::new(0),
+            last_gather_us: AtomicU64::new(0),
             last_committed_ms: AtomicU64::new(0),
         }
     }
@@ -153,6 +157,7 @@ impl Checkpointer {
         let mut batch = std::mem::take(&mut g.batch);
         g.reported.clear();
         drop(g);
+        self.last_gather_us.store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
         let release = || {
             let mut g = self.inner.lock();
             if g.released < epoch {

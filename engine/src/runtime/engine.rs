@@ -374,6 +374,12 @@ impl Engine {
         Duration::from_micros(self.ckpt.last_pause_us.load(Ordering::Relaxed))
     }
 
+    /// The first part of the last checkpoint's pause: until every task had reached its barrier
+    /// and flushed its operators' state into the cut. The rest of the pause stages the cut.
+    pub fn last_checkpoint_gather(&self) -> Duration {
+        Duration::from_micros(self.ckpt.last_gather_us.load(Ordering::Relaxed))
+    }
+
     /// When the last checkpoint that committed ended (ms since the Unix epoch); `None` before
     /// the first one since the engine opened.
     pub fn last_checkpoint_at_ms(&self) -> Option<u64> {
