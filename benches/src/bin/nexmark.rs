@@ -347,7 +347,7 @@ fn child(args: &Args, q: &str) -> Result<Value> {
 /// Feeds fresh topics at `rate` events per wall-second for `--latency-secs` and returns the p50
 /// and p99 batch latency in ms, the number of batches, and the longest checkpoint pause and
 /// checkpoint duration seen.
-fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> Result<(f64, f64, usize, (Duration, Duration, Duration))> {
+fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> Result<(f64, f64, usize, CheckpointFigures)> {
     // The input is generated before the clock starts, so that the feeder only appends: one
     // batch per topic per 1 ms tick, on a wall-clock schedule.
     let input = LatencyInput::generate(args, rate);
@@ -453,12 +453,22 @@ fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> 
     Ok((pct(0.5), pct(0.99), lat.len(), ckpt))
 }
 
+/// Of a latency run's checkpoints: the longest pause, the longest checkpoint, and the gathering
+/// part of the longest pause.
+type CheckpointFigures = (Duration, Duration, Duration);
+
+/// One record of a tick: (value start, value end, timestamp, key).
+type TickRecord = (usize, usize, i64, [u8; 8]);
+
+/// The records of one 1 ms tick, per topic.
+type Tick = [Vec<TickRecord>; 3];
+
 /// The latency run's input, generated before it starts: the JSON of every event in one buffer,
 /// and per 1 ms tick and topic the records due in it.
 struct LatencyInput {
     buf: Vec<u8>,
-    /// Per tick, per topic: (value start, value end, timestamp, key) of each record.
-    ticks: Vec<[Vec<(usize, usize, i64, [u8; 8])>; 3]>,
+    /// Per tick, per topic, the records due.
+    ticks: Vec<Tick>,
 }
 
 impl LatencyInput {
@@ -470,7 +480,7 @@ impl LatencyInput {
         let (mut buf, mut ticks, mut sent) = (Vec::new(), Vec::with_capacity(n_ticks as usize), 0u64);
         for i in 0..n_ticks {
             let due = ((i + 1) as f64 * rate / 1000.0) as u64;
-            let mut tick: [Vec<(usize, usize, i64, [u8; 8])>; 3] = Default::default();
+            let mut tick: Tick = Default::default();
             for _ in sent..due {
                 let from = buf.len();
                 let m = gen.next_json(&mut buf);
