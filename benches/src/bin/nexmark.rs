@@ -345,8 +345,8 @@ fn child(args: &Args, q: &str) -> Result<Value> {
 }
 
 /// Feeds fresh topics at `rate` events per wall-second for `--latency-secs` and returns the p50
-/// and p99 batch latency in ms, the number of batches, and the longest checkpoint pause and
-/// checkpoint duration seen.
+/// and p99 batch latency in ms, the number of batches, and the checkpoint figures. The input is
+/// held in memory for the whole run (about 200 bytes per event: 1.3 GB for 5 s at 1.3M events/s).
 fn latency(args: &Args, run_dir: &Path, sources: &str, sql: &str, rate: f64) -> Result<(f64, f64, usize, CheckpointFigures)> {
     // The input is generated before the clock starts, so that the feeder only appends: one
     // batch per topic per 1 ms tick, on a wall-clock schedule.
