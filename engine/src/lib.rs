@@ -23,6 +23,7 @@ pub mod spec;
 pub mod state_cache;
 pub mod testing;
 pub mod types;
+pub mod write_buffer;
 
 pub use error::{error_chain, EngineError, Result};
 pub use runtime::{CheckpointHealth, CleanerStats, CleanupStatus, Engine, EngineConfig, OffsetReset, QueryInfo, QueryState, StartOptions};

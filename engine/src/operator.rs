@@ -44,7 +44,8 @@ pub struct OpContext<'a> {
     pub stream_time: i64,
     /// Committed state (reads).
     pub state: &'a dyn KvStore,
-    /// The epoch's writes; `Some` only inside `on_barrier`.
+    /// The epoch's writes: inside `on_barrier`, and in `on_batch` and `on_watermark` of a task
+    /// that checkpoints (see [`OpContext::writes_ahead`]).
     pub(crate) batch: Option<&'a mut StateBatch>,
     /// Set by an operator whose unflushed state has grown too large.
     pub(crate) wants_checkpoint: &'a mut bool,
@@ -73,9 +74,20 @@ impl OpContext<'_> {
         crate::runtime::keys::state_prefix(&self.task.query_id, table, self.task.subtopology, self.task.partition)
     }
 
-    /// The epoch's writes. Only available in `on_barrier`.
+    /// The epoch's writes. Always available in `on_barrier`; see [`OpContext::writes_ahead`]
+    /// for the other calls.
     pub fn writes(&mut self) -> &mut StateBatch {
         self.batch.as_deref_mut().expect("state writes happen in on_barrier")
+    }
+
+    /// The epoch's writes between barriers, for an operator that writes state ahead of the
+    /// barrier (so that the barrier, which pauses every task, has less to write): what goes
+    /// here before barrier N is committed with checkpoint N, in order, before what the
+    /// operator writes in `on_barrier`. Nothing here is readable through `state` before that
+    /// checkpoint, so the operator keeps what it wrote ahead until then. `None` in `open`
+    /// and in a task that never checkpoints (a push query), where nothing would commit it.
+    pub fn writes_ahead(&mut self) -> Option<&mut StateBatch> {
+        self.batch.as_deref_mut()
     }
 
     /// Asks for a checkpoint soon, so that dirty state can be written and memory freed.

@@ -53,6 +53,8 @@ pub struct Harness {
     stream_time: i64,
     epoch: u64,
     wants_checkpoint: bool,
+    /// Writes made ahead of the next barrier.
+    writes: StateBatch,
 }
 
 impl Harness {
@@ -75,6 +77,7 @@ impl Harness {
             stream_time: i64::MIN,
             epoch: 0,
             wants_checkpoint: false,
+            writes: StateBatch::new(),
         };
         h.open();
         h
@@ -114,11 +117,13 @@ impl Harness {
             let max = (0..ts.len()).map(|i| ts.value(i)).max().unwrap_or(i64::MIN);
             self.stream_time = self.stream_time.max(max);
         }
-        let mut cx = Self::cx(&self.task, &self.store, &mut self.out, &mut self.errors, self.stream_time, None, &mut self.wants_checkpoint);
+        let ahead = self.task.persistent.then_some(&mut self.writes);
+        let mut cx = Self::cx(&self.task, &self.store, &mut self.out, &mut self.errors, self.stream_time, ahead, &mut self.wants_checkpoint);
         self.op.on_batch(input, batch, &mut cx)?;
         if self.stream_time > before {
             let wm = Watermark(EventTime(self.stream_time));
-            let mut cx = Self::cx(&self.task, &self.store, &mut self.out, &mut self.errors, self.stream_time, None, &mut self.wants_checkpoint);
+            let ahead = self.task.persistent.then_some(&mut self.writes);
+            let mut cx = Self::cx(&self.task, &self.store, &mut self.out, &mut self.errors, self.stream_time, ahead, &mut self.wants_checkpoint);
             self.op.on_watermark(wm, &mut cx)?;
         }
         Ok(())
@@ -127,7 +132,8 @@ impl Harness {
     /// Moves stream time to `ms` (if later) and hands the operator the watermark.
     pub fn watermark(&mut self, ms: i64) -> &mut Self {
         self.stream_time = self.stream_time.max(ms);
-        let mut cx = Self::cx(&self.task, &self.store, &mut self.out, &mut self.errors, self.stream_time, None, &mut self.wants_checkpoint);
+        let ahead = self.task.persistent.then_some(&mut self.writes);
+        let mut cx = Self::cx(&self.task, &self.store, &mut self.out, &mut self.errors, self.stream_time, ahead, &mut self.wants_checkpoint);
         let wm = Watermark(EventTime(ms));
         if let Err(e) = self.op.on_watermark(wm, &mut cx) {
             panic!("{} failed on a watermark: {}", self.op.name(), crate::error_chain(&e));
@@ -138,7 +144,7 @@ impl Harness {
     /// A checkpoint: the operator writes its state, the writes are committed.
     pub fn barrier(&mut self) -> &mut Self {
         self.epoch += 1;
-        let mut writes = StateBatch::new();
+        let mut writes = std::mem::take(&mut self.writes);
         let mut cx = Self::cx(&self.task, &self.store, &mut self.out, &mut self.errors, self.stream_time, Some(&mut writes), &mut self.wants_checkpoint);
         if let Err(e) = self.op.on_barrier(Epoch(self.epoch), &mut cx) {
             panic!("{} failed on a barrier: {}", self.op.name(), crate::error_chain(&e));
@@ -157,6 +163,7 @@ impl Harness {
     /// Replaces the operator with a new one opened over the committed state, losing what it
     /// had not written at a barrier.
     pub fn crash(&mut self) -> &mut Self {
+        self.writes = StateBatch::new();
         self.op = (self.make)();
         self.open();
         self

@@ -9,6 +9,8 @@
 //! - `USER_COUNTS`: a windowed aggregate over `clicks`;
 //! - `REGION_COUNTS`: a windowed aggregate over `ENRICHED`, grouped by another column (a chain
 //!   through a repartition topic);
+//! - `QUAD_TOTALS`: an aggregate over `clicks` with a group per four clicks, so that a
+//!   checkpoint interval dirties thousands of groups (most are written ahead of the barrier);
 //! - `PAIRED`: a stream-stream join of `clicks` with `BIG_CLICKS` (another query's output) within
 //!   200 ms, without GRACE PERIOD (so ksqlDB's 24 hours: rows stay buffered, and in the long form
 //!   beyond the join's memory budget, in RocksDB). Which rows pair does not depend on the order
@@ -51,6 +53,7 @@ CREATE STREAM enriched AS SELECT c.uid AS uid, c.seq AS seq, c.amount AS amount,
 CREATE STREAM vip AS SELECT uid, seq, amount, region FROM enriched WHERE tier >= 2;
 CREATE TABLE user_counts AS SELECT uid, COUNT(*) AS n, SUM(amount) AS total FROM clicks WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY uid;
 CREATE TABLE region_counts AS SELECT region, COUNT(*) AS n, SUM(amount) AS total FROM enriched WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY region;
+CREATE TABLE quad_totals AS SELECT seq / 4 AS quad, COUNT(*) AS n, SUM(amount) AS total FROM clicks GROUP BY seq / 4;
 CREATE STREAM paired AS SELECT c.uid AS uid, c.seq AS seq, b.seq AS big_seq FROM clicks c JOIN big_clicks b WITHIN 200 MILLISECONDS ON c.uid = b.uid;
 ";
 
@@ -64,7 +67,7 @@ const CATCH_UP: &str = "SET 'eddy.pull.timeout.ms'='3600000'; SELECT * FROM user
 const STREAMS: &[&str] = &["BIG_CLICKS", "ENRICHED", "VIP"];
 /// Streams compared as a multiset of records per partition (their order may differ).
 const BAGS: &[&str] = &["PAIRED"];
-const TABLES: &[&str] = &["USER_COUNTS", "REGION_COUNTS"];
+const TABLES: &[&str] = &["USER_COUNTS", "REGION_COUNTS", "QUAD_TOTALS"];
 const USERS: u64 = 64;
 const REGIONS: &[&str] = &["eu", "us", "ap", "sa", "af"];
 

@@ -5,7 +5,8 @@
 //! Records are appended at once; exactly-once comes from the checkpoint, which records every
 //! sink partition's end offset, and recovery, which cuts what was written after it. A table sink
 //! may also materialize its rows for pull queries: the latest row per key is buffered and
-//! written to the state store at each barrier (see [`crate::materialized`]).
+//! written to the state store with each checkpoint (see [`crate::materialized`]; all but the
+//! last few thousand keys are written ahead of the barrier, see [`crate::write_buffer`]).
 
 use std::sync::Arc;
 
@@ -15,7 +16,6 @@ use datafusion::arrow::record_batch::RecordBatch;
 use storage::{partition_for_key, Header, RecordIn, TopicLog};
 
 use crate::batch::{op_column, ts_column};
-use std::collections::HashMap;
 
 use crate::error::{EngineError, Result};
 use crate::materialized;
@@ -26,6 +26,7 @@ use crate::operator::{OpContext, Operator};
 use crate::processing_log::{ErrorKind, ProcessingError};
 use crate::spec::{SinkKind, SinkSpec, OP_HEADER};
 use crate::types::RowOp;
+use crate::write_buffer::WriteBuffer;
 
 /// Appends rows to a topic.
 pub struct SinkOp {
@@ -40,7 +41,7 @@ pub struct SinkOp {
     /// Records this instance appended (for the task's per-node counters).
     written: u64,
     /// Materialized rows written since the last barrier: entry key -> entry value (None: deleted).
-    store: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    store: WriteBuffer,
 }
 
 impl SinkOp {
@@ -65,7 +66,7 @@ impl SinkOp {
             values: EncodedBatch::new(),
             records_out,
             written: 0,
-            store: HashMap::new(),
+            store: WriteBuffer::new(WRITE_BEHIND_KEYS),
         })
     }
 }
@@ -171,7 +172,7 @@ impl Operator for SinkOp {
                     None => &[][..],
                 };
                 let entry = value.map(|v| materialized::entry_value(ts.value(i), v));
-                self.store.insert(materialized::entry_key(table, k, win), entry);
+                self.store.put(materialized::entry_key(table, k, win), entry);
             }
             if !self.spec.append {
                 continue;
@@ -185,6 +186,9 @@ impl Operator for SinkOp {
                 written += records.len() as u64;
             }
         }
+        if let Some(ahead) = cx.writes_ahead() {
+            self.store.write_ahead(ahead);
+        }
         self.records_out.fetch_add(written, std::sync::atomic::Ordering::Relaxed);
         self.written += written;
         if self.store.len() > STORE_CAPACITY {
@@ -194,13 +198,7 @@ impl Operator for SinkOp {
     }
 
     fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
-        let batch = cx.writes();
-        for (k, v) in self.store.drain() {
-            match v {
-                Some(v) => batch.put(&k, &v),
-                None => batch.delete(&k),
-            }
-        }
+        self.store.drain_into(cx.writes());
         Ok(())
     }
 }
@@ -229,6 +227,10 @@ fn headers_of(col: &ArrayRef) -> Vec<Vec<Header>> {
 
 /// Materialized rows buffered before a checkpoint is requested.
 const STORE_CAPACITY: usize = 100_000;
+
+/// Materialized rows left for the barrier to write; older ones are written ahead. Debug builds
+/// (the test suites) leave 64, so that every test with more keys per checkpoint writes ahead.
+const WRITE_BEHIND_KEYS: usize = if cfg!(debug_assertions) { 64 } else { 4096 };
 
 #[cfg(test)]
 mod tests {

@@ -85,6 +85,9 @@ pub(crate) struct Task {
     stream_time: i64,
     log: Arc<dyn TopicLog>,
     pub errors: Vec<ProcessingError>,
+    /// The epoch's writes made between barriers ([`OpContext::writes_ahead`]), handed over
+    /// at the next barrier.
+    writes: StateBatch,
     pub progress: Arc<TaskProgress>,
     max_bytes: usize,
     state: Arc<dyn KvStore>,
@@ -144,6 +147,7 @@ impl Task {
             stream_time: i64::MIN,
             log,
             errors: Vec::new(),
+            writes: StateBatch::default(),
             progress,
             max_bytes,
             state,
@@ -273,6 +277,8 @@ impl Task {
     /// Flushes every operator for `epoch` and adds the next source offsets to `batch`; returns
     /// them too, as (topic, partition, next offset) per source.
     pub fn barrier(&mut self, epoch: Epoch, batch: &mut StateBatch) -> Result<Vec<(String, u32, storage::Offset)>> {
+        // What the operators wrote ahead comes first: their barrier writes may overwrite it.
+        batch.extend(std::mem::take(&mut self.writes));
         for i in 0..self.ops.len() {
             let mut out = Vec::new();
             if let Some(op) = self.ops[i].as_mut() {
@@ -324,7 +330,7 @@ impl Task {
                     task: &self.info,
                     stream_time: self.stream_time,
                     state: self.state.as_ref(),
-                    batch: None,
+                    batch: self.info.persistent.then_some(&mut self.writes),
                     wants_checkpoint: &mut self.wants_checkpoint,
                 };
                 let errors_before = cx.errors.len();

@@ -55,8 +55,12 @@ impl StateBatch {
         });
     }
 
-    /// Appends every write of `other`, after this batch's own.
+    /// Appends every write of `other`, after this batch's own (into an empty batch: moves it).
     pub fn extend(&mut self, other: StateBatch) {
+        if self.ops.is_empty() {
+            *self = other;
+            return;
+        }
         let base = self.data.len();
         self.data.extend_from_slice(&other.data);
         self.ops.extend(other.ops.into_iter().map(|op| Op { start: op.start + base, ..op }));

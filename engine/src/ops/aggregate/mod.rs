@@ -12,8 +12,9 @@
 //! the same group emits once (Kafka Streams' `Change(old, new)`). With `emit_old`, a result of a
 //! group that had one before is preceded by an `UpdateBefore` row holding the previous result
 //! (for HAVING). With EMIT FINAL a window's rows are emitted once, when stream time
-//! passes its end plus grace (a session's: its end plus gap plus grace). On a barrier dirty states and the stream time are written, and
-//! windows past retention are deleted with one range delete.
+//! passes its end plus grace (a session's: its end plus gap plus grace). On a barrier dirty states and the stream time are written (all
+//! but the last few thousand groups dirtied were written ahead, see [`groups`]), and windows past
+//! retention are deleted with one range delete.
 
 mod builtin;
 pub mod function;
@@ -294,6 +295,7 @@ impl Operator for AggregateOp {
             if let Some(b) = self.build(Some(&batch), out)? {
                 cx.emit(b);
             }
+            self.store.after_batch(batch.num_rows(), cx.writes_ahead());
             if self.store.over_budget() {
                 cx.request_checkpoint();
             }
@@ -422,6 +424,7 @@ impl Operator for AggregateOp {
         if let Some(b) = self.build(Some(&batch), out)? {
             cx.emit(b);
         }
+        self.store.after_batch(batch.num_rows(), cx.writes_ahead());
         if self.store.over_budget() {
             cx.request_checkpoint();
         }
