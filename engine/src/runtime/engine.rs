@@ -688,9 +688,10 @@ impl Engine {
             }
             // The tasks go on once they can read the cut's writes; making it durable does not
             // pause them (a batch that fails stays staged and commits with the next one).
-            pending.stage(std::mem::take(batch));
-            staged_processed.store(processed, Ordering::Release);
-            release();
+            pending.stage_then(std::mem::take(batch), || {
+                staged_processed.store(processed, Ordering::Release);
+                release();
+            });
             pending.commit_staged(true, || if sync_first { Ok(()) } else { log.sync() })?;
             Ok(())
         })

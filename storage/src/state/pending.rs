@@ -132,15 +132,26 @@ impl PendingStore {
     /// Makes `batch` visible to every read, before it is committed; after a batch that failed to
     /// commit, `batch` is appended to it. Waits while another staged batch is being committed.
     pub fn stage(&self, batch: StateBatch) {
+        self.stage_then(batch, || {});
+    }
+
+    /// [`PendingStore::stage`], calling `release` as soon as every read is sure to see `batch`:
+    /// before the batch is indexed for reads (sorting its keys takes milliseconds for large
+    /// batches), since reads wait for the index from then on. So the tasks a checkpoint paused
+    /// go on at once, and only those that read the store before the index is ready wait.
+    pub fn stage_then(&self, batch: StateBatch, release: impl FnOnce()) {
         let mut busy = self.in_flight.lock();
         while *busy {
             self.idle.wait(&mut busy);
         }
-        let staged = match self.layer() {
+        let mut slot = self.staged.write();
+        release();
+        let staged = match slot.take() {
             Some(failed) => failed.followed_by(batch),
             None => Staged::new(batch),
         };
-        *self.staged.write() = Some(Arc::new(staged));
+        *slot = Some(Arc::new(staged));
+        drop(slot);
         *busy = true;
     }
 

@@ -271,3 +271,23 @@ fn pending_scan_is_a_consistent_view() {
     assert_eq!(rest, [(b"b".to_vec(), b"2".to_vec())]);
     assert_eq!(collect(&pending, b"a", b"z"), [(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
 }
+
+/// The tasks a checkpoint releases before the staged batch is indexed read it all the same.
+#[test]
+fn reads_released_before_the_staged_index_is_built_see_the_batch() {
+    let pending = Arc::new(PendingStore::new(Arc::new(MemStore::new())));
+    let mut b = StateBatch::new();
+    for i in 0..200_000u32 {
+        b.put(&i.to_be_bytes(), b"v");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = {
+        let p = pending.clone();
+        std::thread::spawn(move || {
+            rx.recv().unwrap();
+            (p.get(&7u32.to_be_bytes()).unwrap(), p.multi_get(&[&199_999u32.to_be_bytes()[..]]).unwrap())
+        })
+    };
+    pending.stage_then(b, || tx.send(()).unwrap());
+    assert_eq!(reader.join().unwrap(), (Some(b"v".to_vec()), vec![Some(b"v".to_vec())]));
+}
