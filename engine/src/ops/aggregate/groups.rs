@@ -43,7 +43,8 @@ const REBUILD_FILTER_KEYS: usize = 1_000_000;
 /// writes ahead.
 pub(crate) const WRITE_BEHIND_GROUPS: usize = if cfg!(debug_assertions) { 64 } else { 4096 };
 
-/// Entries chosen for eviction that are dropped after a batch, at least (or the batch's rows).
+/// Keys the eviction clock looks at after a batch, at least (else twice the keys the batch
+/// touched: an entry it passes once more than it evicts, so eviction keeps up with new keys).
 const EVICT_PER_BATCH: usize = 256;
 
 /// `Entry::ahead` of a group not written ahead.
@@ -302,14 +303,14 @@ impl GroupStore {
         self.dirty + self.ahead_groups > self.capacity
     }
 
-    /// The work between barriers, after a batch of `rows` rows: writes the oldest dirty groups
-    /// past [`WRITE_BEHIND_GROUPS`] to `ahead` (the epoch's writes; `None` in a task that never
-    /// checkpoints), and evicts up to `rows` entries (at least [`EVICT_PER_BATCH`]).
-    pub fn after_batch(&mut self, rows: usize, ahead: Option<&mut StateBatch>) {
+    /// The work between barriers, after a batch that touched `keys` keys: writes the oldest
+    /// dirty groups past [`WRITE_BEHIND_GROUPS`] to `ahead` (the epoch's writes; `None` in a task
+    /// that never checkpoints), and evicts (see [`EVICT_PER_BATCH`]).
+    pub fn after_batch(&mut self, keys: usize, ahead: Option<&mut StateBatch>) {
         if let Some(ahead) = ahead {
             self.write_ahead(ahead);
         }
-        self.evict(rows.max(EVICT_PER_BATCH));
+        self.evict((2 * keys).max(EVICT_PER_BATCH));
     }
 
     fn is_closed(&self, suffix: &[u8]) -> bool {

@@ -424,7 +424,7 @@ impl Operator for AggregateOp {
         if let Some(b) = self.build(Some(&batch), out)? {
             cx.emit(b);
         }
-        self.store.after_batch(batch.num_rows(), cx.writes_ahead());
+        self.store.after_batch(touched.len(), cx.writes_ahead());
         if self.store.over_budget() {
             cx.request_checkpoint();
         }
