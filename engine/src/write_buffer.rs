@@ -17,15 +17,29 @@
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 use storage::StateBatch;
+
+/// A buffered write.
+struct Slot {
+    key: Vec<u8>,
+    /// `None`: delete.
+    value: Option<Vec<u8>>,
+    /// Its place in the queue ([`HOT`]: not queued).
+    seq: u64,
+}
+
+/// `Slot::seq` of a key that stays for the barrier.
+const HOT: u64 = u64::MAX;
 
 /// Latest write per key since the last barrier; past `limit` keys, the oldest are written ahead.
 pub struct WriteBuffer {
-    /// Buffered writes: key -> value (`None`: delete).
-    map: HashMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Buffered keys that may go ahead, in the order they were first written.
-    queue: VecDeque<Vec<u8>>,
+    /// Buffered writes, by key hash (each key hashed once per write).
+    slots: HashTable<Slot>,
+    hasher: DefaultHashBuilder,
+    /// Buffered keys that may go ahead, oldest first: (key hash, seq).
+    queue: VecDeque<(u64, u64)>,
+    next_seq: u64,
     /// Hashes of the keys written ahead since the last barrier (a collision only keeps a key
     /// for the barrier).
     went_ahead: HashSet<u64>,
@@ -35,13 +49,20 @@ pub struct WriteBuffer {
 impl WriteBuffer {
     /// A buffer that keeps at most `limit` keys for the barrier, besides hot ones.
     pub fn new(limit: usize) -> Self {
-        WriteBuffer { map: HashMap::new(), queue: VecDeque::new(), went_ahead: HashSet::new(), limit }
+        WriteBuffer {
+            slots: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            queue: VecDeque::new(),
+            next_seq: 0,
+            went_ahead: HashSet::new(),
+            limit,
+        }
     }
 
     /// Keys written since the last barrier (buffered or ahead, counting a key written ahead
     /// and then again twice).
     pub fn len(&self) -> usize {
-        self.map.len() + self.went_ahead.len()
+        self.slots.len() + self.went_ahead.len()
     }
 
     /// True when nothing was written since the last barrier.
@@ -51,36 +72,44 @@ impl WriteBuffer {
 
     /// Sets `key` to `value` (`None`: deletes it).
     pub fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
-        if let Some(v) = self.map.get_mut(&key) {
-            *v = value;
+        let hash = self.hasher.hash_one(&key);
+        if let Some(slot) = self.slots.find_mut(hash, |s| s.key == key) {
+            slot.value = value;
             return;
         }
-        if self.went_ahead.is_empty() || !self.went_ahead.contains(&self.map.hasher().hash_one(&key)) {
-            self.queue.push_back(key.clone());
-        }
-        self.map.insert(key, value);
+        let seq = if !self.went_ahead.is_empty() && self.went_ahead.contains(&hash) {
+            HOT
+        } else {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.queue.push_back((hash, seq));
+            seq
+        };
+        let hasher = &self.hasher;
+        self.slots.insert_unique(hash, Slot { key, value, seq }, |s| hasher.hash_one(&s.key));
     }
 
     /// Writes the oldest buffered keys past the limit to `ahead`, the epoch's writes.
     pub fn write_ahead(&mut self, ahead: &mut StateBatch) {
         while self.queue.len() > self.limit {
-            let Some(k) = self.queue.pop_front() else { break };
-            let Some(v) = self.map.remove(&k) else { continue };
-            match v {
-                Some(v) => ahead.put(&k, &v),
-                None => ahead.delete(&k),
+            let Some((hash, seq)) = self.queue.pop_front() else { break };
+            let Ok(entry) = self.slots.find_entry(hash, |s| s.seq == seq) else { continue };
+            let (slot, _) = entry.remove();
+            match slot.value {
+                Some(v) => ahead.put(&slot.key, &v),
+                None => ahead.delete(&slot.key),
             }
-            self.went_ahead.insert(self.map.hasher().hash_one(&k));
+            self.went_ahead.insert(hash);
         }
     }
 
     /// Writes every buffered key to `batch` at a barrier (after what went ahead), and empties
     /// the buffer.
     pub fn drain_into(&mut self, batch: &mut StateBatch) {
-        for (k, v) in self.map.drain() {
-            match v {
-                Some(v) => batch.put(&k, &v),
-                None => batch.delete(&k),
+        for slot in self.slots.drain() {
+            match slot.value {
+                Some(v) => batch.put(&slot.key, &v),
+                None => batch.delete(&slot.key),
             }
         }
         self.queue.clear();

@@ -26,6 +26,7 @@
 //! flushed, and, without windows, keys a [`KeyFilter`] of every key flushed has never seen.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
 
@@ -75,7 +76,8 @@ pub(crate) struct Entry {
 pub(crate) struct GroupStore {
     pub prefix: Vec<u8>,
     funcs: Vec<AggFunctionRef>,
-    map: HashMap<Vec<u8>, Entry>,
+    /// Keys are shared with `queue`, `behind` and `clock` (a clone is a reference count).
+    map: HashMap<Arc<[u8]>, Entry>,
     deleted: HashSet<Vec<u8>>,
     capacity: usize,
     dirty: usize,
@@ -91,16 +93,16 @@ pub(crate) struct GroupStore {
     generation: u64,
     /// Keys in the order they became dirty (a key may be here twice, or no longer dirty: the
     /// entry's flag decides). Every dirty key is here or in `behind`.
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<Arc<[u8]>>,
     /// Dirty keys left for the barrier: written ahead once since it, and dirtied again.
-    behind: Vec<Vec<u8>>,
+    behind: Vec<Arc<[u8]>>,
     /// Groups written ahead since the last barrier.
     ahead_groups: usize,
     /// The largest window start written ahead since the last barrier (`i64::MIN`: none).
     ahead_max_start: i64,
     /// Cached keys in the order they were cached, for eviction by a clock: a key at the front
     /// that cannot go yet goes to the back (it may be here twice, or no longer cached).
-    clock: VecDeque<Vec<u8>>,
+    clock: VecDeque<Arc<[u8]>>,
     /// Window starts at or before this are closed (`i64::MIN`: none known), as of the last flush.
     closed_through: i64,
 }
@@ -207,8 +209,9 @@ impl GroupStore {
     }
 
     fn insert(&mut self, suffix: &[u8], e: Entry) {
-        self.map.insert(suffix.to_vec(), e);
-        self.clock.push_back(suffix.to_vec());
+        let k: Arc<[u8]> = Arc::from(suffix);
+        self.clock.push_back(k.clone());
+        self.map.insert(k, e);
     }
 
     fn empty(&self) -> Entry {
@@ -244,12 +247,19 @@ impl GroupStore {
         if !self.deleted.is_empty() {
             self.deleted.remove(suffix);
         }
-        let (funcs, clock) = (&self.funcs, &mut self.clock);
+        let (funcs, clock, queue) = (&self.funcs, &mut self.clock, &mut self.queue);
         let e = match self.map.entry_ref(suffix) {
-            hashbrown::hash_map::EntryRef::Occupied(o) => o.into_mut(),
+            hashbrown::hash_map::EntryRef::Occupied(o) => {
+                if !o.get().dirty {
+                    queue.push_back(o.key().clone());
+                }
+                o.into_mut()
+            }
             hashbrown::hash_map::EntryRef::Vacant(v) => {
-                clock.push_back(suffix.to_vec());
-                v.insert(Entry {
+                let k: Arc<[u8]> = Arc::from(suffix);
+                clock.push_back(k.clone());
+                queue.push_back(k.clone());
+                v.insert_with_key(k, Entry {
                     accs: funcs.iter().map(|f| f.new_state()).collect(),
                     ts: 0,
                     dirty: false,
@@ -264,7 +274,6 @@ impl GroupStore {
         if !e.dirty {
             e.dirty = true;
             self.dirty += 1;
-            self.queue.push_back(suffix.to_vec());
         }
         e
     }
@@ -430,8 +439,8 @@ impl GroupStore {
     }
 
     /// Cached keys (for iterating windows).
-    pub fn keys(&self) -> impl Iterator<Item = &Vec<u8>> {
-        self.map.keys()
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.map.keys().map(|k| &**k)
     }
 }
 
@@ -522,7 +531,7 @@ mod tests {
         assert!(s.peek(&closed).is_none(), "a closed window leaves the cache");
         assert_eq!(s.keys().count(), 2);
         // Touch whichever of a, b, c stayed and add a new group: the untouched one goes first.
-        let kept: Vec<Vec<u8>> = s.keys().cloned().collect();
+        let kept: Vec<Vec<u8>> = s.keys().map(<[u8]>::to_vec).collect();
         bump(&mut s, &state, &kept[0]);
         bump(&mut s, &state, &key(100, b"d"));
         let mut batch = StateBatch::default();
