@@ -72,6 +72,17 @@ pub(crate) struct Entry {
     hot_until: u64,
 }
 
+impl Entry {
+    fn new(accs: Vec<Box<dyn AggState>>, ts: i64, fresh: bool) -> Self {
+        Entry { accs, ts, dirty: false, fresh, referenced: true, ahead: NOT_AHEAD, hot_until: 0 }
+    }
+
+    /// A group no row has reached yet.
+    fn empty(funcs: &[AggFunctionRef]) -> Self {
+        Entry::new(funcs.iter().map(|f| f.new_state()).collect(), 0, true)
+    }
+}
+
 /// Cached group states over the state store.
 pub(crate) struct GroupStore {
     pub prefix: Vec<u8>,
@@ -215,15 +226,7 @@ impl GroupStore {
     }
 
     fn empty(&self) -> Entry {
-        Entry {
-            accs: self.funcs.iter().map(|f| f.new_state()).collect(),
-            ts: 0,
-            dirty: false,
-            fresh: true,
-            referenced: true,
-            ahead: NOT_AHEAD,
-            hot_until: 0,
-        }
+        Entry::empty(&self.funcs)
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Entry> {
@@ -239,7 +242,7 @@ impl GroupStore {
             at += len;
             accs.push(f.load(body).map_err(|_| corrupt())?);
         }
-        Ok(Entry { accs, ts, dirty: false, fresh: false, referenced: true, ahead: NOT_AHEAD, hot_until: 0 })
+        Ok(Entry::new(accs, ts, false))
     }
 
     /// The states of a prefetched (or new) key, marked dirty.
@@ -259,15 +262,7 @@ impl GroupStore {
                 let k: Arc<[u8]> = Arc::from(suffix);
                 clock.push_back(k.clone());
                 queue.push_back(k.clone());
-                v.insert_with_key(k, Entry {
-                    accs: funcs.iter().map(|f| f.new_state()).collect(),
-                    ts: 0,
-                    dirty: false,
-                    fresh: true,
-                    referenced: true,
-                    ahead: NOT_AHEAD,
-                    hot_until: 0,
-                })
+                v.insert_with_key(k, Entry::empty(funcs))
             }
         };
         e.referenced = true;
