@@ -77,7 +77,7 @@ impl OpContext<'_> {
     /// The epoch's writes. Always available in `on_barrier`; see [`OpContext::writes_ahead`]
     /// for the other calls.
     pub fn writes(&mut self) -> &mut StateBatch {
-        self.batch.as_deref_mut().expect("state writes happen in on_barrier")
+        self.batch.as_deref_mut().expect("writes() is called in on_barrier; between barriers use writes_ahead()")
     }
 
     /// The epoch's writes between barriers, for an operator that writes state ahead of the
