@@ -190,18 +190,22 @@ impl AggregateOp {
             cols.push(Arc::new(Int64Array::from(rows.iter().map(|r| r.window.map(|w| w.0).unwrap_or(0)).collect::<Vec<_>>())));
             cols.push(Arc::new(Int64Array::from(rows.iter().map(|r| r.window.map(|w| w.1).unwrap_or(0)).collect::<Vec<_>>())));
         }
-        for (k, call) in self.spec.calls.iter().enumerate() {
-            let vals: Vec<ScalarValue> = rows.iter().map(|r| r.values[k].clone()).collect();
-            let t = call.function.return_type();
-            let arr = if vals.is_empty() {
-                datafusion::arrow::array::new_empty_array(&t)
-            } else {
-                ScalarValue::iter_to_array(vals)?
-            };
-            cols.push(arr);
+        // The values move into their columns (a string result is not copied again).
+        let mut ts = Vec::with_capacity(rows.len());
+        let mut ops = Vec::with_capacity(rows.len());
+        let mut per_call: Vec<Vec<ScalarValue>> = self.spec.calls.iter().map(|_| Vec::with_capacity(rows.len())).collect();
+        for r in rows {
+            ts.push(r.ts);
+            ops.push(r.op as i8);
+            for (col, v) in per_call.iter_mut().zip(r.values) {
+                col.push(v);
+            }
         }
-        cols.push(Arc::new(Int64Array::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())));
-        cols.push(Arc::new(Int8Array::from(rows.iter().map(|r| r.op as i8).collect::<Vec<_>>())));
+        for vals in per_call {
+            cols.push(ScalarValue::iter_to_array(vals)?);
+        }
+        cols.push(Arc::new(Int64Array::from(ts)));
+        cols.push(Arc::new(Int8Array::from(ops)));
         let cols = crate::batch::cast_columns(cols, &self.schema)?;
         Ok(Some(RecordBatch::try_new(self.schema.clone(), cols)?))
     }
@@ -307,43 +311,44 @@ impl Operator for AggregateOp {
         let args: Vec<Vec<ArrayRef>> =
             self.spec.calls.iter().map(|c| c.args.iter().map(|&i| batch.column(i).clone()).collect()).collect();
         let window = self.size_grace();
-        // The state keys each row touches.
+        // The state keys each row touches, as spans of one buffer.
         let mut wins = Vec::new();
-        let mut touched: Vec<(usize, Option<i64>, Vec<u8>)> = Vec::with_capacity(batch.num_rows());
+        let mut keys: Vec<u8> = Vec::with_capacity(rows.size());
+        let mut touched: Vec<(usize, Option<i64>, std::ops::Range<usize>)> = Vec::with_capacity(batch.num_rows());
         for (i, &ok) in valid.iter().enumerate() {
             let op = RowOp::from_code(ops.value(i));
             if !ok || (!self.spec.retract && !op.is_add()) {
                 continue;
             }
             let g = rows.row(i);
-            match window {
-                None => touched.push((i, None, g.as_ref().to_vec())),
-                Some(_) if self.panes.is_some() => {
-                    let pane = panes::pane_start(ts.value(i), self.panes.unwrap_or(1));
-                    let mut s = Vec::with_capacity(8 + g.as_ref().len());
-                    encode_start(pane, &mut s);
-                    s.extend_from_slice(g.as_ref());
-                    touched.push((i, Some(pane), s));
+            let mut push = |start: Option<i64>| {
+                let at = keys.len();
+                if let Some(start) = start {
+                    encode_start(start, &mut keys);
                 }
+                keys.extend_from_slice(g.as_ref());
+                touched.push((i, start, at..keys.len()));
+            };
+            match window {
+                None => push(None),
+                Some(_) if self.panes.is_some() => push(Some(panes::pane_start(ts.value(i), self.panes.unwrap_or(1)))),
                 Some((size, advance, _)) => {
                     windows_for(ts.value(i), size, advance, &mut wins);
                     for &start in &wins {
-                        let mut s = Vec::with_capacity(8 + g.as_ref().len());
-                        encode_start(start, &mut s);
-                        s.extend_from_slice(g.as_ref());
-                        touched.push((i, Some(start), s));
+                        push(Some(start));
                     }
                 }
             }
         }
-        let refs: Vec<&[u8]> = touched.iter().map(|t| t.2.as_slice()).collect();
+        let refs: Vec<&[u8]> = touched.iter().map(|t| &keys[t.2.clone()]).collect();
         self.store.prefetch(&refs, cx.state)?;
         let mut out: Vec<OutRow> = Vec::new();
         let mut last_row = usize::MAX;
         // The previous result of a group whose UpdateBefore was merged into the next row.
         let mut carried: Option<Option<Vec<ScalarValue>>> = None;
-        for (k, (i, start, suffix)) in touched.iter().enumerate() {
+        for (k, (i, start, span)) in touched.iter().enumerate() {
             let i = *i;
+            let suffix = &keys[span.clone()];
             let t = ts.value(i);
             if i != last_row {
                 self.observed = self.observed.max(t);
@@ -373,7 +378,7 @@ impl Operator for AggregateOp {
             // A changed table row that stays in its group: one result for both halves.
             let merge_next = op == RowOp::UpdateBefore
                 && touched.get(k + 1).is_some_and(|(j, s2, g2)| {
-                    *j == i + 1 && s2 == start && g2 == suffix && RowOp::from_code(ops.value(*j)) == RowOp::UpdateAfter
+                    *j == i + 1 && s2 == start && &keys[g2.clone()] == suffix && RowOp::from_code(ops.value(*j)) == RowOp::UpdateAfter
                 });
             let emit_old = self.spec.emit_old;
             let entry = self.store.get_mut(suffix);

@@ -84,7 +84,66 @@ struct ByOffsetState {
     ignore_nulls: bool,
     latest: bool,
     /// Oldest first.
-    kept: VecDeque<(u64, Val)>,
+    kept: Kept,
+}
+
+/// The kept (sequence, value) pairs, oldest first: inline for the single-value form (no
+/// allocation per group), a deque for the ARRAY form.
+#[derive(Debug)]
+enum Kept {
+    One(Option<(u64, Val)>),
+    Many(VecDeque<(u64, Val)>),
+}
+
+impl Kept {
+    fn new(n: Option<usize>) -> Self {
+        match n {
+            None => Kept::One(None),
+            Some(_) => Kept::Many(VecDeque::new()),
+        }
+    }
+    fn len(&self) -> usize {
+        match self {
+            Kept::One(v) => v.is_some() as usize,
+            Kept::Many(d) => d.len(),
+        }
+    }
+    /// Adds a newest pair; the single-value form must be empty.
+    fn push_back(&mut self, pair: (u64, Val)) {
+        match self {
+            Kept::One(v) => {
+                debug_assert!(v.is_none(), "one value kept at most");
+                *v = Some(pair);
+            }
+            Kept::Many(d) => d.push_back(pair),
+        }
+    }
+    fn pop_front(&mut self) -> Option<(u64, Val)> {
+        match self {
+            Kept::One(v) => v.take(),
+            Kept::Many(d) => d.pop_front(),
+        }
+    }
+    fn front(&self) -> Option<&(u64, Val)> {
+        match self {
+            Kept::One(v) => v.as_ref(),
+            Kept::Many(d) => d.front(),
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = &(u64, Val)> {
+        let (one, many) = match self {
+            Kept::One(v) => (v.as_ref(), None),
+            Kept::Many(d) => (None, Some(d.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+    /// Every pair, oldest first, leaving none.
+    fn take_all(&mut self) -> Vec<(u64, Val)> {
+        match self {
+            Kept::One(v) => v.take().into_iter().collect(),
+            Kept::Many(d) => d.drain(..).collect(),
+        }
+    }
 }
 
 impl ByOffset {
@@ -98,7 +157,7 @@ impl ByOffset {
     fn cap(&self) -> usize {
         self.n.unwrap_or(1)
     }
-    fn state(&self, kept: VecDeque<(u64, Val)>) -> ByOffsetState {
+    fn state(&self, kept: Kept) -> ByOffsetState {
         ByOffsetState { t: self.t.clone(), n: self.n, ignore_nulls: self.ignore_nulls, latest: self.latest, kept }
     }
 }
@@ -114,7 +173,7 @@ impl AggFunction for ByOffset {
         }
     }
     fn new_state(&self) -> Box<dyn AggState> {
-        Box::new(self.state(VecDeque::new()))
+        Box::new(self.state(Kept::new(self.n)))
     }
     fn load(&self, b: &[u8]) -> Result<Box<dyn AggState>, AggError> {
         let corrupt = || AggError::Corrupt(self.name_());
@@ -123,7 +182,7 @@ impl AggFunction for ByOffset {
         if count > self.cap() {
             return Err(corrupt());
         }
-        let mut kept = VecDeque::with_capacity(count);
+        let mut kept = Kept::new(self.n);
         for _ in 0..count {
             let seq = get_varint(b, &mut at).ok_or_else(corrupt)?;
             kept.push_back((seq, self.t.load(b, &mut at).ok_or_else(corrupt)?));
@@ -163,11 +222,14 @@ impl AggState for ByOffsetState {
         let Some(o) = other.as_any().downcast_ref::<ByOffsetState>() else {
             return;
         };
-        let mut all: Vec<(u64, Val)> = self.kept.drain(..).chain(o.kept.iter().cloned()).collect();
+        let mut all = self.kept.take_all();
+        all.extend(o.kept.iter().cloned());
         all.sort_by_key(|(s, _)| *s);
         let cap = self.cap();
         let skip = if self.latest { all.len().saturating_sub(cap) } else { 0 };
-        self.kept = all.into_iter().skip(skip).take(cap).collect();
+        for pair in all.into_iter().skip(skip).take(cap) {
+            self.kept.push_back(pair);
+        }
     }
     fn evaluate(&self) -> ScalarValue {
         match self.n {
@@ -180,7 +242,7 @@ impl AggState for ByOffsetState {
     }
     fn save(&self, out: &mut Vec<u8>) {
         put_varint(self.kept.len() as u64, out);
-        for (seq, v) in &self.kept {
+        for (seq, v) in self.kept.iter() {
             put_varint(*seq, out);
             self.t.save(v, out);
         }
