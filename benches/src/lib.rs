@@ -4,6 +4,11 @@ use std::time::Duration;
 
 pub mod server;
 
+/// The allocator of the `eddy` binary (see `repl/src/main.rs`), so that the drivers measure what
+/// a user runs.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// `getrusage(RUSAGE_SELF)`: the one unsafe call of the workspace (no safe wrapper in std).
 #[allow(unsafe_code)]
 fn rusage() -> Option<libc::rusage> {

@@ -28,6 +28,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// jemalloc instead of glibc's malloc: stateful queries allocate and free per group and per
+/// row, and glibc's bins (`_int_malloc`, `unlink_chunk`, `malloc_consolidate`) were a third of
+/// their CPU; measured in docs/performance.md ("Allocator").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Output modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputMode {
