@@ -30,7 +30,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// jemalloc instead of glibc's malloc: stateful queries allocate and free per group and per
 /// row, and glibc's bins (`_int_malloc`, `unlink_chunk`, `malloc_consolidate`) were a third of
-/// their CPU; measured in docs/performance.md ("Allocator").
+/// their CPU; measured in docs/performance.md ("Allocations cut, and jemalloc adopted").
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
