@@ -91,7 +91,15 @@ fn every_fixture_resumes_with_its_state() {
     assert!(!names.is_empty(), "no fixtures in {}", fixtures().display());
     for f in names {
         let expected = std::fs::read_to_string(f.join("expected.txt")).unwrap();
-        assert_eq!(resume(&f), expected, "fixture {}", f.display());
+        // The same rows, in any order: a pull query without ORDER BY has none (a table read from
+        // its aggregate's state lists its groups in their own order, not the one of the
+        // materialized rows the fixtures were written with).
+        let sorted = |s: &str| {
+            let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(sorted(&resume(&f)), sorted(&expected), "fixture {}", f.display());
     }
 }
 

@@ -9,6 +9,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::error::Result;
 use crate::expr::eval_lenient;
 use crate::operator::{OpContext, Operator};
+use crate::processing_log::ProcessingError;
 use crate::spec::ProjectSpec;
 
 /// Computes columns.
@@ -30,20 +31,27 @@ impl Operator for ProjectOp {
     }
 
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, cx: &mut OpContext<'_>) -> Result<()> {
-        let n = batch.num_columns();
-        let mut cols = Vec::with_capacity(self.spec.exprs.len() + 2);
-        for e in &self.spec.exprs {
-            cols.push(eval_lenient(e, &batch, cx.errors)?);
-        }
-        match &self.spec.timestamp {
-            Some(ts) => cols.push(eval_lenient(ts, &batch, cx.errors)?),
-            None => cols.push(batch.column(n - 2).clone()),
-        }
-        cols.push(batch.column(n - 1).clone());
-        let cols = crate::batch::cast_columns(cols, &self.schema)?;
-        cx.emit(RecordBatch::try_new(self.schema.clone(), cols)?);
+        let out = project_batch(&self.spec, &self.schema, &batch, cx.errors)?;
+        cx.emit(out);
         Ok(())
     }
+}
+
+/// The rows of `batch` projected by `spec` into `schema`: rows on which an expression fails get
+/// null there, and an entry in `errors`.
+pub(crate) fn project_batch(spec: &ProjectSpec, schema: &SchemaRef, batch: &RecordBatch, errors: &mut Vec<ProcessingError>) -> Result<RecordBatch> {
+    let n = batch.num_columns();
+    let mut cols = Vec::with_capacity(spec.exprs.len() + 2);
+    for e in &spec.exprs {
+        cols.push(eval_lenient(e, batch, errors)?);
+    }
+    match &spec.timestamp {
+        Some(ts) => cols.push(eval_lenient(ts, batch, errors)?),
+        None => cols.push(batch.column(n - 2).clone()),
+    }
+    cols.push(batch.column(n - 1).clone());
+    let cols = crate::batch::cast_columns(cols, schema)?;
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
 #[cfg(test)]

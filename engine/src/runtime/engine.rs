@@ -629,6 +629,19 @@ impl Engine {
         self.queries.lock().get(id).map(|q| q.spec.clone())
     }
 
+    /// The view reading `table` from the aggregate state of running query `id`, with the number
+    /// of partitions its tasks hold, when the query computes the table that way (see
+    /// [`crate::ops::aggregate::view`]).
+    pub fn aggregate_view(&self, id: &str, table: &str) -> Result<Option<(crate::ops::aggregate::view::AggregateView, u32)>> {
+        let Some(spec) = self.query_spec(id) else { return Ok(None) };
+        let Some(view) = crate::ops::aggregate::view::AggregateView::of(&spec, table)? else { return Ok(None) };
+        let mut partitions = 1;
+        for t in view.source_topics() {
+            partitions = partitions.max(self.log.describe_topic(t)?.config.partitions);
+        }
+        Ok(Some((view, partitions)))
+    }
+
     fn with_health(&self, mut info: QueryInfo) -> QueryInfo {
         if info.persistent {
             info.checkpoint_error = self.health.persistent_error();

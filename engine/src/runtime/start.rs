@@ -122,7 +122,14 @@ impl Engine {
                 }
                 OpSpec::Filter(f) => Some(Box::new(FilterOp::new(f.clone()))),
                 OpSpec::Project(pr) => Some(Box::new(ProjectOp::new(pr.clone(), n.schema.clone()))),
-                OpSpec::Sink(s) => Some(Box::new(SinkOp::new(s.clone(), task_out.clone(), st.shared.records_out.clone(), &self.registry)?)),
+                OpSpec::Sink(s) => {
+                    // A table read from its aggregate's state keeps no rows of its own.
+                    let mut s = s.clone();
+                    if crate::ops::aggregate::view::serves_from_state(dag, i) {
+                        s.materialize = None;
+                    }
+                    Some(Box::new(SinkOp::new(s, task_out.clone(), st.shared.records_out.clone(), &self.registry)?))
+                }
                 OpSpec::Aggregate(a) => {
                     let input = &dag.nodes[n.inputs[0].0 as usize].schema;
                     Some(Box::new(AggregateOp::new(a.clone(), input, n.schema.clone())?))

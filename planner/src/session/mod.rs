@@ -15,6 +15,7 @@ mod pull;
 mod pull_check;
 mod pull_provider;
 mod pull_sql;
+mod pull_view;
 pub mod render;
 mod replace;
 mod replay;

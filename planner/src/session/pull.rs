@@ -14,6 +14,7 @@ use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array};
 use datafusion::arrow::compute::{filter_record_batch, lexsort_to_indices, take, SortColumn, SortOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as AstExpr, SelectItem};
 use engine::format::{new_decoder_with, new_encoder_with, EncodedBatch, Role};
 use engine::materialized;
@@ -40,12 +41,7 @@ impl Session {
         if super::pull_sql::needs_full_sql(q) {
             return self.pull_sql(q);
         }
-        if !def.materialized {
-            return Err(invalid(format!(
-                "Table {} is not materialized: pull queries need a table created with CREATE TABLE ... AS SELECT or CREATE SOURCE TABLE; use EMIT CHANGES for a push query",
-                def.name
-            )));
-        }
+        super::pull_view::check_materialized(def)?;
         self.pull_catch_up(&def.name)?;
         let inner = self.eddy.inner.clone();
         let engine = &inner.engine;
@@ -79,26 +75,44 @@ impl Session {
             Some(w) => self.key_lookups(def, w, &binder)?,
             None => None,
         };
-        let state = engine.state();
-        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let prefixes: Vec<Vec<u8>> = match &keys {
-            Some(ks) => ks.iter().map(|k| materialized::key_prefix(&def.name, k)).collect(),
-            None => vec![materialized::table_prefix(&def.name)],
-        };
         let limit = self.max_scanned_rows();
-        for p in prefixes {
-            let end = engine::runtime::keys::prefix_end(&p);
-            for kv in state.scan(&p, &end)? {
-                entries.push(kv?);
-                if entries.len() as u64 > limit {
-                    return Err(invalid(format!(
-                        "pull query scanned more than {limit} rows (reading table {}): narrow the WHERE clause to key values, or raise '{MAX_SCANNED_ROWS}'",
-                        def.name
-                    )));
-                }
+        let over_limit = || {
+            invalid(format!(
+                "pull query scanned more than {limit} rows (reading table {}): narrow the WHERE clause to key values, or raise '{MAX_SCANNED_ROWS}'",
+                def.name
+            ))
+        };
+        let batch = match super::pull_view::TableView::of(engine, def)? {
+            Some(view) => {
+                let mut read = 0u64;
+                let mut more = || {
+                    read += 1;
+                    read <= limit
+                };
+                let keys = keys.as_deref().filter(|_| view.looks_up_keys());
+                let batches = view.read(engine.state().as_ref(), def, keys, &schema, &mut more)?.ok_or_else(over_limit)?;
+                datafusion::arrow::compute::concat_batches(&schema, &batches)?
             }
-        }
-        let batch = decode_entries(def, &schema, &entries, self.eddy.inner.engine.registry())?;
+            None => {
+                let keys = keys.map(|ks| self.encode_keys(def, &ks)).transpose()?.flatten();
+                let state = engine.state();
+                let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+                let prefixes: Vec<Vec<u8>> = match &keys {
+                    Some(ks) => ks.iter().map(|k| materialized::key_prefix(&def.name, k)).collect(),
+                    None => vec![materialized::table_prefix(&def.name)],
+                };
+                for p in prefixes {
+                    let end = engine::runtime::keys::prefix_end(&p);
+                    for kv in state.scan(&p, &end)? {
+                        entries.push(kv?);
+                        if entries.len() as u64 > limit {
+                            return Err(over_limit());
+                        }
+                    }
+                }
+                decode_entries(def, &schema, &entries, self.eddy.inner.engine.registry())?
+            }
+        };
 
         // WHERE, ORDER BY, LIMIT, projection.
         let mut batch = batch;
@@ -131,8 +145,9 @@ impl Session {
         Ok(Output::Rows(RowSet { schema: out_schema, batches: vec![out] }))
     }
 
-    /// Encoded keys pinned by `key = literal` / `key IN (literals)` in the WHERE, if any.
-    fn key_lookups(&self, def: &SourceDef, w: &AstExpr, binder: &Binder<'_>) -> Result<Option<Vec<Vec<u8>>>> {
+    /// The key values pinned by `key = literal` / `key IN (literals)` in the WHERE, if any, of
+    /// the key's type.
+    fn key_lookups(&self, def: &SourceDef, w: &AstExpr, binder: &Binder<'_>) -> Result<Option<Vec<ScalarValue>>> {
         let keys: Vec<&crate::catalog::Column> = def.key_columns().collect();
         if keys.len() != 1 {
             return Ok(None);
@@ -163,15 +178,25 @@ impl Session {
         }
         let Some(literals) = literals else { return Ok(None) };
         let one = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &RecordBatchOptions::new().with_row_count(Some(1)))?;
-        let mut enc = new_encoder_with(&def.key_format, Role::Key, &def.key_fields(), Some(self.eddy.inner.engine.registry())).map_err(|e| invalid(e.to_string()))?;
         let mut out = Vec::new();
         for l in literals {
             let t = binder.bind(&l)?;
             // A literal of another type cannot match a key: skip the lookup, the WHERE decides.
             let Ok(t) = binder.cast(t, &key.data_type) else { return Ok(None) };
             let Ok(v) = engine::expr::eval(&binder.physical(&t)?, &one) else { return Ok(None) };
+            out.push(ScalarValue::try_from_array(&v, 0)?);
+        }
+        Ok(Some(out))
+    }
+
+    /// The keys `values` encoded with the table's key format; `None` when one cannot be encoded
+    /// (the WHERE then decides over every row).
+    fn encode_keys(&self, def: &SourceDef, values: &[ScalarValue]) -> Result<Option<Vec<Vec<u8>>>> {
+        let mut enc = new_encoder_with(&def.key_format, Role::Key, &def.key_fields(), Some(self.eddy.inner.engine.registry())).map_err(|e| invalid(e.to_string()))?;
+        let mut out = Vec::new();
+        for v in values {
             let mut b = EncodedBatch::new();
-            if enc.encode_rows(&[v], 1, &mut b).is_err() {
+            if enc.encode_rows(&[v.to_array()?], 1, &mut b).is_err() {
                 return Ok(None);
             }
             if let Some(k) = b.get(0) {

@@ -34,6 +34,7 @@ use engine::materialized;
 use engine::ops::aggregate::AggFunctionRef;
 use storage::KvStore;
 
+use super::pull_view::TableView;
 use crate::catalog::SourceDef;
 
 type DfResult<T> = datafusion::error::Result<T>;
@@ -57,6 +58,8 @@ pub struct StateTable {
     state: Arc<dyn KvStore>,
     budget: Arc<ScanBudget>,
     registry: engine::registry::Registry,
+    /// Where the rows are when the table is read from its aggregate's state.
+    view: Option<parking_lot::Mutex<TableView>>,
 }
 
 impl fmt::Debug for StateTable {
@@ -68,8 +71,17 @@ impl fmt::Debug for StateTable {
 impl StateTable {
     /// The table `def`, its fields named as `schema` says (keys, window bounds, values,
     /// ROWTIME, in that order); schema-registry formats resolve their schemas in `registry`.
-    pub fn new(def: SourceDef, schema: SchemaRef, state: Arc<dyn KvStore>, budget: Arc<ScanBudget>, registry: engine::registry::Registry) -> Self {
-        StateTable { def, schema, state, budget, registry }
+    /// With `view`, the rows are read from the aggregate state it names instead of the
+    /// materialized rows.
+    pub fn new(
+        def: SourceDef,
+        schema: SchemaRef,
+        state: Arc<dyn KvStore>,
+        budget: Arc<ScanBudget>,
+        registry: engine::registry::Registry,
+        view: Option<TableView>,
+    ) -> Self {
+        StateTable { def, schema, state, budget, registry, view: view.map(parking_lot::Mutex::new) }
     }
 
     /// The key column's field name, when the key is one column.
@@ -125,6 +137,16 @@ impl StateTable {
         Some(out)
     }
 
+    /// The error of a scan past the budget.
+    fn over_budget(&self) -> DataFusionError {
+        DataFusionError::External(Box::new(crate::error::invalid(format!(
+            "pull query scanned more than {} rows (reading table {}): narrow the WHERE clause to key values, or raise '{}'",
+            self.budget.limit,
+            self.def.name,
+            super::pull_check::MAX_SCANNED_ROWS
+        ))))
+    }
+
     /// Reads the entries under `prefixes`, counting them against the budget.
     fn read(&self, prefixes: &[Vec<u8>]) -> DfResult<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut entries = Vec::new();
@@ -134,12 +156,7 @@ impl StateTable {
                 entries.push(kv.map_err(|e| DataFusionError::External(Box::new(e)))?);
                 let n = self.budget.scanned.fetch_add(1, Ordering::Relaxed) + 1;
                 if n > self.budget.limit {
-                    return Err(DataFusionError::External(Box::new(crate::error::invalid(format!(
-                        "pull query scanned more than {} rows (reading table {}): narrow the WHERE clause to key values, or raise '{}'",
-                        self.budget.limit,
-                        self.def.name,
-                        super::pull_check::MAX_SCANNED_ROWS
-                    )))));
+                    return Err(self.over_budget());
                 }
             }
         }
@@ -179,6 +196,14 @@ impl TableProvider for StateTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if let Some(view) = &self.view {
+            let view = view.lock();
+            let keys = filters.iter().filter_map(|f| self.pinned(f)).filter(|_| view.looks_up_keys()).min_by_key(Vec::len);
+            let mut more = || self.budget.scanned.fetch_add(1, Ordering::Relaxed) < self.budget.limit;
+            let read = view.read(self.state.as_ref(), &self.def, keys.as_deref(), &self.schema, &mut more);
+            let batches = read.map_err(|e| DataFusionError::External(Box::new(e)))?.ok_or_else(|| self.over_budget())?;
+            return Ok(MemorySourceConfig::try_new_exec(&[batches], self.schema.clone(), projection.cloned())?);
+        }
         // The narrowest pinned key set among the filters (they are ANDed).
         let keys = filters.iter().filter_map(|f| self.pinned(f)).filter_map(|v| self.encode_keys(&v)).min_by_key(Vec::len);
         let prefixes = match keys {

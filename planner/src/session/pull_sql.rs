@@ -202,12 +202,7 @@ impl Session {
                 // Joins with a stream are push queries (ksqlDB's answer, kept).
                 return Err(if i == 0 && q.joins.is_empty() { clause_error("GROUP BY") } else { clause_error("JOIN") });
             }
-            if !def.materialized {
-                return Err(invalid(format!(
-                    "Table {} is not materialized: pull queries need a table created with CREATE TABLE ... AS SELECT or CREATE SOURCE TABLE; use EMIT CHANGES for a push query",
-                    def.name
-                )));
-            }
+            super::pull_view::check_materialized(def)?;
             defs.push((def.clone(), r.alias.clone().unwrap_or_else(|| def.name.clone())));
         }
         if q.joins.iter().any(|j| j.within.is_some()) {
@@ -225,7 +220,8 @@ impl Session {
                 scope.columns.push(ScopeColumn { qualifier: Some(qualifier.clone()), name, field: f.name().clone(), data_type: f.data_type().clone() });
                 fields.push(f.as_ref().clone());
             }
-            let table = Arc::new(StateTable::new(def.clone(), schema, engine.state().clone(), budget.clone(), engine.registry().clone()));
+            let view = super::pull_view::TableView::of(&engine, def)?;
+            let table = Arc::new(StateTable::new(def.clone(), schema, engine.state().clone(), budget.clone(), engine.registry().clone(), view));
             let scan = LogicalPlanBuilder::scan(format!("t{i}"), provider_as_source(table), None)?;
             builder = Some(match builder {
                 None => scan,

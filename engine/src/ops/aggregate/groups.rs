@@ -232,7 +232,8 @@ impl GroupStore {
         Entry::empty(&self.funcs)
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<Entry> {
+    /// The states of a stored group value.
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<Entry> {
         let mut accs = Vec::with_capacity(self.funcs.len());
         let corrupt = || EngineError::CorruptState { what: "aggregate entry".into() };
         let ts = i64::from_le_bytes(bytes.get(..8).ok_or_else(corrupt)?.try_into().expect("8 bytes"));

@@ -24,6 +24,7 @@ mod registry;
 pub mod scalar_codec;
 mod session;
 mod udaf;
+pub mod view;
 pub mod window;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -149,6 +150,24 @@ impl AggregateOp {
             }
         }
         Ok(())
+    }
+
+    /// The results of stored groups of an aggregate without windows, as it emits them (`Insert`
+    /// rows, in the order given): `entries` are (group row, stored value) pairs as the state
+    /// store holds them under the operator's prefix.
+    pub(crate) fn stored_results(&self, entries: &[(&[u8], &[u8])]) -> Result<Option<RecordBatch>> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (group, value) in entries {
+            let e = self.store.decode(value)?;
+            let values = e.accs.iter().map(|a| a.evaluate()).collect();
+            out.push(OutRow { group: GroupSrc::Key(group.to_vec()), window: None, values, ts: e.ts, op: RowOp::Insert });
+        }
+        self.build(None, out)
+    }
+
+    /// The group row of one-row group columns `cols` (as the state store's keys hold it).
+    pub(crate) fn group_row(&self, cols: &[ArrayRef]) -> Result<Vec<u8>> {
+        Ok(self.converter.convert_columns(cols)?.row(0).as_ref().to_vec())
     }
 
     fn build(&self, batch: Option<&RecordBatch>, rows: Vec<OutRow>) -> Result<Option<RecordBatch>> {

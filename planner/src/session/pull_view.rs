@@ -1,0 +1,77 @@
+//! Where a pull query finds a table's rows. A table computed by an aggregate without windows is
+//! read from the aggregate's own state (see `engine::ops::aggregate::view`); every other
+//! materialized table from its materialized rows (`engine::materialized`). A table whose query
+//! was terminated has neither, as in ksqlDB: a pull query on it is an error.
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
+use engine::ops::aggregate::view::AggregateView;
+use engine::runtime::Engine;
+
+use crate::catalog::SourceDef;
+use crate::error::{invalid, Result};
+
+/// Fails unless pull queries can read `def`.
+pub(crate) fn check_materialized(def: &SourceDef) -> Result<()> {
+    if !def.materialized {
+        return Err(invalid(format!(
+            "Table {} is not materialized: pull queries need a table created with CREATE TABLE ... AS SELECT or CREATE SOURCE TABLE; use EMIT CHANGES for a push query",
+            def.name
+        )));
+    }
+    if !def.is_source && def.written_by.is_none() {
+        return Err(invalid(format!(
+            "Table {} is not materialized any more: the query that computed it was terminated; use EMIT CHANGES for a push query",
+            def.name
+        )));
+    }
+    Ok(())
+}
+
+/// A table read from its aggregate's state, with the partitions the aggregate's tasks hold.
+pub(crate) struct TableView {
+    view: AggregateView,
+    partitions: u32,
+}
+
+impl TableView {
+    /// The view of `def`, when its running query computes it from an aggregate's state.
+    pub(crate) fn of(engine: &Engine, def: &SourceDef) -> Result<Option<TableView>> {
+        let Some(q) = def.written_by.as_deref() else { return Ok(None) };
+        if def.window.is_some() {
+            return Ok(None);
+        }
+        let found = engine.aggregate_view(q, &def.name).map_err(|e| invalid(format!("cannot read table {}: {e}", def.name)))?;
+        Ok(found.map(|(view, partitions)| TableView { view, partitions }))
+    }
+
+    /// True when a read with keys reads only those keys' rows.
+    pub(crate) fn looks_up_keys(&self) -> bool {
+        self.view.looks_up_keys()
+    }
+
+    /// The table's rows (only those of `keys`, values of its one key column, when
+    /// [`TableView::looks_up_keys`]; else all of them), as batches of `schema`: the table's
+    /// key columns, value columns and ROWTIME, in that order, named as the caller names them.
+    /// `more` is asked before each row is read; `None` when it said no.
+    pub(crate) fn read(
+        &self,
+        state: &dyn storage::KvStore,
+        def: &SourceDef,
+        keys: Option<&[ScalarValue]>,
+        schema: &SchemaRef,
+        more: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<Vec<RecordBatch>>> {
+        let read_err = |e: engine::error::EngineError| invalid(format!("cannot read table {}: {e}", def.name));
+        let Some(batches) = self.view.read(state, self.partitions, keys, more).map_err(read_err)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            let cols = engine::batch::cast_columns(b.columns().to_vec(), schema).map_err(read_err)?;
+            out.push(RecordBatch::try_new(schema.clone(), cols)?);
+        }
+        Ok(Some(out))
+    }
+}
