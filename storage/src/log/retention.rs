@@ -11,9 +11,13 @@
 //! every closed segment below the floor goes, whatever the settings.
 //!
 //! Compact (once at least half of the cleanable bytes are new since the last compaction, as
-//! Kafka's `min.cleanable.dirty.ratio`): the latest offset of every key in the cleanable segments
-//! (closed, below the floor) is found, then each of them that holds older records is rewritten without them (records with a
-//! null key are kept). A tombstone (null value) that is the latest for its key is kept in the
+//! Kafka's `min.cleanable.dirty.ratio`): the latest offset of every key added since the last
+//! compaction (the dirty records of the cleanable segments: closed, below the floor) is mapped,
+//! by a 128-bit digest of the key and for at most [`MAX_COMPACTION_KEYS`] keys, as Kafka's
+//! cleaner maps MD5 digests in a bounded buffer; then each segment up to the last offset mapped
+//! that holds records superseded by a mapped one is rewritten without them (records with a
+//! null key, and keys not mapped, are kept). A pass that fills the map stops there, and the next
+//! one maps the records after it. A tombstone (null value) that is the latest for its key is kept in the
 //! newest cleanable segment and dropped from older ones. Offsets are preserved, so the log gets
 //! gaps; a segment left empty is removed. A rewrite goes to `<base>.log|index|timeindex.cleaned`,
 //! is synced, then renamed over the old files (indexes removed first, so a crash in between
@@ -23,7 +27,6 @@
 //! the segment list is swapped under its short write lock, so appends and reads go on while a
 //! segment is rewritten.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -130,28 +133,46 @@ impl Partition {
         if done_to >= 0 && dirty * 2 < size {
             return Ok(());
         }
-        let mut latest: HashMap<Vec<u8>, Offset> = HashMap::new();
-        for seg in closed {
+        // The latest offset of each key added since the last compaction (the dirty records: the
+        // clean ones were compacted among themselves already), up to a bounded number of keys.
+        let first_dirty = done_to.max(0);
+        let mut latest = KeyOffsets::default();
+        // The last offset mapped, when the map filled up before the end of the cleanable range.
+        let mut map_end: Option<Offset> = None;
+        let mut last = None;
+        for (j, seg) in closed.iter().enumerate() {
+            let seg_end = closed.get(j + 1).map_or(clean_end, |s| s.base);
+            if seg_end <= first_dirty {
+                continue;
+            }
             let (_, how) = seg.scan(0, seg.size(), |_, f, buf| {
-                if let Some((s, l)) = f.key {
-                    let key = &buf[s..s + l];
-                    match latest.get_mut(key) {
-                        Some(o) => *o = f.offset,
-                        None => {
-                            latest.insert(key.to_vec(), f.offset);
-                        }
-                    }
+                if f.offset < first_dirty {
+                    return true;
                 }
+                if latest.full() {
+                    map_end = last;
+                    return false;
+                }
+                if let Some((s, l)) = f.key {
+                    latest.set(&buf[s..s + l], f.offset);
+                }
+                last = Some(f.offset);
                 true
             })?;
+            if map_end.is_some() {
+                break;
+            }
             if how != ScanEnd::End {
                 // Never rewrite around a bad record: what follows it would be lost.
                 return Ok(());
             }
         }
         for (j, seg) in closed.iter().enumerate() {
+            if map_end.is_some_and(|end| seg.base > end) {
+                break;
+            }
             let keep_tombstones = j + 1 == closed.len();
-            let Some(rewritten) = self.rewrite(seg, &latest, keep_tombstones, report)? else {
+            let Some(rewritten) = self.rewrite(seg, &latest, keep_tombstones, map_end, report)? else {
                 continue;
             };
             let mut list = self.segments.write();
@@ -168,6 +189,12 @@ impl Partition {
             }
             *list = Arc::new(new);
         }
+        if let Some(end) = map_end {
+            // A partial pass: the next one maps the keys after it, whatever the dirty ratio.
+            self.compacted_bytes.store(0, Ordering::Release);
+            self.compacted_to.store(end + 1, Ordering::Release);
+            return Ok(());
+        }
         let segs = self.segments();
         let kept: u64 = segs.iter().take_while(|s| s.base < clean_end).map(|s| s.size()).sum();
         self.compacted_bytes.store(kept, Ordering::Release);
@@ -180,15 +207,20 @@ impl Partition {
     fn rewrite(
         &self,
         seg: &Segment,
-        latest: &HashMap<Vec<u8>, Offset>,
+        latest: &KeyOffsets,
         keep_tombstones: bool,
+        map_end: Option<Offset>,
         report: &mut RetentionReport,
     ) -> Result<Option<Option<Segment>>> {
         let keep = |f: &super::record::Frame, buf: &[u8]| match f.key {
             None => true,
+            // A record is superseded by a later one of its key mapped in this pass; keys not
+            // mapped (clean ones, or after a full map) keep their records.
             Some((s, l)) => {
-                latest.get(&buf[s..s + l]) == Some(&f.offset)
-                    && (keep_tombstones || f.value.is_some())
+                // A tombstone after the last offset mapped may be the latest of a key whose
+                // older records this pass keeps: it stays too.
+                latest.get(&buf[s..s + l]).is_none_or(|o| f.offset >= o)
+                    && (keep_tombstones || f.value.is_some() || map_end.is_some_and(|e| f.offset > e))
             }
         };
         let mut removed = 0u64;
@@ -264,5 +296,39 @@ impl Partition {
         Ok(Some(Some(Segment::from_parts(
             dir, base, file, idx, state, None,
         )?)))
+    }
+}
+
+/// Keys a compaction pass maps at most: about 100 MB (24 bytes a key, and the table's slack).
+/// Past it, the pass compacts the records up to the last offset mapped and the next pass goes on
+/// from there, as Kafka's cleaner does with its bounded offset map.
+const MAX_COMPACTION_KEYS: usize = if cfg!(test) { 1_000 } else { 4_000_000 };
+
+/// The latest offset per key of one compaction pass, keyed by a 128-bit hash of the key (as
+/// Kafka's cleaner keys its map by MD5 digests): no copy of the keys, bounded memory, and a
+/// collision (two keys taken for one, the older record dropped) as unlikely as 2^-64 at this size.
+#[derive(Default)]
+struct KeyOffsets {
+    map: hashbrown::HashMap<u128, Offset>,
+}
+
+impl KeyOffsets {
+    fn digest(key: &[u8]) -> u128 {
+        use std::hash::BuildHasher;
+        let a = foldhash::quality::FixedState::with_seed(0x243f_6a88_85a3_08d3).hash_one(key);
+        let b = foldhash::quality::FixedState::with_seed(0x1319_8a2e_0370_7344).hash_one(key);
+        (u128::from(a) << 64) | u128::from(b)
+    }
+
+    fn full(&self) -> bool {
+        self.map.len() >= MAX_COMPACTION_KEYS
+    }
+
+    fn set(&mut self, key: &[u8], offset: Offset) {
+        self.map.insert(Self::digest(key), offset);
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Offset> {
+        self.map.get(&Self::digest(key)).copied()
     }
 }

@@ -678,6 +678,65 @@ fn compaction_keeps_the_latest_record_per_key() {
 }
 
 #[test]
+fn compaction_with_more_keys_than_its_map_holds_goes_on_in_passes() {
+    // Tests map 1,000 keys a pass: 2,500 keys written twice take several passes, each keeping
+    // every record that is the latest of its key.
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let cfg = TopicConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        ..config(4000)
+    };
+    log.create_topic("c", &cfg).unwrap();
+    // Every seventh record deletes its key.
+    for i in 0..5000i64 {
+        let k = format!("k{}", i % 2500);
+        let v = format!("v{i}");
+        let value = (i % 7 != 3).then_some(v.as_bytes());
+        log.append("c", 0, &[RecordIn { timestamp: 1000 + i, key: Some(k.as_bytes()), value, headers: &[] }]).unwrap();
+    }
+    fill(&log, "c", 100, 100_000); // k0..k99 once more, then closes the last segment of the rest
+    let before = read_all(&log, "c", 0);
+    // What a reader of the whole log ends up with: the latest value per key, deletes applied.
+    let table = |recs: &[Rec]| {
+        let mut t = std::collections::BTreeMap::new();
+        for r in recs {
+            match &r.3 {
+                Some(v) => t.insert(r.2.clone(), v.clone()),
+                None => t.remove(&r.2),
+            };
+        }
+        t
+    };
+    let is_latest = |r: &Rec| !before.iter().any(|b| b.2 == r.2 && b.0 > r.0);
+    let latest: Vec<Rec> = before.iter().filter(|r| is_latest(r)).cloned().collect();
+    // A pass maps the next 1,000 dirty keys; the first maps k0..k999, whose later records it
+    // has not seen, so it keeps their older ones.
+    let mut superseded_left = Vec::new();
+    for pass in 0..8 {
+        log.enforce_retention(0).unwrap();
+        let after = read_all(&log, "c", 0);
+        // Nothing that is the latest value of its key ever goes (a delete may, once nothing older
+        // of its key is left), and offsets stay.
+        for r in latest.iter().filter(|r| r.3.is_some()) {
+            assert!(after.contains(r), "pass {pass}: lost {r:?}");
+        }
+        assert!(table(&after) == table(&before), "pass {pass}: the latest values differ");
+        for r in &after {
+            assert_eq!(before.iter().find(|b| b.0 == r.0), Some(r));
+        }
+        superseded_left.push(after.iter().filter(|r| !is_latest(r)).count());
+    }
+    assert!(superseded_left[0] > 2000, "the first pass mapped more keys than its bound: {superseded_left:?}");
+    // In the end only the latest records of the keys in the cleanable segments are left there:
+    // the older round of every key below the newest segment is gone.
+    let after = read_all(&log, "c", 0);
+    let superseded = after.iter().filter(|r| !is_latest(r)).count();
+    assert!(superseded < 200, "superseded records left after each pass: {superseded_left:?}");
+    assert!(after.len() < before.len() * 6 / 10, "{} of {} records left", after.len(), before.len());
+}
+
+#[test]
 fn compaction_drops_old_tombstones() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
