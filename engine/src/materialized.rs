@@ -24,7 +24,15 @@ pub fn key_prefix(table: &str, key: &[u8]) -> Vec<u8> {
 
 /// The entry key of `key` (and its window bytes) in `table`.
 pub fn entry_key(table: &str, key: &[u8], window: &[u8]) -> Vec<u8> {
-    let mut k = key_prefix(table, key);
+    entry_key_under(&table_prefix(table), key, window)
+}
+
+/// The entry key of `key` (and its window bytes) under a [`table_prefix`] computed once.
+pub fn entry_key_under(prefix: &[u8], key: &[u8], window: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 4 + key.len() + window.len());
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    k.extend_from_slice(key);
     k.extend_from_slice(window);
     k
 }
@@ -56,6 +64,7 @@ mod tests {
     #[test]
     fn keys_round_trip_and_group_windows() {
         let k = entry_key("T", b"ab", &[0, 0, 0, 0, 0, 0, 0, 7]);
+        assert_eq!(entry_key_under(&table_prefix("T"), b"ab", &[0, 0, 0, 0, 0, 0, 0, 7]), k);
         let rest = &k[table_prefix("T").len()..];
         assert_eq!(split_entry_key(rest), Some((&b"ab"[..], &[0u8, 0, 0, 0, 0, 0, 0, 7][..])));
         assert!(k.starts_with(&key_prefix("T", b"ab")));

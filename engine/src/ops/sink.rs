@@ -42,6 +42,8 @@ pub struct SinkOp {
     written: u64,
     /// Materialized rows written since the last barrier: entry key -> entry value (None: deleted).
     store: WriteBuffer,
+    /// The materialized table's key prefix, when the sink materializes one.
+    store_prefix: Option<Vec<u8>>,
 }
 
 impl SinkOp {
@@ -57,7 +59,6 @@ impl SinkOp {
         let key_enc = new_encoder_with(&spec.key_format, Role::Key, &spec.key_fields, Some(registry)).map_err(fmt_err)?;
         let value_enc = new_encoder_with(&spec.value_format, Role::Value, &spec.value_fields, Some(registry)).map_err(fmt_err)?;
         Ok(SinkOp {
-            spec,
             log,
             partitions,
             key_enc,
@@ -67,6 +68,8 @@ impl SinkOp {
             records_out,
             written: 0,
             store: WriteBuffer::new(WRITE_BEHIND_KEYS),
+            store_prefix: spec.materialize.as_deref().map(materialized::table_prefix),
+            spec,
         })
     }
 }
@@ -165,14 +168,14 @@ impl Operator for SinkOp {
                 Some(w) => Some(w[i].as_slice()),
                 None => plain_key,
             };
-            if let (Some(table), SinkKind::Table) = (&self.spec.materialize, self.spec.kind) {
+            if let (Some(prefix), SinkKind::Table) = (&self.store_prefix, self.spec.kind) {
                 let k = plain_key.unwrap_or_default();
                 let win = match &windowed {
                     Some(w) => &w[i][w[i].len() - if self.spec.window.is_some_and(|w| w.session) { 16 } else { 8 }..],
                     None => &[][..],
                 };
                 let entry = value.map(|v| materialized::entry_value(ts.value(i), v));
-                self.store.put(materialized::entry_key(table, k, win), entry);
+                self.store.put(materialized::entry_key_under(prefix, k, win), entry);
             }
             if !self.spec.append {
                 continue;
