@@ -126,6 +126,13 @@ fn an_unknown_plan_format_is_refused_naming_the_query() {
     assert_eq!(row[3], "COUNTS");
     let extended = table(&run(&mut s, "SHOW QUERIES EXTENDED;")[0]);
     assert!(extended.iter().any(|r| r[0] == ID && r[2].starts_with("NOT STARTED: ")), "{extended:?}");
+    // Its table is read from the aggregate's state as the last checkpoint left it.
+    for sql in ["SELECT n FROM counts WHERE id = 1;", "SELECT SUM(n) FROM counts;"] {
+        let out = run(&mut s, sql);
+        let Output::Rows(r) = &out[0] else { panic!("{sql}") };
+        let n = r.batches[0].column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap().value(0);
+        assert_eq!(n, 2, "{sql}");
+    }
     // TERMINATE drops it and its state.
     assert!(eddy.engine().stored_plan(ID).is_err());
     run(&mut s, &format!("TERMINATE {ID};"));

@@ -634,7 +634,13 @@ impl Engine {
     /// [`crate::ops::aggregate::view`]).
     pub fn aggregate_view(&self, id: &str, table: &str) -> Result<Option<(crate::ops::aggregate::view::AggregateView, u32)>> {
         let Some(spec) = self.query_spec(id) else { return Ok(None) };
-        let Some(view) = crate::ops::aggregate::view::AggregateView::of(&spec, table)? else { return Ok(None) };
+        self.aggregate_view_of(&spec, table)
+    }
+
+    /// As [`Engine::aggregate_view`], for the plan `spec` of a query that need not be running
+    /// (its state is read as its last checkpoint left it).
+    pub fn aggregate_view_of(&self, spec: &QuerySpec, table: &str) -> Result<Option<(crate::ops::aggregate::view::AggregateView, u32)>> {
+        let Some(view) = crate::ops::aggregate::view::AggregateView::of(spec, table)? else { return Ok(None) };
         let mut partitions = 1;
         for t in view.source_topics() {
             partitions = partitions.max(self.log.describe_topic(t)?.config.partitions);

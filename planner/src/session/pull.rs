@@ -82,7 +82,7 @@ impl Session {
                 def.name
             ))
         };
-        let batch = match super::pull_view::TableView::of(engine, def)? {
+        let batch = match super::pull_view::TableView::of(self, def)? {
             Some(view) => {
                 let mut read = 0u64;
                 let mut more = || {

@@ -220,7 +220,7 @@ impl Session {
                 scope.columns.push(ScopeColumn { qualifier: Some(qualifier.clone()), name, field: f.name().clone(), data_type: f.data_type().clone() });
                 fields.push(f.as_ref().clone());
             }
-            let view = super::pull_view::TableView::of(&engine, def)?;
+            let view = super::pull_view::TableView::of(self, def)?;
             let table = Arc::new(StateTable::new(def.clone(), schema, engine.state().clone(), budget.clone(), engine.registry().clone(), view));
             let scan = LogicalPlanBuilder::scan(format!("t{i}"), provider_as_source(table), None)?;
             builder = Some(match builder {

@@ -7,8 +7,8 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use engine::ops::aggregate::view::AggregateView;
-use engine::runtime::Engine;
 
+use super::Session;
 use crate::catalog::SourceDef;
 use crate::error::{invalid, Result};
 
@@ -36,13 +36,28 @@ pub(crate) struct TableView {
 }
 
 impl TableView {
-    /// The view of `def`, when its running query computes it from an aggregate's state.
-    pub(crate) fn of(engine: &Engine, def: &SourceDef) -> Result<Option<TableView>> {
+    /// The view of `def`, when its query computes it from an aggregate's state. A query that was
+    /// not started (at open, with damaged commands skipped) is planned again from its statement:
+    /// its state is read as its last checkpoint left it, as the materialized rows of other
+    /// tables are.
+    pub(crate) fn of(session: &Session, def: &SourceDef) -> Result<Option<TableView>> {
         let Some(q) = def.written_by.as_deref() else { return Ok(None) };
         if def.window.is_some() {
             return Ok(None);
         }
-        let found = engine.aggregate_view(q, &def.name).map_err(|e| invalid(format!("cannot read table {}: {e}", def.name)))?;
+        let engine = &session.eddy.inner.engine;
+        let read_err = |e: engine::error::EngineError| invalid(format!("cannot read table {}: {e}", def.name));
+        let found = match engine.aggregate_view(q, &def.name).map_err(read_err)? {
+            Some(found) => Some(found),
+            None if engine.query(q).is_none() => {
+                let stopped = session.eddy.inner.catalog.read().queries.get(q).cloned();
+                match stopped {
+                    Some(qdef) => engine.aggregate_view_of(&session.replan(&qdef)?, &def.name).map_err(read_err)?,
+                    None => None,
+                }
+            }
+            None => None,
+        };
         Ok(found.map(|(view, partitions)| TableView { view, partitions }))
     }
 

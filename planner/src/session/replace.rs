@@ -114,7 +114,7 @@ impl Session {
     }
 
     /// The plan of a catalog query that is not running (it failed), from its statement.
-    fn replan(&self, q: &QueryDef) -> Result<QuerySpec> {
+    pub(crate) fn replan(&self, q: &QueryDef) -> Result<QuerySpec> {
         let st = parse(&q.sql)?.into_iter().next().ok_or_else(|| invalid("empty query statement"))?;
         let crate::ast::Statement::CreateAsSelect(c) = &st.statement else {
             return Err(invalid(format!("query {} is not a CREATE ... AS SELECT", q.id)));
