@@ -89,6 +89,16 @@ impl RocksStore {
         opts.set_max_write_buffer_number(2);
         opts.set_db_write_buffer_size(options.write_buffer_bytes.max(half));
         opts.set_max_open_files(options.max_open_files);
+        // Compaction is most of RocksDB's CPU under keys written once (a GROUP BY over new keys:
+        // 31% of the run). Levels sized from the last one (RocksDB's default since 8.4) keep
+        // write amplification down, and the first two levels, rewritten most often, are left
+        // uncompressed, as RocksDB's tuning guide advises: the 10M-key GROUP BY ran 1.14x faster
+        // with both, at half the peak RSS (fewer files waiting in level 0; docs/performance.md).
+        opts.set_level_compaction_dynamic_level_bytes(true);
+        {
+            use rocksdb::DBCompressionType as C;
+            opts.set_compression_per_level(&[C::None, C::None, C::Snappy, C::Snappy, C::Snappy, C::Snappy, C::Snappy]);
+        }
         let db = DB::open(&opts, dir).map_err(open_err)?;
         Ok(RocksStore {
             db,
