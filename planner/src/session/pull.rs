@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as AstExpr, SelectItem};
-use engine::format::{new_decoder_with, new_encoder_with, EncodedBatch, Role};
+use engine::format::{new_decoder_with, Role};
 use engine::materialized;
 
 use super::output::RowSet;
@@ -94,7 +94,7 @@ impl Session {
                 datafusion::arrow::compute::concat_batches(&schema, &batches)?
             }
             None => {
-                let keys = keys.map(|ks| self.encode_keys(def, &ks)).transpose()?.flatten();
+                let keys = keys.and_then(|ks| super::pull_view::encode_keys(def, &ks, engine.registry()));
                 let state = engine.state();
                 let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
                 let prefixes: Vec<Vec<u8>> = match &keys {
@@ -185,23 +185,6 @@ impl Session {
             let Ok(t) = binder.cast(t, &key.data_type) else { return Ok(None) };
             let Ok(v) = engine::expr::eval(&binder.physical(&t)?, &one) else { return Ok(None) };
             out.push(ScalarValue::try_from_array(&v, 0)?);
-        }
-        Ok(Some(out))
-    }
-
-    /// The keys `values` encoded with the table's key format; `None` when one cannot be encoded
-    /// (the WHERE then decides over every row).
-    fn encode_keys(&self, def: &SourceDef, values: &[ScalarValue]) -> Result<Option<Vec<Vec<u8>>>> {
-        let mut enc = new_encoder_with(&def.key_format, Role::Key, &def.key_fields(), Some(self.eddy.inner.engine.registry())).map_err(|e| invalid(e.to_string()))?;
-        let mut out = Vec::new();
-        for v in values {
-            let mut b = EncodedBatch::new();
-            if enc.encode_rows(&[v.to_array()?], 1, &mut b).is_err() {
-                return Ok(None);
-            }
-            if let Some(k) = b.get(0) {
-                out.push(k.to_vec());
-            }
         }
         Ok(Some(out))
     }

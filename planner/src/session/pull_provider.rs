@@ -29,7 +29,6 @@ use datafusion::logical_expr::expr::InList;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, BinaryExpr, Expr, Operator, Signature, TableProviderFilterPushDown, Volatility};
 use datafusion::physical_plan::ExecutionPlan;
-use engine::format::{new_encoder_with, EncodedBatch, Role};
 use engine::materialized;
 use engine::ops::aggregate::AggFunctionRef;
 use storage::KvStore;
@@ -122,21 +121,6 @@ impl StateTable {
         }
     }
 
-    /// Encoded keys for `values`; `None` when one cannot be a key of this table (the scan then
-    /// reads everything and the filter decides).
-    fn encode_keys(&self, values: &[ScalarValue]) -> Option<Vec<Vec<u8>>> {
-        let key = self.def.key_columns().next()?;
-        let mut enc = new_encoder_with(&self.def.key_format, Role::Key, &self.def.key_fields(), Some(&self.registry)).ok()?;
-        let mut out = Vec::new();
-        for v in values {
-            let v = v.cast_to(&key.data_type).ok()?;
-            let mut b = EncodedBatch::new();
-            enc.encode_rows(&[v.to_array().ok()?], 1, &mut b).ok()?;
-            out.push(b.get(0)?.to_vec());
-        }
-        Some(out)
-    }
-
     /// The error of a scan past the budget.
     fn over_budget(&self) -> DataFusionError {
         DataFusionError::External(Box::new(crate::error::invalid(format!(
@@ -205,7 +189,7 @@ impl TableProvider for StateTable {
             return Ok(MemorySourceConfig::try_new_exec(&[batches], self.schema.clone(), projection.cloned())?);
         }
         // The narrowest pinned key set among the filters (they are ANDed).
-        let keys = filters.iter().filter_map(|f| self.pinned(f)).filter_map(|v| self.encode_keys(&v)).min_by_key(Vec::len);
+        let keys = filters.iter().filter_map(|f| self.pinned(f)).filter_map(|v| super::pull_view::encode_keys(&self.def, &v, &self.registry)).min_by_key(Vec::len);
         let prefixes = match keys {
             Some(ks) => ks.iter().map(|k| materialized::key_prefix(&self.def.name, k)).collect(),
             None => vec![materialized::table_prefix(&self.def.name)],

@@ -6,11 +6,28 @@
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
+use engine::format::{new_encoder_with, EncodedBatch, Role};
 use engine::ops::aggregate::view::AggregateView;
 
 use super::Session;
 use crate::catalog::SourceDef;
 use crate::error::{invalid, Result};
+
+/// `values` of the one key column of `def`, encoded with its key format (schema-registry formats
+/// resolve in `registry`); `None` when one cannot be a key of the table (every row is read then,
+/// and the WHERE decides).
+pub(crate) fn encode_keys(def: &SourceDef, values: &[ScalarValue], registry: &engine::registry::Registry) -> Option<Vec<Vec<u8>>> {
+    let key = def.key_columns().next()?;
+    let mut enc = new_encoder_with(&def.key_format, Role::Key, &def.key_fields(), Some(registry)).ok()?;
+    let mut out = Vec::new();
+    for v in values {
+        let v = v.cast_to(&key.data_type).ok()?;
+        let mut b = EncodedBatch::new();
+        enc.encode_rows(&[v.to_array().ok()?], 1, &mut b).ok()?;
+        out.push(b.get(0)?.to_vec());
+    }
+    Some(out)
+}
 
 /// Fails unless pull queries can read `def`.
 pub(crate) fn check_materialized(def: &SourceDef) -> Result<()> {
