@@ -629,23 +629,27 @@ impl Engine {
         self.queries.lock().get(id).map(|q| q.spec.clone())
     }
 
-    /// The view reading `table` from the aggregate state of running query `id`, with the number
-    /// of partitions its tasks hold, when the query computes the table that way (see
+    /// The view reading `table` from the aggregate state of running query `id`, with the
+    /// partitions its tasks hold here, when the query computes the table that way (see
     /// [`crate::ops::aggregate::view`]).
-    pub fn aggregate_view(&self, id: &str, table: &str) -> Result<Option<(crate::ops::aggregate::view::AggregateView, u32)>> {
-        let Some(spec) = self.query_spec(id) else { return Ok(None) };
-        self.aggregate_view_of(&spec, table)
+    pub fn aggregate_view(&self, id: &str, table: &str) -> Result<Option<(crate::ops::aggregate::view::AggregateView, Vec<u32>)>> {
+        let Some(q) = self.queries.lock().get(id).cloned() else { return Ok(None) };
+        let Some(view) = crate::ops::aggregate::view::AggregateView::of(&q.spec, table)? else { return Ok(None) };
+        // From the tasks, not the log: over Kafka describing the topics is a round trip.
+        let sub = view.subtopology();
+        let partitions = q.tasks.lock().iter().filter(|t| t.key.0 == sub).map(|t| t.key.1).collect();
+        Ok(Some((view, partitions)))
     }
 
-    /// As [`Engine::aggregate_view`], for the plan `spec` of a query that need not be running
-    /// (its state is read as its last checkpoint left it).
-    pub fn aggregate_view_of(&self, spec: &QuerySpec, table: &str) -> Result<Option<(crate::ops::aggregate::view::AggregateView, u32)>> {
+    /// As [`Engine::aggregate_view`], for the plan `spec` of a query that is not running: its
+    /// state is read as its last checkpoint left it, in every partition of its inputs.
+    pub fn aggregate_view_of(&self, spec: &QuerySpec, table: &str) -> Result<Option<(crate::ops::aggregate::view::AggregateView, Vec<u32>)>> {
         let Some(view) = crate::ops::aggregate::view::AggregateView::of(spec, table)? else { return Ok(None) };
         let mut partitions = 1;
         for t in view.source_topics() {
             partitions = partitions.max(self.log.describe_topic(t)?.config.partitions);
         }
-        Ok(Some((view, partitions)))
+        Ok(Some((view, (0..partitions).collect())))
     }
 
     fn with_health(&self, mut info: QueryInfo) -> QueryInfo {

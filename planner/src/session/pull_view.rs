@@ -49,7 +49,7 @@ pub(crate) fn check_materialized(def: &SourceDef) -> Result<()> {
 /// A table read from its aggregate's state, with the partitions the aggregate's tasks hold.
 pub(crate) struct TableView {
     view: AggregateView,
-    partitions: u32,
+    partitions: Vec<u32>,
 }
 
 impl TableView {
@@ -63,7 +63,7 @@ impl TableView {
             return Ok(None);
         }
         let engine = &session.eddy.inner.engine;
-        let read_err = |e: engine::error::EngineError| invalid(format!("cannot read table {}: {e}", def.name));
+        let read_err = |e| read_error(def, e);
         let found = match engine.aggregate_view(q, &def.name).map_err(read_err)? {
             Some(found) => Some(found),
             None if engine.query(q).is_none() => {
@@ -95,8 +95,8 @@ impl TableView {
         schema: &SchemaRef,
         more: &mut dyn FnMut() -> bool,
     ) -> Result<Option<Vec<RecordBatch>>> {
-        let read_err = |e: engine::error::EngineError| invalid(format!("cannot read table {}: {e}", def.name));
-        let Some(batches) = self.view.read(state, self.partitions, keys, more).map_err(read_err)? else {
+        let read_err = |e| read_error(def, e);
+        let Some(batches) = self.view.read(state, &self.partitions, keys, more).map_err(read_err)? else {
             return Ok(None);
         };
         let mut out = Vec::with_capacity(batches.len());
@@ -106,4 +106,9 @@ impl TableView {
         }
         Ok(Some(out))
     }
+}
+
+/// The error of a table that could not be read from its aggregate's state.
+fn read_error(def: &SourceDef, e: engine::error::EngineError) -> crate::error::PlanError {
+    invalid(format!("cannot read table {}: {e}", def.name))
 }

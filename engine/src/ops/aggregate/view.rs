@@ -151,6 +151,11 @@ impl AggregateView {
         &self.sources
     }
 
+    /// The aggregate's sub-topology in its query.
+    pub fn subtopology(&self) -> usize {
+        self.sub
+    }
+
     /// True when [`AggregateView::read`] with keys reads only those keys' groups.
     pub fn looks_up_keys(&self) -> bool {
         self.key_group.is_some()
@@ -158,13 +163,13 @@ impl AggregateView {
 
     /// The table's rows as of the last checkpoint, in batches of [`AggregateView::schema`]:
     /// with `keys` (values of the table's one key column) and [`AggregateView::looks_up_keys`],
-    /// only theirs; else every row (the caller filters). The aggregate's tasks hold
-    /// `partitions` partitions. `more` is asked before each stored group is taken; when it
+    /// only theirs, looked up in the aggregate's tasks of `partitions`; else every row stored
+    /// (the caller filters). `more` is asked before each stored group is taken; when it
     /// says no (a scan limit), the read ends with `None`.
     pub fn read(
         &self,
         state: &dyn KvStore,
-        partitions: u32,
+        partitions: &[u32],
         keys: Option<&[ScalarValue]>,
         more: &mut dyn FnMut() -> bool,
     ) -> Result<Option<Vec<RecordBatch>>> {
@@ -181,7 +186,7 @@ impl AggregateView {
                         continue;
                     }
                     let group = self.op.group_row(&[v.to_array()?])?;
-                    for p in 0..partitions {
+                    for &p in partitions {
                         let mut k = state_prefix(&self.query_id, self.table, self.sub, p);
                         k.extend_from_slice(&group);
                         wanted.push(k);
@@ -288,7 +293,7 @@ mod tests {
     }
 
     fn read(view: &AggregateView, state: &dyn KvStore, keys: Option<&[ScalarValue]>) -> Vec<String> {
-        let batches = view.read(state, 1, keys, &mut || true).expect("a read").expect("within the limit");
+        let batches = view.read(state, &[0], keys, &mut || true).expect("a read").expect("within the limit");
         let show = |b: &RecordBatch, i: usize| -> String {
             let cell = |c: &ArrayRef| datafusion::arrow::util::display::array_value_to_string(c, i).expect("a value");
             b.columns().iter().map(cell).collect::<Vec<_>>().join(" ")
@@ -315,7 +320,7 @@ mod tests {
         assert_eq!(read(&view, h.state(), None).len(), 2);
         let mut left = 1;
         let mut more = || std::mem::replace(&mut left, 0) > 0;
-        assert!(view.read(h.state(), 1, None, &mut more).expect("a read").is_none());
+        assert!(view.read(h.state(), &[0], None, &mut more).expect("a read").is_none());
         assert!(AggregateView::of(&spec, "OTHER").expect("a plan").is_none());
     }
 
