@@ -237,6 +237,9 @@ impl DagData {
                         // A sink's value columns may grow (CREATE OR REPLACE adds columns); the rows of
                         // an internal topic are read back as they are, so they must not change.
                         let values = if *internal { format!(" values {value_fields:?}") } else { String::new() };
+                        // A windowed table's retention changes no state: its sink finds the layout
+                        // of its rows in the state itself.
+                        let window = window.map(|w| (w.start_column, w.end_column, w.session));
                         format!("sink {topic} ({kind:?}, key {key_fields:?} {key_format:?}, value {value_format:?}, window {window:?}, materialize {materialize:?}){values}")
                     }
                     OpData::Aggregate { group_columns, calls, window, emit_final, retract, table, .. } => {

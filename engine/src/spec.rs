@@ -391,6 +391,12 @@ pub struct SinkWindow {
     pub end_column: usize,
     /// Session window layout.
     pub session: bool,
+    /// Time windows computed by the query: how long after the newest row's time a window is
+    /// kept in the materialized table (its retention plus its size, as for the topic), which
+    /// then keeps its rows by time segment and deletes the expired ones
+    /// ([`crate::materialized`]). `None`: kept for ever (plans written before, source tables).
+    #[serde(default)]
+    pub retention_ms: Option<i64>,
 }
 
 impl QuerySpec {

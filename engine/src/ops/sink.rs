@@ -44,6 +44,13 @@ pub struct SinkOp {
     store: WriteBuffer,
     /// The materialized table's key prefix, when the sink materializes one.
     store_prefix: Option<Vec<u8>>,
+    /// The segment length when the materialized table keeps its windows by time segment
+    /// (decided at open: a table already written without segments keeps that layout).
+    segment_ms: Option<i64>,
+    /// The newest row time written (for the retention of windows kept by segment).
+    max_ts: i64,
+    /// Segments before this one were deleted (at the last barrier).
+    deleted_below: i64,
 }
 
 impl SinkOp {
@@ -69,6 +76,9 @@ impl SinkOp {
             written: 0,
             store: WriteBuffer::new(WRITE_BEHIND_KEYS),
             store_prefix: spec.materialize.as_deref().map(materialized::table_prefix),
+            segment_ms: None,
+            max_ts: i64::MIN,
+            deleted_below: i64::MIN,
             spec,
         })
     }
@@ -81,6 +91,19 @@ impl Operator for SinkOp {
 
     fn name(&self) -> &'static str {
         "sink"
+    }
+
+    fn open(&mut self, cx: &mut OpContext<'_>) -> Result<()> {
+        let retention = self.spec.window.and_then(|w| w.retention_ms.filter(|_| !w.session));
+        if let (Some(prefix), Some(retention), SinkKind::Table) = (&self.store_prefix, retention, self.spec.kind) {
+            // Rows written before segments existed keep their layout.
+            let mut end = prefix.clone();
+            end.push(materialized::SEGMENTED);
+            if cx.state.scan(prefix, &end)?.next().is_none() {
+                self.segment_ms = Some(materialized::segment_ms(retention));
+            }
+        }
+        Ok(())
     }
 
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, cx: &mut OpContext<'_>) -> Result<()> {
@@ -175,7 +198,15 @@ impl Operator for SinkOp {
                     None => &[][..],
                 };
                 let entry = value.map(|v| materialized::entry_value(ts.value(i), v));
-                self.store.put(materialized::entry_key_under(prefix, k, win), entry);
+                let key = match (self.segment_ms, self.spec.window) {
+                    (Some(seg), Some(w)) => {
+                        self.max_ts = self.max_ts.max(ts.value(i));
+                        let start = batch.column(w.start_column).as_primitive::<Int64Type>().value(i);
+                        materialized::segmented_entry_key_under(prefix, materialized::segment_of(start, seg), k, win)
+                    }
+                    _ => materialized::entry_key_under(prefix, k, win),
+                };
+                self.store.put(key, entry);
             }
             if !self.spec.append {
                 continue;
@@ -202,6 +233,19 @@ impl Operator for SinkOp {
 
     fn on_barrier(&mut self, _epoch: Epoch, cx: &mut OpContext<'_>) -> Result<()> {
         self.store.drain_into(cx.writes());
+        // Segments whose windows all start more than the retention before the newest row go,
+        // with one range delete after this epoch's writes (so it covers them too).
+        let retention = self.spec.window.and_then(|w| w.retention_ms);
+        if let (Some(prefix), Some(seg), Some(retention)) = (&self.store_prefix, self.segment_ms, retention) {
+            if self.max_ts > i64::MIN {
+                let below = materialized::segment_of(self.max_ts.saturating_sub(retention), seg);
+                if below > self.deleted_below {
+                    let from = materialized::segment_prefix_under(prefix, i64::MIN);
+                    cx.writes().delete_range(&from, &materialized::segment_prefix_under(prefix, below));
+                    self.deleted_below = below;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -240,9 +284,10 @@ mod tests {
     use std::sync::atomic::AtomicU64;
 
     use datafusion::arrow::datatypes::{DataType, Field, Fields};
-    use storage::{FileLog, LogOptions, TopicAdmin, TopicConfig};
+    use storage::{FileLog, KvStore, LogOptions, StateBatch, TopicAdmin, TopicConfig};
 
     use super::*;
+    use crate::spec::SinkWindow;
     use crate::format::FormatSpec;
     use crate::registry::EmbeddedRegistry;
     use crate::testing::{rows, Harness};
@@ -251,6 +296,16 @@ mod tests {
 
     /// A sink of (k key, v value) to topic `out` (two partitions) of a log in `dir`.
     fn harness(kind: SinkKind, materialize: Option<&str>, dir: &std::path::Path) -> (Harness, Arc<FileLog>, Arc<AtomicU64>) {
+        windowed_harness(kind, materialize, None, dir)
+    }
+
+    /// [`harness`], with rows windowed by their columns 2 and 3 (start, end) when `window` is set.
+    fn windowed_harness(
+        kind: SinkKind,
+        materialize: Option<&str>,
+        window: Option<SinkWindow>,
+        dir: &std::path::Path,
+    ) -> (Harness, Arc<FileLog>, Arc<AtomicU64>) {
         let log = Arc::new(FileLog::open(dir, LogOptions::default()).expect("a log"));
         log.create_topic("out", &TopicConfig::new(2)).expect("a topic");
         let spec = SinkSpec {
@@ -262,7 +317,7 @@ mod tests {
             value_columns: vec![1],
             key_fields: Fields::from(vec![Field::new("k", DataType::Int64, true)]),
             value_fields: Fields::from(vec![Field::new("v", DataType::Utf8, true)]),
-            window: None,
+            window,
             append: true,
             materialize: materialize.map(str::to_string),
             internal: false,
@@ -328,5 +383,50 @@ mod tests {
         h.batch(0, rows(&format!("{INPUT} | 2 b @4 -")));
         h.restart();
         assert_eq!(h.state_len(), 1, "the tombstone deleted key 2");
+    }
+
+    /// The materialized windows of table `T` in the harness's state: (key, window start, layout
+    /// by segment), in key order.
+    fn windows(h: &Harness) -> Vec<(String, i64, bool)> {
+        let prefix = materialized::table_prefix("T");
+        let end = crate::runtime::keys::prefix_end(&prefix);
+        h.state()
+            .scan(&prefix, &end)
+            .expect("a scan")
+            .map(|kv| {
+                let (k, _) = kv.expect("an entry");
+                let rest = &k[prefix.len()..];
+                let (key, win) = materialized::split_entry_key(rest).expect("an entry key");
+                let start = i64::from_be_bytes(win.try_into().expect("a window start"));
+                (String::from_utf8_lossy(key).into_owned(), start, rest[0] == materialized::SEGMENTED)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_windowed_table_keeps_its_windows_by_segment_and_deletes_those_past_retention() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        // Kept 100 s after the newest row: segments of a minute.
+        let window = SinkWindow { start_column: 2, end_column: 3, session: false, retention_ms: Some(100_000) };
+        let (mut h, _log, _) = windowed_harness(SinkKind::Table, Some("T"), Some(window), dir.path());
+        let input = "k:i64 v:utf8 ws:i64 we:i64";
+        h.batch(0, rows(&format!("{input} | 1 a 0 10000 @5000 | 2 b 50000 60000 @55000 | 1 c 70000 80000 @75000")));
+        h.barrier();
+        let w = |k: &str, start: i64, segmented: bool| (k.to_string(), start, segmented);
+        assert_eq!(windows(&h), [w("1", 0, true), w("2", 50000, true), w("1", 70000, true)], "segment 0, then segment 1");
+        // The newest row at 200 s: windows starting before 100 s are past retention, and the
+        // segments wholly before it (segment 0, [0, 60 s)) go.
+        h.batch(0, rows(&format!("{input} | 1 d 190000 200000 @200000")));
+        h.barrier();
+        assert_eq!(windows(&h), [w("1", 70000, true), w("1", 190000, true)]);
+        // A table written before segments keeps its layout (and its rows).
+        let (mut h, _log, _) = windowed_harness(SinkKind::Table, Some("T"), Some(window), &dir.path().join("old"));
+        let mut old = StateBatch::new();
+        old.put(&materialized::entry_key("T", b"9", &0i64.to_be_bytes()), &materialized::entry_value(1, b"{}"));
+        h.state().commit(&old, false).expect("a commit");
+        h.crash();
+        h.batch(0, rows(&format!("{input} | 1 a 0 10000 @500000")));
+        h.barrier();
+        assert_eq!(windows(&h), [w("1", 0, false), w("9", 0, false)]);
     }
 }

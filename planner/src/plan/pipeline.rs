@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use datafusion::arrow::datatypes::{Field, SchemaRef};
 use engine::batch::with_internal;
-use engine::spec::{DagSpec, NodeSpec, OpSpec, QuerySpec};
+use engine::spec::{DagSpec, NodeSpec, OpSpec, QuerySpec, WindowKind};
 use engine::types::OpId;
 
 use crate::ast::SourceType;
@@ -101,8 +101,28 @@ impl Pipeline {
         map
     }
 
-    /// Finishes with a last node (a sink or a collector).
-    pub fn finish(mut self, id: &str, last: OpSpec) -> QuerySpec {
+    /// How long a windowed result's records are needed: its window's size plus its retention.
+    pub fn window_retention(&self) -> Option<i64> {
+        self.done.iter().flat_map(|d| d.nodes.iter()).chain(self.nodes.iter()).find_map(|n| match &n.op {
+            OpSpec::Aggregate(a) => a.window.map(|w| {
+                let size = match w.kind {
+                    WindowKind::Tumbling { size_ms } | WindowKind::Hopping { size_ms, .. } => size_ms,
+                    WindowKind::Session { gap_ms } => gap_ms,
+                };
+                w.retention_ms.saturating_add(size)
+            }),
+            _ => None,
+        })
+    }
+
+    /// Finishes with a last node (a sink or a collector). A sink of time windows that
+    /// materializes them learns their retention, to delete the expired ones.
+    pub fn finish(mut self, id: &str, mut last: OpSpec) -> QuerySpec {
+        if let OpSpec::Sink(s) = &mut last {
+            if let Some(w) = s.window.as_mut().filter(|w| !w.session) {
+                w.retention_ms = self.window_retention();
+            }
+        }
         let schema = self.schema();
         self.push(last, schema);
         let mut subtopologies = std::mem::take(&mut self.done);

@@ -97,10 +97,7 @@ impl Session {
                 let keys = keys.and_then(|ks| super::pull_view::encode_keys(def, &ks, engine.registry()));
                 let state = engine.state();
                 let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-                let prefixes: Vec<Vec<u8>> = match &keys {
-                    Some(ks) => ks.iter().map(|k| materialized::key_prefix(&def.name, k)).collect(),
-                    None => vec![materialized::table_prefix(&def.name)],
-                };
+                let prefixes = super::pull_view::entry_prefixes(def, keys.as_deref(), state.as_ref())?;
                 for p in prefixes {
                     let end = engine::runtime::keys::prefix_end(&p);
                     for kv in state.scan(&p, &end)? {

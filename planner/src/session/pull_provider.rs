@@ -29,7 +29,6 @@ use datafusion::logical_expr::expr::InList;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, BinaryExpr, Expr, Operator, Signature, TableProviderFilterPushDown, Volatility};
 use datafusion::physical_plan::ExecutionPlan;
-use engine::materialized;
 use engine::ops::aggregate::AggFunctionRef;
 use storage::KvStore;
 
@@ -190,10 +189,8 @@ impl TableProvider for StateTable {
         }
         // The narrowest pinned key set among the filters (they are ANDed).
         let keys = filters.iter().filter_map(|f| self.pinned(f)).filter_map(|v| super::pull_view::encode_keys(&self.def, &v, &self.registry)).min_by_key(Vec::len);
-        let prefixes = match keys {
-            Some(ks) => ks.iter().map(|k| materialized::key_prefix(&self.def.name, k)).collect(),
-            None => vec![materialized::table_prefix(&self.def.name)],
-        };
+        let prefixes = super::pull_view::entry_prefixes(&self.def, keys.as_deref(), self.state.as_ref())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let entries = self.read(&prefixes)?;
         let mut batches = Vec::new();
         for chunk in entries.chunks(BATCH_ROWS) {

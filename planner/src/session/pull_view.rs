@@ -7,6 +7,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use engine::format::{new_encoder_with, EncodedBatch, Role};
+use engine::materialized;
 use engine::ops::aggregate::view::AggregateView;
 
 use super::Session;
@@ -27,6 +28,20 @@ pub(crate) fn encode_keys(def: &SourceDef, values: &[ScalarValue], registry: &en
         out.push(b.get(0)?.to_vec());
     }
     Some(out)
+}
+
+/// The state prefixes a pull query of `def` scans: the whole table, or each key's entries
+/// (in each time segment, for a table of time windows).
+pub(crate) fn entry_prefixes(def: &SourceDef, keys: Option<&[Vec<u8>]>, state: &dyn storage::KvStore) -> storage::Result<Vec<Vec<u8>>> {
+    let Some(keys) = keys else { return Ok(vec![materialized::table_prefix(&def.name)]) };
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        match def.window {
+            Some(crate::catalog::WindowType::Time { .. }) => out.extend(materialized::key_prefixes(state, &def.name, k)?),
+            _ => out.push(materialized::key_prefix(&def.name, k)),
+        }
+    }
+    Ok(out)
 }
 
 /// Fails unless pull queries can read `def`.

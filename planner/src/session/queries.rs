@@ -550,7 +550,7 @@ pub(crate) fn sink_spec(def: &SourceDef) -> SinkSpec {
         value_fields: def.value_fields(),
         window: def.window.map(|w| {
             let n = cols.len();
-            engine::spec::SinkWindow { start_column: n, end_column: n + 1, session: w == crate::catalog::WindowType::Session }
+            engine::spec::SinkWindow { start_column: n, end_column: n + 1, session: w == crate::catalog::WindowType::Session, retention_ms: None }
         }),
         append: true,
         materialize: if def.materialized { Some(def.name.clone()) } else { None },
@@ -580,20 +580,6 @@ pub(crate) fn delete_internal_topics(s: &Session, id: &str) {
     }
 }
 
-/// How long a windowed result's records are needed: its window's size plus its retention.
-fn window_retention(p: &Pipeline) -> Option<i64> {
-    p.done.iter().flat_map(|d| d.nodes.iter()).chain(p.nodes.iter()).find_map(|n| match &n.op {
-        OpSpec::Aggregate(a) => a.window.map(|w| {
-            let size = match w.kind {
-                engine::spec::WindowKind::Tumbling { size_ms } | engine::spec::WindowKind::Hopping { size_ms, .. } => size_ms,
-                engine::spec::WindowKind::Session { gap_ms } => gap_ms,
-            };
-            w.retention_ms.saturating_add(size)
-        }),
-        _ => None,
-    })
-}
-
 /// Creates the sink topic when missing (partitions from WITH or the first source's topic).
 /// Returns true when it created it.
 fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline, catalog: &Catalog) -> Result<bool> {
@@ -619,7 +605,7 @@ fn ensure_topic(s: &Session, def: &SourceDef, props: &Props, pipeline: &Pipeline
             if def.source_type == SourceType::Table {
                 cfg.cleanup_policy = CleanupPolicy::Compact;
             }
-            if let Some(win) = window_retention(pipeline) {
+            if let Some(win) = pipeline.window_retention() {
                 // Windowed results: compacted, and windows past their retention deleted, as Kafka
                 // Streams configures windowed changelogs.
                 cfg.cleanup_policy = CleanupPolicy::CompactDelete;
