@@ -63,21 +63,20 @@ pub fn segment_of(start: i64, segment_ms: i64) -> i64 {
 /// Prefix of every entry of segment `segment` under a [`table_prefix`] (segments sort by
 /// number, negative ones first).
 pub fn segment_prefix_under(prefix: &[u8], segment: i64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(prefix.len() + 9);
-    k.extend_from_slice(prefix);
-    k.push(SEGMENTED);
-    k.extend_from_slice(&((segment as u64) ^ (1 << 63)).to_be_bytes());
-    k
+    segmented_entry_key_under(prefix, segment, None, &[])
 }
 
-/// The entry key of `key` and its window bytes in segment `segment` under a [`table_prefix`].
-pub fn segmented_entry_key_under(prefix: &[u8], segment: i64, key: &[u8], window: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(prefix.len() + 13 + key.len() + window.len());
+/// The entry key of `key` (`None`: the segment's prefix) and its window bytes in segment
+/// `segment` under a [`table_prefix`].
+pub fn segmented_entry_key_under(prefix: &[u8], segment: i64, key: Option<&[u8]>, window: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 13 + key.map_or(0, <[u8]>::len) + window.len());
     k.extend_from_slice(prefix);
     k.push(SEGMENTED);
     k.extend_from_slice(&((segment as u64) ^ (1 << 63)).to_be_bytes());
-    k.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    k.extend_from_slice(key);
+    if let Some(key) = key {
+        k.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        k.extend_from_slice(key);
+    }
     k.extend_from_slice(window);
     k
 }
@@ -95,10 +94,7 @@ pub fn key_prefixes(state: &dyn KvStore, table: &str, key: &[u8]) -> storage::Re
         let (k, _) = kv?;
         let Some(seg) = k.get(prefix.len() + 1..prefix.len() + 9) else { break };
         let seg = (u64::from_be_bytes(seg.try_into().expect("8 bytes")) ^ (1 << 63)) as i64;
-        let mut p = segment_prefix_under(&prefix, seg);
-        p.extend_from_slice(&(key.len() as u32).to_be_bytes());
-        p.extend_from_slice(key);
-        out.push(p);
+        out.push(segmented_entry_key_under(&prefix, seg, Some(key), &[]));
         if seg == i64::MAX {
             break;
         }
@@ -148,11 +144,11 @@ mod tests {
     fn segmented_keys_split_like_the_others_and_sort_by_segment() {
         let p = table_prefix("T");
         let w = 7i64.to_be_bytes();
-        let k = segmented_entry_key_under(&p, segment_of(7, 60_000), b"ab", &w);
+        let k = segmented_entry_key_under(&p, segment_of(7, 60_000), Some(b"ab"), &w);
         assert!(k.starts_with(&segment_prefix_under(&p, 0)));
         assert_eq!(split_entry_key(&k[p.len()..]), Some((&b"ab"[..], &w[..])));
         // Segments sort by number, negative ones first, and after every unsegmented entry.
-        let keys: Vec<Vec<u8>> = [-2i64, -1, 0, 1, i64::MAX].iter().map(|&s| segmented_entry_key_under(&p, s, b"ab", &w)).collect();
+        let keys: Vec<Vec<u8>> = [-2i64, -1, 0, 1, i64::MAX].iter().map(|&s| segmented_entry_key_under(&p, s, Some(b"ab"), &w)).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         assert!(entry_key("T", &[0xfe; 300], &w) < keys[0]);
         assert_eq!(segment_of(-1, 60_000), -1);
@@ -168,10 +164,10 @@ mod tests {
         let w = 0i64.to_be_bytes();
         b.put(&entry_key("T", b"ab", &w), b"old");
         for seg in [-3i64, 0, 5] {
-            b.put(&segmented_entry_key_under(&p, seg, b"ab", &w), b"new");
-            b.put(&segmented_entry_key_under(&p, seg, b"zz", &w), b"other key");
+            b.put(&segmented_entry_key_under(&p, seg, Some(b"ab"), &w), b"new");
+            b.put(&segmented_entry_key_under(&p, seg, Some(b"zz"), &w), b"other key");
         }
-        b.put(&segmented_entry_key_under(&p, 9, b"zz", &w), b"only the other key");
+        b.put(&segmented_entry_key_under(&p, 9, Some(b"zz"), &w), b"only the other key");
         state.commit(&b, false).expect("a commit");
         let mut found = Vec::new();
         for prefix in key_prefixes(&state, "T", b"ab").expect("prefixes") {

@@ -202,7 +202,7 @@ impl Operator for SinkOp {
                     (Some(seg), Some(w)) => {
                         self.max_ts = self.max_ts.max(ts.value(i));
                         let start = batch.column(w.start_column).as_primitive::<Int64Type>().value(i);
-                        materialized::segmented_entry_key_under(prefix, materialized::segment_of(start, seg), k, win)
+                        materialized::segmented_entry_key_under(prefix, materialized::segment_of(start, seg), Some(k), win)
                     }
                     _ => materialized::entry_key_under(prefix, k, win),
                 };
