@@ -72,6 +72,7 @@ pub fn segmented_entry_key_under(prefix: &[u8], segment: i64, key: Option<&[u8]>
     let mut k = Vec::with_capacity(prefix.len() + 13 + key.map_or(0, <[u8]>::len) + window.len());
     k.extend_from_slice(prefix);
     k.push(SEGMENTED);
+    // The sign bit flipped: segments sort by number, negative ones first.
     k.extend_from_slice(&((segment as u64) ^ (1 << 63)).to_be_bytes());
     if let Some(key) = key {
         k.extend_from_slice(&(key.len() as u32).to_be_bytes());
@@ -93,6 +94,7 @@ pub fn key_prefixes(state: &dyn KvStore, table: &str, key: &[u8]) -> storage::Re
     while let Some(kv) = state.scan(&from, &end)?.next() {
         let (k, _) = kv?;
         let Some(seg) = k.get(prefix.len() + 1..prefix.len() + 9) else { break };
+        // The number as segmented_entry_key_under wrote it.
         let seg = (u64::from_be_bytes(seg.try_into().expect("8 bytes")) ^ (1 << 63)) as i64;
         out.push(segmented_entry_key_under(&prefix, seg, Some(key), &[]));
         if seg == i64::MAX {

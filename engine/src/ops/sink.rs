@@ -44,9 +44,9 @@ pub struct SinkOp {
     store: WriteBuffer,
     /// The materialized table's key prefix, when the sink materializes one.
     store_prefix: Option<Vec<u8>>,
-    /// The segment length when the materialized table keeps its windows by time segment
-    /// (decided at open: a table already written without segments keeps that layout).
-    segment_ms: Option<i64>,
+    /// (segment length, retention) when the materialized table keeps its windows by time
+    /// segment (decided at open: a table already written without segments keeps that layout).
+    segmented: Option<(i64, i64)>,
     /// The newest row time written (for the retention of windows kept by segment).
     max_ts: i64,
     /// Segments before this one were deleted (at the last barrier).
@@ -76,7 +76,7 @@ impl SinkOp {
             written: 0,
             store: WriteBuffer::new(WRITE_BEHIND_KEYS),
             store_prefix: spec.materialize.as_deref().map(materialized::table_prefix),
-            segment_ms: None,
+            segmented: None,
             max_ts: i64::MIN,
             deleted_below: i64::MIN,
             spec,
@@ -100,7 +100,7 @@ impl Operator for SinkOp {
             let mut end = prefix.clone();
             end.push(materialized::SEGMENTED);
             if cx.state.scan(prefix, &end)?.next().is_none() {
-                self.segment_ms = Some(materialized::segment_ms(retention));
+                self.segmented = Some((materialized::segment_ms(retention), retention));
             }
         }
         Ok(())
@@ -198,11 +198,12 @@ impl Operator for SinkOp {
                     None => &[][..],
                 };
                 let entry = value.map(|v| materialized::entry_value(ts.value(i), v));
-                let key = match (self.segment_ms, self.spec.window) {
-                    (Some(seg), Some(w)) => {
+                // Kept by segment: time windows, whose window bytes are the start.
+                let key = match (self.segmented, <[u8; 8]>::try_from(win)) {
+                    (Some((seg, _)), Ok(start)) => {
                         self.max_ts = self.max_ts.max(ts.value(i));
-                        let start = batch.column(w.start_column).as_primitive::<Int64Type>().value(i);
-                        materialized::segmented_entry_key_under(prefix, materialized::segment_of(start, seg), Some(k), win)
+                        let segment = materialized::segment_of(i64::from_be_bytes(start), seg);
+                        materialized::segmented_entry_key_under(prefix, segment, Some(k), win)
                     }
                     _ => materialized::entry_key_under(prefix, k, win),
                 };
@@ -235,8 +236,7 @@ impl Operator for SinkOp {
         self.store.drain_into(cx.writes());
         // Segments whose windows all start more than the retention before the newest row go,
         // with one range delete after this epoch's writes (so it covers them too).
-        let retention = self.spec.window.and_then(|w| w.retention_ms);
-        if let (Some(prefix), Some(seg), Some(retention)) = (&self.store_prefix, self.segment_ms, retention) {
+        if let (Some(prefix), Some((seg, retention))) = (&self.store_prefix, self.segmented) {
             if self.max_ts > i64::MIN {
                 let below = materialized::segment_of(self.max_ts.saturating_sub(retention), seg);
                 if below > self.deleted_below {
