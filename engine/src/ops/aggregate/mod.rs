@@ -147,6 +147,7 @@ impl AggregateOp {
                     ts: e_ts(e),
                     op: RowOp::Insert,
                 });
+                self.store.discard(s);
             }
         }
         Ok(())
@@ -359,7 +360,15 @@ impl Operator for AggregateOp {
                 }
             }
         }
-        let refs: Vec<&[u8]> = touched.iter().map(|t| &keys[t.2.clone()]).collect();
+        // Rows already too late for a window at the batch's start never reach its state (their
+        // closed windows' states are gone from the cache): no lookup for them.
+        let (observed, next_close, panes) = (self.observed, self.next_close, self.panes.is_some());
+        let live = |start: &Option<i64>| match (start, window) {
+            (Some(p), Some(_)) if panes => *p >= next_close,
+            (Some(w), Some((size, _, grace))) => w.saturating_add(size).saturating_add(grace) > observed,
+            _ => true,
+        };
+        let refs: Vec<&[u8]> = touched.iter().filter(|t| live(&t.1)).map(|t| &keys[t.2.clone()]).collect();
         self.store.prefetch(&refs, cx.state)?;
         let mut out: Vec<OutRow> = Vec::new();
         let mut last_row = usize::MAX;

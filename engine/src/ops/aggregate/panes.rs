@@ -99,9 +99,17 @@ impl AggregateOp {
         Ok(())
     }
 
+    /// Forgets the panes no open window holds, and their cached states.
     fn drop_closed_panes(&mut self) {
+        let mut key = Vec::new();
         while self.open_windows.first_key_value().is_some_and(|(&p, _)| p < self.next_close) {
-            self.open_windows.pop_first();
+            let (p, groups) = self.open_windows.pop_first().expect("a first pane");
+            for g in groups {
+                key.clear();
+                encode_start(p, &mut key);
+                key.extend_from_slice(&g);
+                self.store.discard(&key);
+            }
         }
     }
 
