@@ -83,6 +83,15 @@ impl StateBatch {
         }
     }
 
+    /// Appends `op` (borrowed from another batch).
+    pub fn push_op(&mut self, op: BatchOp<'_>) {
+        match op {
+            BatchOp::Put(k, v) => self.put(k, v),
+            BatchOp::Delete(k) => self.delete(k),
+            BatchOp::DeleteRange(from, to) => self.delete_range(from, to),
+        }
+    }
+
     /// Number of operations.
     pub fn len(&self) -> usize {
         self.ops.len()

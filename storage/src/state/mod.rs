@@ -45,6 +45,17 @@ pub trait KvStore: Send + Sync {
     /// (fsynced) when this returns; without, it survives a process crash but maybe not power loss.
     fn commit(&self, batch: &StateBatch, sync: bool) -> Result<()>;
 
+    /// [`KvStore::commit`] of operations already in the order a store applies best: range
+    /// deletes first, then point writes in key order, each key at most once. The default gathers
+    /// them into a batch; a store that sorts its writes overrides it to skip the sort.
+    fn commit_ordered(&self, ops: &mut dyn Iterator<Item = BatchOp<'_>>, sync: bool) -> Result<()> {
+        let mut batch = StateBatch::new();
+        for op in ops {
+            batch.push_op(op);
+        }
+        self.commit(&batch, sync)
+    }
+
     /// An estimate of the bytes that keys in `[from, to)` take; 0 when unknown. Cheap: it must not
     /// read the data.
     fn approximate_size(&self, from: &[u8], to: &[u8]) -> u64;

@@ -57,14 +57,19 @@ impl Staged {
                 _ => points.push(i as u32),
             }
         }
-        // The writes of one key stay in batch order (the index breaks ties): the last one counts.
-        points.sort_unstable_by(|a, b| point_key(&batch, *a).cmp(point_key(&batch, *b)).then(a.cmp(b)));
-        let mut last: Vec<u32> = Vec::with_capacity(points.len());
-        for i in points {
+        // Sorted as (key, index) pairs, the keys borrowed once: comparing through the batch's
+        // operation table took a third of the checkpoint thread. The writes of one key stay in
+        // batch order (the index breaks ties): the last one counts.
+        let mut keyed: Vec<(&[u8], u32)> = points.iter().map(|&i| (point_key(&batch, i), i)).collect();
+        keyed.sort_unstable();
+        let mut last: Vec<u32> = Vec::with_capacity(keyed.len());
+        let mut prev: Option<&[u8]> = None;
+        for (k, i) in keyed {
             match last.last_mut() {
-                Some(l) if point_key(&batch, *l) == point_key(&batch, i) => *l = i,
+                Some(l) if prev == Some(k) => *l = i,
                 _ => last.push(i),
             }
+            prev = Some(k);
         }
         Staged { batch, points: last, ranges }
     }
@@ -74,6 +79,20 @@ impl Staged {
         let mut b = self.batch.clone();
         b.extend(next);
         Staged::new(b)
+    }
+
+    /// The batch's effect as ordered operations: its range deletes, then the last write of
+    /// each key in key order, less those a later range delete covers (the range delete, applied
+    /// first now, removes them). The same end state as the batch applied in order, with the
+    /// keys already sorted and each written once.
+    fn in_key_order(&self) -> impl Iterator<Item = BatchOp<'_>> + '_ {
+        let ranges = self.ranges.iter().map(|&r| self.batch.op(r as usize));
+        let points = self.points.iter().filter_map(move |&i| {
+            let op = self.batch.op(i as usize);
+            let covered = !self.ranges.is_empty() && self.range_deleted(point_key(&self.batch, i), Some(i));
+            (!covered).then_some(op)
+        });
+        ranges.chain(points)
     }
 
     fn key(&self, pos: usize) -> &[u8] {
@@ -161,7 +180,7 @@ impl PendingStore {
     pub fn commit_staged(&self, sync: bool, before: impl FnOnce() -> Result<()>) -> Result<()> {
         let layer = self.layer();
         let result = before().and_then(|()| match &layer {
-            Some(l) => self.inner.commit(&l.batch, sync),
+            Some(l) => self.inner.commit_ordered(&mut l.in_key_order(), sync),
             None => Ok(()),
         });
         if result.is_ok() {

@@ -180,6 +180,20 @@ impl KvStore for RocksStore {
         self.db.write_opt(wb, &wo).map_err(|e| self.err(e))
     }
 
+    fn commit_ordered(&self, ops: &mut dyn Iterator<Item = BatchOp<'_>>, sync: bool) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        for op in ops {
+            match op {
+                BatchOp::Put(k, v) => wb.put(k, v),
+                BatchOp::Delete(k) => wb.delete(k),
+                BatchOp::DeleteRange(from, to) => wb.delete_range(from, to),
+            }
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        self.db.write_opt(wb, &wo).map_err(|e| self.err(e))
+    }
+
     /// Cancels the flushes and compactions not started and waits for the running ones.
     fn quiesce(&self) {
         self.db.cancel_all_background_work(true);
