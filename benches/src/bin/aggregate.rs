@@ -37,6 +37,10 @@ struct Args {
     /// Pull queries to time (`distinct` mode).
     #[arg(long, default_value_t = 20_000)]
     lookups: u64,
+    /// `windows` mode: run only the aggregates whose name contains this (after the baseline),
+    /// e.g. `hopping` or `EMIT FINAL`, to profile one of them alone.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -87,6 +91,9 @@ fn main() -> Result<()> {
             // (the path every hopping aggregate took before panes): the baseline of the one above.
             ("hopping 10s/2s, per window", "CREATE TABLE t4 AS SELECT k, COUNT(*) AS n, SUM(CAST(v AS DOUBLE)) AS total FROM src WINDOW HOPPING (SIZE 10 SECONDS, ADVANCE BY 2 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY k EMIT FINAL;"),
         ] {
+            if args.only.as_deref().is_some_and(|o| !name.contains(o)) {
+                continue;
+            }
             results.push(run_to_completion(&eddy, &mut s, name, sql, args.records)?);
         }
     }
