@@ -107,7 +107,7 @@ impl WriteBuffer {
         self.writes += 1;
         let hash = self.hasher.hash_one(&key);
         if let Some(batch) = &mut self.direct {
-            if hash % SAMPLE == 0 && !self.sampled.insert(hash) {
+            if hash.is_multiple_of(SAMPLE) && !self.sampled.insert(hash) {
                 self.rewrites += 1;
             }
             match value {
