@@ -89,8 +89,8 @@ impl Staged {
         let ranges = self.ranges.iter().map(|&r| self.batch.op(r as usize));
         let points = self.points.iter().filter_map(move |&i| {
             let op = self.batch.op(i as usize);
-            let covered = !self.ranges.is_empty() && self.range_deleted(point_key(&self.batch, i), Some(i));
-            (!covered).then_some(op)
+            let (BatchOp::Put(key, _) | BatchOp::Delete(key) | BatchOp::DeleteRange(key, _)) = op;
+            (!self.range_deleted(key, Some(i))).then_some(op)
         });
         ranges.chain(points)
     }

@@ -118,6 +118,22 @@ impl RocksStore {
             source,
         }
     }
+
+    /// Writes `wb` atomically, fsynced with `sync`.
+    fn write(&self, wb: WriteBatch, sync: bool) -> Result<()> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        self.db.write_opt(wb, &wo).map_err(|e| self.err(e))
+    }
+}
+
+/// Adds one operation to a RocksDB write batch.
+fn add_op(wb: &mut WriteBatch, op: BatchOp<'_>) {
+    match op {
+        BatchOp::Put(k, v) => wb.put(k, v),
+        BatchOp::Delete(k) => wb.delete(k),
+        BatchOp::DeleteRange(from, to) => wb.delete_range(from, to),
+    }
 }
 
 impl KvStore for RocksStore {
@@ -157,41 +173,25 @@ impl KvStore for RocksStore {
         let mut run: Vec<BatchOp<'_>> = Vec::new();
         let write_run = |wb: &mut WriteBatch, run: &mut Vec<BatchOp<'_>>| {
             run.sort_by(|a, b| point_key(a).cmp(point_key(b)));
-            for op in run.drain(..) {
-                match op {
-                    BatchOp::Put(k, v) => wb.put(k, v),
-                    BatchOp::Delete(k) => wb.delete(k),
-                    BatchOp::DeleteRange(..) => unreachable!("runs hold point writes"),
-                }
-            }
+            run.drain(..).for_each(|op| add_op(wb, op));
         };
         for op in batch.iter() {
             match op {
-                BatchOp::DeleteRange(from, to) => {
+                BatchOp::DeleteRange(..) => {
                     write_run(&mut wb, &mut run);
-                    wb.delete_range(from, to);
+                    add_op(&mut wb, op);
                 }
                 point => run.push(point),
             }
         }
         write_run(&mut wb, &mut run);
-        let mut wo = WriteOptions::default();
-        wo.set_sync(sync);
-        self.db.write_opt(wb, &wo).map_err(|e| self.err(e))
+        self.write(wb, sync)
     }
 
     fn commit_ordered(&self, ops: &mut dyn Iterator<Item = BatchOp<'_>>, sync: bool) -> Result<()> {
         let mut wb = WriteBatch::default();
-        for op in ops {
-            match op {
-                BatchOp::Put(k, v) => wb.put(k, v),
-                BatchOp::Delete(k) => wb.delete(k),
-                BatchOp::DeleteRange(from, to) => wb.delete_range(from, to),
-            }
-        }
-        let mut wo = WriteOptions::default();
-        wo.set_sync(sync);
-        self.db.write_opt(wb, &wo).map_err(|e| self.err(e))
+        ops.for_each(|op| add_op(&mut wb, op));
+        self.write(wb, sync)
     }
 
     /// Cancels the flushes and compactions not started and waits for the running ones.

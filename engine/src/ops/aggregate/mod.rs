@@ -40,7 +40,7 @@ use datafusion::common::ScalarValue;
 pub use function::{create_aggregate, is_aggregate, AggError, AggFunction, AggFunctionRef, AggState};
 
 use self::groups::GroupStore;
-use self::window::{decode_start, encode_start, windows_for};
+use self::window::{decode_start, encode_start, encode_window_key, windows_for};
 use crate::batch::{op_column, ts_column};
 use crate::error::Result;
 use crate::operator::{OpContext, Operator};
@@ -123,7 +123,7 @@ impl AggregateOp {
     fn close_windows(&mut self, out: &mut Vec<OutRow>, cx: &mut OpContext<'_>) -> Result<()> {
         let Some((size, _, grace)) = self.size_grace() else { return Ok(()) };
         while let Some((&start, _)) = self.open_windows.first_key_value() {
-            if start + size + grace > self.observed {
+            if !window_closed(start, size, grace, self.observed) {
                 break;
             }
             let groups = self.open_windows.remove(&start).expect("present");
@@ -131,8 +131,7 @@ impl AggregateOp {
                 .iter()
                 .map(|g| {
                     let mut s = Vec::with_capacity(8 + g.len());
-                    encode_start(start, &mut s);
-                    s.extend_from_slice(g);
+                    encode_window_key(start, g, &mut s);
                     s
                 })
                 .collect();
@@ -234,6 +233,12 @@ impl AggregateOp {
 /// The event time stored with an entry (the first aggregate slot is not used for it).
 fn e_ts(e: &groups::Entry) -> i64 {
     e.ts
+}
+
+/// True when the window at `start` of `size` is closed at stream time `observed`: its end plus
+/// `grace` is not after it (rows for it are late).
+fn window_closed(start: i64, size: i64, grace: i64, observed: i64) -> bool {
+    start.saturating_add(size).saturating_add(grace) <= observed
 }
 
 /// The processing-log entry of row `i` (at `t`), too late for the window at `start` of `size`.
@@ -365,7 +370,7 @@ impl Operator for AggregateOp {
         let (observed, next_close, panes) = (self.observed, self.next_close, self.panes.is_some());
         let live = |start: &Option<i64>| match (start, window) {
             (Some(p), Some(_)) if panes => *p >= next_close,
-            (Some(w), Some((size, _, grace))) => w.saturating_add(size).saturating_add(grace) > observed,
+            (Some(w), Some((size, _, grace))) => !window_closed(*w, size, grace, observed),
             _ => true,
         };
         let refs: Vec<&[u8]> = touched.iter().filter(|t| live(&t.1)).map(|t| &keys[t.2.clone()]).collect();
@@ -397,7 +402,7 @@ impl Operator for AggregateOp {
                     continue;
                 }
             } else if let (Some(start), Some((size, _, grace))) = (start, window) {
-                if start + size + grace <= self.observed {
+                if window_closed(*start, size, grace, self.observed) {
                     cx.log_error(late_row(&batch, i, t, *start, size, self.observed));
                     continue;
                 }

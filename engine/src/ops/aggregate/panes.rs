@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 
-use super::window::{encode_start, windows_for};
+use super::window::{encode_window_key, windows_for};
 use super::{AggregateOp, GroupSrc, OutRow};
 use crate::error::Result;
 use crate::operator::OpContext;
@@ -106,8 +106,7 @@ impl AggregateOp {
             let (p, groups) = self.open_windows.pop_first().expect("a first pane");
             for g in groups {
                 key.clear();
-                encode_start(p, &mut key);
-                key.extend_from_slice(&g);
+                encode_window_key(p, &g, &mut key);
                 self.store.discard(&key);
             }
         }
@@ -133,8 +132,7 @@ impl AggregateOp {
         for (p, groups) in &panes {
             for g in groups.iter() {
                 let at = flat.len();
-                encode_start(*p, &mut flat);
-                flat.extend_from_slice(g);
+                encode_window_key(*p, g, &mut flat);
                 spans.push((at, flat.len()));
             }
         }
@@ -152,8 +150,7 @@ impl AggregateOp {
                 }
                 head.next();
                 key.clear();
-                encode_start(*p, &mut key);
-                key.extend_from_slice(g);
+                encode_window_key(*p, g, &mut key);
                 let Some(e) = self.store.peek(&key).filter(|e| !e.fresh) else { continue };
                 for (acc, pane) in accs.iter_mut().zip(&e.accs) {
                     acc.merge(pane.as_ref());

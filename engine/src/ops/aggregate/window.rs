@@ -19,6 +19,13 @@ pub fn encode_start(start: i64, out: &mut Vec<u8>) {
     out.extend_from_slice(&((start as u64) ^ (1 << 63)).to_be_bytes());
 }
 
+/// Appends the state key suffix of `group` in the window (or pane) at `start`: the encoded
+/// start, then the group row.
+pub fn encode_window_key(start: i64, group: &[u8], out: &mut Vec<u8>) {
+    encode_start(start, out);
+    out.extend_from_slice(group);
+}
+
 /// Reads a window start written by [`encode_start`].
 pub fn decode_start(b: &[u8]) -> i64 {
     let mut a = [0u8; 8];
